@@ -1,0 +1,33 @@
+# Two commands on a fresh machine: `make demo` (the main job) and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EXTRAS ?= test
+
+.PHONY: install demo test lint bench clean
+
+$(VENV)/.installed-$(EXTRAS): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and pinned: the CPU build, no CUDA packages
+	$(PY) -m pip install -q -c constraints.txt torch
+	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	touch $@
+
+install: $(VENV)/.installed-$(EXTRAS)
+
+demo: install
+	$(PY) examples/quickstart.py
+
+test: install
+	$(PY) -m pytest -q
+
+lint: install
+	$(VENV)/bin/ruff check sklearn_cl tests examples benchmarks
+	$(VENV)/bin/ruff format --check sklearn_cl tests examples benchmarks
+
+bench: install
+	$(PY) benchmarks/bench_overhead.py
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,7 @@
+"""sklearn_cl: scikit-learn estimators for neural networks that keep learning."""
+
+from .classifier import ContinualClassifier
+from .regressor import ContinualRegressor
+
+__all__ = ["ContinualClassifier", "ContinualRegressor"]
+__version__ = "0.1.0"

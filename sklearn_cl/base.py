@@ -1,0 +1,467 @@
+"""Shared estimator logic: parameters, building ``net_``, fit and partial_fit."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import numbers
+from contextlib import contextmanager
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._net import ContinualNet
+from .modules import MLP
+
+__all__ = ["ContinualEstimator"]
+
+# keyword arguments routed to the module, optimizer or criterion, as in skorch
+_ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
+
+
+def _is_optimizer_class(value) -> bool:
+    return isinstance(value, type) and issubclass(value, torch.optim.Optimizer)
+
+
+def _named_callbacks(callbacks) -> list[tuple[str, object]]:
+    """``callbacks`` as ``(name, callback)`` pairs; bare ones are named like
+    ``make_pipeline`` names steps (lower-case class name, ``-1``, ``-2`` on
+    clashes)."""
+    if callbacks is None:
+        return []
+    pairs = []
+    for item in callbacks:
+        if isinstance(item, tuple):
+            if len(item) != 2 or not isinstance(item[0], str):
+                raise ValueError(
+                    "Each entry of `callbacks` must be a callback or a "
+                    f"(name, callback) pair; got {item!r}."
+                )
+            pairs.append(item)
+        else:
+            pairs.append((None, item))
+    auto = [type(cb).__name__.lower() for name, cb in pairs if name is None]
+    counts = {name: auto.count(name) for name in auto}
+    seen: dict[str, int] = {}
+    named = []
+    for name, cb in pairs:
+        if name is None:
+            base = type(cb).__name__.lower()
+            if counts[base] > 1:
+                seen[base] = seen.get(base, 0) + 1
+                name = f"{base}-{seen[base]}"
+            else:
+                name = base
+        named.append((name, cb))
+    names = [name for name, _ in named]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise ValueError(
+            f"Callback names must be unique; {duplicates} appear more than once. "
+            "Give each callback its own name with (name, callback) pairs."
+        )
+    return named
+
+
+def _well_formed(callbacks) -> bool:
+    """Whether ``callbacks`` has the form ``_named_callbacks`` accepts; lets
+    ``get_params`` stay silent on values that ``fit`` will reject."""
+    return isinstance(callbacks, list) and all(
+        not isinstance(c, tuple) or (len(c) == 2 and isinstance(c[0], str))
+        for c in callbacks
+    )
+
+
+@contextmanager
+def _attributes_restored_on_error(estimator):
+    """Put back the estimator's attributes if the block raises.
+
+    Validation runs before anything is trained, and ``fit`` builds a new
+    ``net_`` rather than changing the old one, so restoring the attribute
+    dictionary leaves a failed call without effect.
+    """
+    saved = dict(vars(estimator))
+    try:
+        yield
+    except BaseException:
+        vars(estimator).clear()
+        vars(estimator).update(saved)
+        raise
+
+
+@contextmanager
+def _seeded(seed: int, device):
+    """Run a block with torch's global RNG (shuffling, dropout, init) seeded,
+    then restore the caller's RNG state."""
+    devices = []
+    if torch.device(device).type == "cuda":
+        index = torch.device(device).index
+        devices = [index if index is not None else torch.cuda.current_device()]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield
+
+
+class ContinualEstimator(BaseEstimator):
+    """Base class of :class:`ContinualClassifier` and :class:`ContinualRegressor`.
+
+    Subclasses define how targets are validated and encoded (``_validate_y``),
+    the default criterion and the output width.
+    """
+
+    _parameter_constraints: dict = {
+        "module": [type, torch.nn.Module, None],
+        "hidden_layer_sizes": ["array-like"],
+        "activation": [StrOptions({"relu", "tanh", "logistic", "gelu", "identity"})],
+        "dropout": [Interval(numbers.Real, 0, 1, closed="left")],
+        "criterion": [type, torch.nn.Module, None],
+        "optimizer": [callable],
+        "lr": [Interval(numbers.Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "batch_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "update_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
+        "update_lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
+        "update_lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
+        "callbacks": [list, None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        criterion=None,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=32,
+        update_epochs=1,
+        update_lr=None,
+        update_lr_decay=1.0,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        self.module = module
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.dropout = dropout
+        self.criterion = criterion
+        self.optimizer = optimizer
+        self.lr = lr
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.update_epochs = update_epochs
+        self.update_lr = update_lr
+        self.update_lr_decay = update_lr_decay
+        self.callbacks = callbacks
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+        # skorch-style routed arguments; checked in fit, not here
+        vars(self).update(kwargs)
+
+    # ------------------------------------------------------------------
+    # parameters: routed keyword arguments and callbacks__NAME__PARAM
+    # ------------------------------------------------------------------
+    def _extra_params(self) -> dict:
+        """Keyword arguments given beyond the signature (``module__*`` ...)."""
+        named = self._get_param_names()
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if k not in named and not k.startswith("_") and not k.endswith("_")
+        }
+
+    def _routed_params(self) -> dict:
+        return {k: v for k, v in self._extra_params().items() if "__" in k}
+
+    def get_params(self, deep=True):
+        params = super().get_params(deep=False)
+        params.update(self._extra_params())
+        if deep and _well_formed(self.callbacks):
+            for name, cb in _named_callbacks(self.callbacks):
+                params[f"callbacks__{name}"] = cb
+                if hasattr(cb, "get_params"):
+                    for key, value in cb.get_params().items():
+                        params[f"callbacks__{name}__{key}"] = value
+        return params
+
+    def set_params(self, **params):
+        plain = {}
+        for key, value in params.items():
+            if key.startswith(_ROUTED_PREFIXES):
+                setattr(self, key, value)
+            elif key.startswith("callbacks__"):
+                self._set_callback_param(key[len("callbacks__") :], value)
+            else:
+                plain[key] = value
+        return super().set_params(**plain)
+
+    def _set_callback_param(self, key: str, value) -> None:
+        name, _, param = key.partition("__")
+        named = _named_callbacks(self.callbacks)
+        names = [n for n, _ in named]
+        if name not in names:
+            raise ValueError(
+                f"Invalid parameter 'callbacks__{key}': there is no callback named "
+                f"{name!r}. Callbacks are named {names}."
+            )
+        position = names.index(name)
+        if param:
+            named[position][1].set_params(**{param: value})
+            return
+        # replace the whole callback, keeping the form the user gave
+        callbacks = list(self.callbacks)
+        entry = callbacks[position]
+        callbacks[position] = (name, value) if isinstance(entry, tuple) else value
+        self.callbacks = callbacks
+
+    # ------------------------------------------------------------------
+    # validation
+    # ------------------------------------------------------------------
+    def _check_params(self) -> None:
+        self._validate_params()
+        unknown = [k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)]
+        if unknown:
+            raise ValueError(
+                f"Unknown parameters {unknown} for {type(self).__name__}. Extra "
+                f"keyword arguments must start with one of {list(_ROUTED_PREFIXES)}."
+            )
+        if not _is_optimizer_class(self.optimizer):
+            raise ValueError(
+                "`optimizer` must be a torch.optim.Optimizer class such as "
+                f"torch.optim.Adam; got {self.optimizer!r}."
+            )
+        sizes = list(self.hidden_layer_sizes)
+        if any(not isinstance(s, numbers.Integral) or s < 1 for s in sizes):
+            raise ValueError(
+                "`hidden_layer_sizes` must hold positive integers; got "
+                f"{self.hidden_layer_sizes!r}."
+            )
+        _named_callbacks(self.callbacks)
+
+    def _validate_X_y(self, X, y, *, reset: bool):
+        if sp.issparse(X):
+            raise SparseInputError(
+                f"{type(self).__name__} does not accept sparse X: a neural network "
+                "takes dense input. Convert it with X.toarray() (or use a "
+                "dimensionality reduction such as TruncatedSVD first)."
+            )
+        X, y = validate_data(
+            self,
+            X,
+            y,
+            reset=reset,
+            dtype=np.float32,
+            allow_nd=True,
+            multi_output=self._multi_output,
+            y_numeric=not self._is_classifier,
+        )
+        self._check_input_shape(X, reset=reset)
+        return X, y
+
+    def _validate_X(self, X):
+        check_is_fitted(self)
+        if sp.issparse(X):
+            raise SparseInputError(
+                f"{type(self).__name__} does not accept sparse X. Convert it with "
+                "X.toarray()."
+            )
+        X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
+        self._check_input_shape(X, reset=False)
+        return X
+
+    def _check_input_shape(self, X, *, reset: bool) -> None:
+        shape = tuple(X.shape[1:])
+        if reset:
+            if X.ndim > 2 and self.module is None:
+                raise ValueError(
+                    f"X has shape {X.shape} but the default MLP takes 2-D input "
+                    "(n_samples, n_features). Flatten X with X.reshape(len(X), -1) "
+                    "or pass a module that takes this shape, e.g. "
+                    "module=sklearn_cl.modules.CNN1D."
+                )
+            self.input_shape_ = shape
+        elif shape != self.input_shape_:
+            raise ValueError(
+                f"X has samples of shape {shape}, but {type(self).__name__} was "
+                f"fitted on samples of shape {self.input_shape_}. Pass data with "
+                "the same layout as in fit, or refit."
+            )
+
+    def _to_tensor(self, array, dtype=None) -> torch.Tensor:
+        tensor = torch.as_tensor(np.ascontiguousarray(array), dtype=dtype)
+        return tensor.to(self.device)
+
+    # ------------------------------------------------------------------
+    # building the net
+    # ------------------------------------------------------------------
+    def _module_and_kwargs(self, n_features: int, n_outputs: int):
+        kwargs = {k: v for k, v in self._routed_params().items()}
+        if self.module is None:
+            kwargs.update(
+                module__n_features=n_features,
+                module__n_outputs=n_outputs,
+                module__hidden_layer_sizes=tuple(self.hidden_layer_sizes),
+                module__activation=self.activation,
+                module__dropout=self.dropout,
+            )
+            return MLP, kwargs
+        if isinstance(self.module, torch.nn.Module):
+            # every fit starts again from the weights of the module passed
+            return copy.deepcopy(self.module), kwargs
+        accepted = inspect.signature(self.module).parameters
+        for name, value in (("n_features", n_features), ("n_outputs", n_outputs)):
+            if name in accepted and f"module__{name}" not in kwargs:
+                kwargs[f"module__{name}"] = value
+        return self.module, kwargs
+
+    def _build_net(self, X: np.ndarray, n_outputs: int) -> ContinualNet:
+        n_features = int(np.prod(X.shape[1:]))
+        module, kwargs = self._module_and_kwargs(n_features, n_outputs)
+        callbacks = [(n, clone(cb)) for n, cb in _named_callbacks(self.callbacks)]
+        net = ContinualNet(
+            module=module,
+            criterion=self.criterion or self._default_criterion,
+            optimizer=self.optimizer,
+            lr=self.lr,
+            max_epochs=self.max_epochs,
+            batch_size=self.batch_size or -1,
+            train_split=None,
+            callbacks=callbacks,
+            device=self.device,
+            verbose=self.verbose,
+            **kwargs,
+        )
+        net.initialize()
+        self._check_output_shape(net, X[:1], n_outputs)
+        return net
+
+    def _check_output_shape(self, net, X_one, n_outputs: int) -> None:
+        out = net.forward_raw(self._to_tensor(X_one))
+        if tuple(out.shape) != (1, n_outputs):
+            raise ValueError(
+                f"The module returns outputs of shape {tuple(out.shape)[1:]} per "
+                f"sample, but the targets need ({n_outputs},). "
+                f"{self._output_hint(n_outputs)}"
+            )
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def _call_seed(self) -> int:
+        # a fixed function of the base seed and the number of training calls,
+        # so a reloaded model updates exactly as the original would
+        return (self._base_seed * 1_000_003 + self.n_updates_ + 1) % (2**63)
+
+    def _current_update_lr(self) -> float:
+        base = self.lr if self.update_lr is None else self.update_lr
+        return base * self.update_lr_decay**self.n_updates_
+
+    def fit(self, X, y, tasks=None):
+        """Train from scratch; with ``tasks``, train on the tasks in sequence.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training data (DataFrames keep ``feature_names_in_``).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Targets.
+        tasks : array-like of shape (n_samples,), default=None
+            Task or period id of each sample. When given, the estimator trains
+            from scratch on the samples of the first task (``max_epochs`` at
+            ``lr``), then calls the update (:meth:`partial_fit`) on each
+            later task, in order of first appearance.
+
+        Returns
+        -------
+        self
+        """
+        with _attributes_restored_on_error(self):
+            return self._fit(X, y, tasks)
+
+    def _fit(self, X, y, tasks):
+        self._check_params()
+        X, y = self._validate_X_y(X, y, reset=True)
+        y_encoded, n_outputs = self._encode_y(y, reset=True)
+        if tasks is not None:
+            tasks = np.asarray(tasks)
+            if tasks.shape != (len(X),):
+                raise ValueError(
+                    f"`tasks` must hold one task id per sample: expected shape "
+                    f"({len(X)},), got {tasks.shape}."
+                )
+        self._base_seed = int(check_random_state(self.random_state).randint(2**31))
+        self.n_updates_ = 0
+        with _seeded(self._base_seed, self.device):
+            self.net_ = self._build_net(X, n_outputs)
+        if tasks is None:
+            self._train(X, y_encoded, is_update=False)
+            return self
+        _, first = np.unique(tasks, return_index=True)
+        for rank, start in enumerate(np.sort(first)):
+            mask = tasks == tasks[start]
+            self._train(X[mask], y_encoded[mask], is_update=rank > 0)
+        return self
+
+    def _partial_fit(self, X, y, classes=None):
+        with _attributes_restored_on_error(self):
+            return self._update(X, y, classes)
+
+    def _update(self, X, y, classes):
+        first_call = not hasattr(self, "net_")
+        if first_call:
+            self._check_params()
+        X, y = self._validate_X_y(X, y, reset=first_call)
+        y_encoded, n_outputs = self._encode_y(y, reset=first_call, classes=classes)
+        if first_call:
+            self._base_seed = int(check_random_state(self.random_state).randint(2**31))
+            self.n_updates_ = 0
+            with _seeded(self._base_seed, self.device):
+                self.net_ = self._build_net(X, n_outputs)
+        self._train(X, y_encoded, is_update=True)
+        return self
+
+    def _train(self, X: np.ndarray, y: np.ndarray, *, is_update: bool) -> None:
+        if is_update:
+            epochs, lr = self.update_epochs, self._current_update_lr()
+        else:
+            epochs, lr = self.max_epochs, self.lr
+        X_t = self._to_tensor(X)
+        y_t = self._to_tensor(y)
+        with _seeded(self._call_seed(), self.device):
+            self.net_.train_call(X_t, y_t, epochs=epochs, lr=lr, is_update=is_update)
+        if is_update:
+            self.n_updates_ += 1
+
+    def _forward(self, X) -> np.ndarray:
+        X = self._validate_X(X)
+        return self.net_.forward_raw(self._to_tensor(X)).numpy()
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.non_deterministic = False
+        return tags
+
+
+class SparseInputError(ValueError, TypeError):
+    """Sparse input was given to an estimator that needs dense arrays.
+
+    A ``ValueError`` as the estimators' other input errors, and a
+    ``TypeError`` as scikit-learn raises for sparse input to dense-only
+    estimators, so either ``except`` clause catches it.
+    """
+

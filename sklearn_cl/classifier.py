@@ -1,0 +1,233 @@
+"""ContinualClassifier: a scikit-learn classifier that keeps learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import ClassifierMixin
+from sklearn.utils.multiclass import check_classification_targets
+
+from .base import ContinualEstimator, _seeded
+
+__all__ = ["ContinualClassifier"]
+
+
+class ContinualClassifier(ClassifierMixin, ContinualEstimator):
+    """Neural network classifier with ``partial_fit`` updates and strategies.
+
+    ``fit`` trains from scratch for ``max_epochs`` epochs at ``lr``.
+    Every ``partial_fit`` call is one update: ``update_epochs`` epochs over
+    the batch at the update learning rate ``update_lr * update_lr_decay **
+    n_updates_``, with the strategies in ``callbacks`` applied (EWC penalty,
+    replayed samples, ...). The module returns logits; the loss is
+    cross-entropy unless ``criterion`` says otherwise.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        None builds an :class:`~sklearn_cl.modules.MLP` sized from the data.
+        A class is instantiated with the ``module__*`` keyword arguments (and
+        ``n_features`` / ``n_outputs`` when its ``__init__`` takes them and
+        they are not given). An instance is copied: every ``fit`` starts from
+        its weights, so a pre-trained network can be wrapped.
+    hidden_layer_sizes : sequence of int, default=(100,)
+        Hidden layers of the default MLP.
+    activation : {"relu", "tanh", "logistic", "gelu", "identity"}, default="relu"
+        Activation of the default MLP.
+    dropout : float, default=0.0
+        Dropout of the default MLP.
+    criterion : torch loss class or instance, default=None
+        None means ``torch.nn.CrossEntropyLoss`` (the module returns logits).
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Its state carries over from update to update; ``optimizer__*``
+        keyword arguments are passed to it.
+    lr : float, default=1e-3
+        Learning rate of ``fit``.
+    max_epochs : int, default=20
+        Epochs of ``fit`` (per task for the first task of ``fit(..., tasks=)``).
+    batch_size : int or None, default=32
+        Mini-batch size; None trains on each call's data as one batch.
+    update_epochs : int, default=1
+        Epochs over the new data in each ``partial_fit`` call.
+    update_lr : float, default=None
+        Learning rate of the first update; None means ``lr``.
+    update_lr_decay : float, default=1.0
+        Factor applied to the update learning rate after each update.
+    allow_new_classes : bool, default=False
+        If True, ``partial_fit`` may receive labels not in ``classes_``: the
+        output layer grows (old weights kept) and the labels are appended to
+        ``classes_``. If False such labels are an error.
+    callbacks : list of callbacks or of (name, callback) pairs, default=None
+        Update strategies (see :mod:`sklearn_cl.strategies`) and skorch
+        callbacks. They are cloned on ``fit``; tune them with
+        ``set_params(callbacks__NAME__PARAM=...)``. Unnamed ones are named by
+        their lower-case class name.
+    device : str or torch.device, default="cpu"
+        Where the module trains, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout. Equal seeds and
+        equal call sequences give bit-identical models on the CPU.
+    verbose : int, default=0
+        Print the training loss of each epoch when positive.
+    **kwargs
+        ``module__*``, ``optimizer__*`` and ``criterion__*`` arguments.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.module_`` is the torch module.
+    classes_ : ndarray of shape (n_classes,)
+        Class labels, sorted on the first training; labels added by later
+        updates (``allow_new_classes=True``) are appended.
+    n_updates_ : int
+        Number of ``partial_fit`` updates since the last ``fit``.
+    n_features_in_ : int
+        Number of features seen during the first training.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_cl import ContinualClassifier
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = ContinualClassifier(max_epochs=5, random_state=0).fit(X[:1000], y[:1000])
+    >>> clf = clf.partial_fit(X[1000:1500], y[1000:1500])
+    >>> clf.n_updates_, clf.predict(X[:3])
+    (1, array([0, 1, 2]))
+    """
+
+    _parameter_constraints = {
+        **ContinualEstimator._parameter_constraints,
+        "allow_new_classes": ["boolean"],
+    }
+    _is_classifier = True
+    _multi_output = False
+    _default_criterion = torch.nn.CrossEntropyLoss
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        criterion=None,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=32,
+        update_epochs=1,
+        update_lr=None,
+        update_lr_decay=1.0,
+        allow_new_classes=False,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            update_epochs=update_epochs,
+            update_lr=update_lr,
+            update_lr_decay=update_lr_decay,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.allow_new_classes = allow_new_classes
+
+    def partial_fit(self, X, y, classes=None):
+        """One update on ``(X, y)``: ``update_epochs`` epochs with the strategies.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        classes : array-like of shape (n_classes,), default=None
+            All labels the model will see. Required on the first call when
+            the estimator is not fitted yet, as in scikit-learn.
+
+        Returns
+        -------
+        self
+        """
+        if classes is None and not hasattr(self, "net_"):
+            raise ValueError(
+                "classes must be passed on the first call to partial_fit: the "
+                "output layer needs every label up front. Pass "
+                "classes=np.unique(y_all), or call fit first."
+            )
+        return self._partial_fit(X, y, classes=classes)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities, columns in the order of ``classes_``."""
+        logits = torch.from_numpy(self._forward(X)).double()
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted labels, taken from ``classes_``."""
+        indices = self._forward(X).argmax(axis=1)
+        return self.classes_[indices]
+
+    def _output_hint(self, n_outputs: int) -> str:
+        return (
+            f"A classifier's module must return one logit per class ({n_outputs} "
+            "here): set its output width to len(np.unique(y))."
+        )
+
+    def _encode_y(self, y, *, reset: bool, classes=None):
+        check_classification_targets(y)
+        if reset:
+            labels = np.unique(y) if classes is None else np.unique(classes)
+            missing = np.setdiff1d(np.unique(y), labels)
+            if missing.size:
+                raise ValueError(
+                    f"`y` has labels not in `classes`: {missing}. Pass every label "
+                    "the model will see in `classes`."
+                )
+            self._set_classes(labels)
+            return self._indices(y), len(labels)
+        if classes is not None and not np.array_equal(
+            np.unique(classes), np.sort(self.classes_)
+        ):
+            raise ValueError(
+                f"`classes={np.unique(classes)}` is not the same as on the first "
+                f"call, `self.classes_={self.classes_}`. Refit to change classes."
+            )
+        new = np.setdiff1d(np.unique(y), self.classes_)
+        if new.size:
+            if not self.allow_new_classes:
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. `y` has new labels {new}. Set "
+                    "allow_new_classes=True to let the output layer grow, or pass "
+                    "all labels in `classes` on the first call."
+                )
+            self._grow_classes(new)
+        return self._indices(y), len(self.classes_)
+
+    def _set_classes(self, classes: np.ndarray) -> None:
+        self.classes_ = classes
+        self._sorter = np.argsort(classes, kind="stable")
+
+    def _indices(self, y) -> np.ndarray:
+        sorted_classes = self.classes_[self._sorter]
+        return self._sorter[np.searchsorted(sorted_classes, y)].astype(np.int64)
+
+    def _grow_classes(self, new: np.ndarray) -> None:
+        n_old = len(self.classes_)
+        with _seeded(self._call_seed() + 1, self.device):
+            self.net_.grow_output(n_old + len(new))
+        self._set_classes(np.concatenate([self.classes_, new]))

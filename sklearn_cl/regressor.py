@@ -1,0 +1,180 @@
+"""ContinualRegressor: a scikit-learn regressor that keeps learning."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.base import RegressorMixin
+
+from .base import ContinualEstimator
+
+__all__ = ["ContinualRegressor"]
+
+
+class ContinualRegressor(RegressorMixin, ContinualEstimator):
+    """Neural network regressor with ``partial_fit`` updates and strategies.
+
+    ``fit`` trains from scratch for ``max_epochs`` epochs at ``lr``.
+    Every ``partial_fit`` call is one update: ``update_epochs`` epochs over
+    the batch at the update learning rate ``update_lr * update_lr_decay **
+    n_updates_``, with the strategies in ``callbacks`` applied. ``y`` may be
+    1-D or 2-D (several targets); predictions have the same number of
+    dimensions. Scale the targets (e.g. with ``TransformedTargetRegressor``)
+    when they are far from unit scale.
+
+    Parameters
+    ----------
+    module : torch.nn.Module class or instance, default=None
+        None builds an :class:`~sklearn_cl.modules.MLP` sized from the data.
+        A class is instantiated with the ``module__*`` keyword arguments (and
+        ``n_features`` / ``n_outputs`` when its ``__init__`` takes them and
+        they are not given). An instance is copied: every ``fit`` starts from
+        its weights, so a pre-trained network can be wrapped.
+    hidden_layer_sizes : sequence of int, default=(100,)
+        Hidden layers of the default MLP.
+    activation : {"relu", "tanh", "logistic", "gelu", "identity"}, default="relu"
+        Activation of the default MLP.
+    dropout : float, default=0.0
+        Dropout of the default MLP.
+    criterion : torch loss class or instance, default=None
+        None means ``torch.nn.MSELoss``.
+    optimizer : torch.optim.Optimizer class, default=torch.optim.Adam
+        Its state carries over from update to update; ``optimizer__*``
+        keyword arguments are passed to it.
+    lr : float, default=1e-3
+        Learning rate of ``fit``.
+    max_epochs : int, default=20
+        Epochs of ``fit`` (per task for the first task of ``fit(..., tasks=)``).
+    batch_size : int or None, default=32
+        Mini-batch size; None trains on each call's data as one batch.
+    update_epochs : int, default=1
+        Epochs over the new data in each ``partial_fit`` call.
+    update_lr : float, default=None
+        Learning rate of the first update; None means ``lr``.
+    update_lr_decay : float, default=1.0
+        Factor applied to the update learning rate after each update.
+    callbacks : list of callbacks or of (name, callback) pairs, default=None
+        Update strategies (see :mod:`sklearn_cl.strategies`) and skorch
+        callbacks. They are cloned on ``fit``; tune them with
+        ``set_params(callbacks__NAME__PARAM=...)``. Unnamed ones are named by
+        their lower-case class name.
+    device : str or torch.device, default="cpu"
+        Where the module trains, e.g. ``"cuda"``.
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, shuffling and dropout. Equal seeds and
+        equal call sequences give bit-identical models on the CPU.
+    verbose : int, default=0
+        Print the training loss of each epoch when positive.
+    **kwargs
+        ``module__*``, ``optimizer__*`` and ``criterion__*`` arguments.
+
+    Attributes
+    ----------
+    net_ : skorch.NeuralNet
+        The fitted net; ``net_.module_`` is the torch module.
+    n_outputs_ : int
+        Number of targets.
+    n_updates_ : int
+        Number of ``partial_fit`` updates since the last ``fit``.
+    n_features_in_ : int
+        Number of features seen during the first training.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when X was a DataFrame with string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_cl import ContinualRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(500, 3))
+    >>> y = X @ [1.0, -2.0, 0.5]
+    >>> reg = ContinualRegressor(max_epochs=30, random_state=0).fit(X, y)
+    >>> reg = reg.partial_fit(X[:100], y[:100])
+    >>> round(reg.score(X, y), 2) > 0.95
+    True
+    """
+
+    _is_classifier = False
+    _multi_output = True
+    _default_criterion = torch.nn.MSELoss
+
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        criterion=None,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=32,
+        update_epochs=1,
+        update_lr=None,
+        update_lr_decay=1.0,
+        callbacks=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            update_epochs=update_epochs,
+            update_lr=update_lr,
+            update_lr_decay=update_lr_decay,
+            callbacks=callbacks,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
+        )
+
+    def partial_fit(self, X, y):
+        """One update on ``(X, y)``: ``update_epochs`` epochs with the strategies.
+
+        On an unfitted estimator it first builds the network from this batch.
+
+        Returns
+        -------
+        self
+        """
+        return self._partial_fit(X, y)
+
+    def predict(self, X) -> np.ndarray:
+        """Predicted values, of shape (n_samples,) when fitted on 1-D ``y``."""
+        out = self._forward(X).astype(np.float64)
+        return out.ravel() if self._y_1d else out
+
+    def _encode_y(self, y, *, reset: bool, classes=None):
+        y = np.asarray(y, dtype=np.float32)
+        n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        if reset:
+            self._y_1d = y.ndim == 1
+            self.n_outputs_ = n_outputs
+        elif n_outputs != self.n_outputs_:
+            raise ValueError(
+                f"y has {n_outputs} targets, but {type(self).__name__} was fitted "
+                f"with {self.n_outputs_}. Pass the same targets as in fit, or refit."
+            )
+        return y.reshape(len(y), n_outputs), n_outputs
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+    def _output_hint(self, n_outputs: int) -> str:
+        return (
+            f"A regressor's module must return one value per target ({n_outputs} "
+            "here)."
+        )
