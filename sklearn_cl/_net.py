@@ -20,6 +20,7 @@ from .strategies.base import Strategy
 
 _BATCH_HOOKS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 _STRATEGY_HOOKS = (
+    "extend_data",
     "on_update_begin",
     "extend_batch",
     "penalty",
@@ -66,6 +67,9 @@ class ContinualNet(NeuralNet):
         for group in self.optimizer_.param_groups:
             group["lr"] = lr
         self.history.clear()
+        new_X, new_y = X, y
+        for cb in self.hooked_["extend_data"]:
+            X, y = cb.extend_data(self, X, y, is_update=is_update)
         self._call("on_update_begin", X=X, y=y, is_update=is_update)
         self.notify("on_train_begin", X=X, y=y)
         self.module_.train()
@@ -82,7 +86,7 @@ class ContinualNet(NeuralNet):
                 print(f"epoch {len(self.history)}  train_loss {loss:.4f}")
             self.notify("on_epoch_end", X=X, y=y)
         self.notify("on_train_end", X=X, y=y)
-        self._call("on_update_end", X=X, y=y, is_update=is_update)
+        self._call("on_update_end", X=new_X, y=new_y, is_update=is_update)
         return loss
 
     def _run_epoch(self, X, y) -> float:

@@ -10,17 +10,21 @@ __all__ = ["Strategy"]
 class Strategy(Callback):
     """Base class of update strategies.
 
-    A strategy is a skorch callback with four extra hooks, called by the
+    A strategy is a skorch callback with extra hooks, called by the
     estimators' training loop for ``fit`` (the first training, where
     ``is_update=False``) and for every ``partial_fit`` (``is_update=True``):
 
-    - :meth:`on_update_begin` before the first epoch of a training call;
+    - :meth:`extend_data` once per call, to change the whole training set of
+      the call (rehearsal adds stored past data);
+    - :meth:`on_update_begin` before the first epoch, with that training set;
     - :meth:`extend_batch` on every training batch, to add or transform
       samples (replay, augmentation);
     - :meth:`penalty` on every training batch, a term added to the loss
       (EWC, L2-SP, distillation);
     - :meth:`on_update_end` after the last epoch, to consolidate (compute a
-      Fisher, store samples).
+      Fisher, store samples); it receives the call's new data only, not what
+      :meth:`extend_data` added;
+    - :meth:`on_output_grown` when a classifier's output layer grows.
 
     ``X`` and ``y`` are the validated training tensors of the call, on the
     net's device (``y`` holds class indices for classifiers). Learned state
@@ -31,6 +35,10 @@ class Strategy(Callback):
     A strategy that overrides none of a hook costs nothing on that hook: the
     training loop only calls the hooks a strategy overrides.
     """
+
+    def extend_data(self, net, X, y, is_update=True):
+        """Return the training set ``(X, y)`` of this call, possibly extended."""
+        return X, y
 
     def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
         """Called before training on ``X, y``."""
