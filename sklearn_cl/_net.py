@@ -75,9 +75,7 @@ class ContinualNet(NeuralNet):
         self.module_.train()
         loss = float("nan")
         for _ in range(epochs):
-            self.history.new_epoch()
-            self.history.record("epoch", len(self.history))
-            self.notify("on_epoch_begin", X=X, y=y)
+            self.notify("on_epoch_begin", X=X, y=y)  # the net's own opens a row
             tic = time.perf_counter()
             loss = self._run_epoch(X, y)
             self.history.record("train_loss", loss)

@@ -302,9 +302,9 @@ class ContinualEstimator(BaseEstimator):
                 "the same layout as in fit, or refit."
             )
 
-    def _to_tensor(self, array, dtype=None) -> torch.Tensor:
-        tensor = torch.as_tensor(np.ascontiguousarray(array), dtype=dtype)
-        return tensor.to(self.device)
+    @staticmethod
+    def _to_tensor(array) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(array))
 
     # ------------------------------------------------------------------
     # building the net
@@ -332,7 +332,11 @@ class ContinualEstimator(BaseEstimator):
     def _build_net(self, X: np.ndarray, n_outputs: int) -> ContinualNet:
         n_features = int(np.prod(X.shape[1:]))
         module, kwargs = self._module_and_kwargs(n_features, n_outputs)
-        callbacks = [(n, clone(cb)) for n, cb in _named_callbacks(self.callbacks)]
+        callbacks = [
+            (name, clone(cb))
+            for name, cb in _named_callbacks(self.callbacks)
+            if cb is not None  # set_params(callbacks__NAME=None) disables one
+        ]
         net = ContinualNet(
             module=module,
             criterion=self.criterion or self._default_criterion,
@@ -440,9 +444,12 @@ class ContinualEstimator(BaseEstimator):
             epochs, lr = self.update_epochs, self._current_update_lr()
         else:
             epochs, lr = self.max_epochs, self.lr
-        X_t = self._to_tensor(X)
-        y_t = self._to_tensor(y)
-        with _seeded(self._call_seed(), self.device):
+        # net_.device, not device: a CUDA model unpickled on a CPU-only machine
+        # was moved to the CPU by skorch and keeps working there
+        device = self.net_.device
+        X_t = self._to_tensor(X).to(device)
+        y_t = self._to_tensor(y).to(device)
+        with _seeded(self._call_seed(), device):
             self.net_.train_call(X_t, y_t, epochs=epochs, lr=lr, is_update=is_update)
         if is_update:
             self.n_updates_ += 1

@@ -228,6 +228,6 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
 
     def _grow_classes(self, new: np.ndarray) -> None:
         n_old = len(self.classes_)
-        with _seeded(self._call_seed() + 1, self.device):
+        with _seeded(self._call_seed() + 1, self.net_.device):
             self.net_.grow_output(n_old + len(new))
         self._set_classes(np.concatenate([self.classes_, new]))

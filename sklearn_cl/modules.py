@@ -1,4 +1,4 @@
-"""Default torch modules: the estimators build these when ``module=None``."""
+"""Torch modules for the estimators: the default MLP and a 1-D CNN."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["MLP"]
+__all__ = ["MLP", "CNN1D"]
 
 _ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -62,3 +62,128 @@ class MLP(nn.Module):
 
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         return self.layers(X)
+
+
+_POOLS = {"max": nn.MaxPool1d, "avg": nn.AvgPool1d}
+
+
+class CNN1D(nn.Module):
+    """1-D convolutional network for sequence windows, with a linear head.
+
+    Each block is ``Conv1d`` (``"same"`` padding) -> activation -> pooling
+    (when ``pool_size > 1``); the flattened feature map goes through an
+    optional hidden head (``head_layer_sizes``) to a last ``nn.Linear``, so a
+    classifier's output can grow with new classes.
+
+    Input is ``(n_samples, in_channels, length)``, or ``(n_samples,
+    in_channels * length)`` which is reshaped channel by channel (a 2-D
+    window of a univariate series is one channel). The estimators pass
+    ``n_features`` (the number of values per sample) and ``n_outputs``
+    themselves: ``ContinualRegressor(module=CNN1D)`` works on windows from
+    :func:`sklearn_cl.timeseries.make_windows`; with several channels add
+    ``module__in_channels=C``.
+
+    Parameters
+    ----------
+    n_features : int
+        Values per sample: ``in_channels * length``.
+    n_outputs : int
+        Width of the output: number of classes or of regression targets.
+    in_channels : int, default=1
+        Channels of the input (variables of a multivariate series).
+    channels : sequence of int, default=(16, 32)
+        Output channels of each convolutional block.
+    kernel_size : int, default=5
+        Kernel width of every convolution.
+    pool_size : int, default=2
+        Pooling window and stride after each convolution; 1 disables pooling.
+    pooling : {"max", "avg"}, default="max"
+        Kind of pooling.
+    head_layer_sizes : sequence of int, default=()
+        Hidden layers of the head between the flattened features and the
+        output layer.
+    activation : {"relu", "tanh", "logistic", "gelu", "identity"}, default="relu"
+        Non-linearity after each convolution and hidden head layer.
+    dropout : float, default=0.0
+        Dropout probability before each linear layer of the head.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = CNN1D(n_features=96, n_outputs=24, channels=(4, 8))
+    >>> net(torch.zeros(5, 96)).shape
+    torch.Size([5, 24])
+    >>> CNN1D(n_features=96, n_outputs=2, in_channels=3)(torch.zeros(5, 3, 32)).shape
+    torch.Size([5, 2])
+    """
+
+    def __init__(
+        self,
+        n_features: int,
+        n_outputs: int,
+        in_channels: int = 1,
+        channels: Sequence[int] = (16, 32),
+        kernel_size: int = 5,
+        pool_size: int = 2,
+        pooling: str = "max",
+        head_layer_sizes: Sequence[int] = (),
+        activation: str = "relu",
+        dropout: float = 0.0,
+    ):
+        super().__init__()
+        if in_channels < 1 or n_features % in_channels:
+            raise ValueError(
+                f"CNN1D got n_features={n_features} values per sample, which is "
+                f"not a whole number of in_channels={in_channels} channels. Pass "
+                "module__in_channels equal to the channels of X (its axis 1)."
+            )
+        if pooling not in _POOLS:
+            raise ValueError(
+                f"pooling must be one of {sorted(_POOLS)}; got {pooling!r}."
+            )
+        self.in_channels = in_channels
+        self.length = n_features // in_channels
+        length, width = self.length, in_channels
+        layers: list[nn.Module] = []
+        for size in channels:
+            layers += [
+                nn.Conv1d(width, size, kernel_size, padding="same"),
+                _ACTIVATIONS[activation](),
+            ]
+            if pool_size > 1:
+                if length < pool_size:
+                    raise ValueError(
+                        f"Windows of length {self.length} are too short for "
+                        f"{len(channels)} blocks with pool_size={pool_size}: "
+                        "pooling would leave nothing. Use fewer channels, a "
+                        "smaller pool_size or longer windows."
+                    )
+                layers.append(_POOLS[pooling](pool_size))
+                length //= pool_size
+            width = size
+        self.features = nn.Sequential(*layers, nn.Flatten())
+        head: list[nn.Module] = []
+        width *= length
+        for size in head_layer_sizes:
+            head += _dropout(dropout) + [
+                nn.Linear(width, size),
+                _ACTIVATIONS[activation](),
+            ]
+            width = size
+        head += _dropout(dropout) + [nn.Linear(width, n_outputs)]
+        self.head = nn.Sequential(*head)
+
+    def forward(self, X: torch.Tensor) -> torch.Tensor:
+        if X.ndim == 2:
+            X = X.reshape(len(X), self.in_channels, -1)
+        if X.shape[1:] != (self.in_channels, self.length):
+            raise ValueError(
+                f"CNN1D expects samples of shape ({self.in_channels}, "
+                f"{self.length}) (channels, length); got {tuple(X.shape[1:])}. "
+                "Pass module__in_channels equal to the channels of X."
+            )
+        return self.head(self.features(X))
+
+
+def _dropout(p: float) -> list[nn.Module]:
+    return [nn.Dropout(p)] if p else []

@@ -1,0 +1,615 @@
+"""UpdateEnsemble: keep the deployed model, add models fitted on new data."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn import get_config
+from sklearn.base import (
+    BaseEstimator,
+    MetaEstimatorMixin,
+    clone,
+    is_classifier,
+    is_regressor,
+)
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.utils import check_random_state, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from .base import _attributes_restored_on_error
+from .strategies.buffers import make_buffer
+
+__all__ = ["UpdateEnsemble"]
+
+
+def _soft_classifier(ensemble) -> bool:
+    """``predict_proba`` is offered by soft-voting ensembles of classifiers
+    whose members have it."""
+    return (
+        ensemble.voting == "soft"
+        and is_classifier(ensemble.estimator)
+        and hasattr(ensemble.estimator, "predict_proba")
+    )
+
+
+class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
+    """Ensemble of models fitted on successive batches; old models never change.
+
+    The ensemble recipe for new data: leave the existing model as it is, fit a
+    new model on the new data (``data="new"``) or on the new data plus
+    remembered past data (``data="old_and_new"``), and average the models'
+    predictions. It works with any scikit-learn classifier or regressor; the
+    ensemble is a classifier or a regressor as its ``estimator`` is (one class
+    for both, as :class:`~sklearn.pipeline.Pipeline`).
+
+    Each call is one step:
+
+    - ``fit(X, y)`` returns to the starting state (no member, or the ``init``
+      model) and takes one step on ``(X, y)``; without ``init`` this fits the
+      first member, a clone of ``estimator``.
+    - ``partial_fit(X, y)`` takes one step from the current state (from the
+      starting state when the ensemble is not fitted yet).
+    - A step fits a new member, a clone of ``estimator``, with its ``fit``
+      (``update="add"``), or updates the newest member with its
+      ``partial_fit`` (``update="newest"``; for members such as a
+      :class:`~sklearn_cl.ContinualClassifier` with update strategies). It
+      trains on the batch (``data="new"``) or on the remembered samples plus
+      the batch (``data="old_and_new"``). Members are never refitted; the
+      newest one is updated on a copy, so a failing step leaves the ensemble
+      exactly as it was. The ``init`` model is never updated: with
+      ``update="newest"`` the first step after it adds a member and later
+      steps update that one. A step with no member to update adds one.
+
+    Predictions average the members: class probabilities for classifiers
+    (``voting="soft"``), each member contributing zeros for the classes it
+    never saw (columns aligned on ``classes_``, the union of all labels
+    seen); or labels by weighted majority (``voting="hard"``; ties go to the
+    first label in ``classes_``); values for regressors, multi-output ones
+    included. Prediction costs one prediction per member.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The model cloned for every new member: a classifier or a regressor
+        with ``fit`` and ``predict`` (``predict_proba`` for soft voting;
+        ``partial_fit`` for ``update="newest"``). Classifiers need
+        ``classes_``.
+    data : {"new", "old_and_new"}, default="new"
+        Training data of each step: the batch alone, or the batch plus the
+        remembered past samples. The memory is a reservoir buffer of
+        :mod:`sklearn_cl.strategies.buffers` (a uniform sample of all data
+        seen since ``fit``), holding ``X`` as float32; it needs numeric,
+        dense ``X``.
+    memory_size : int or None, default=10_000
+        Most samples remembered with ``data="old_and_new"``; None remembers
+        everything. Read when the memory is created (the first step after
+        ``fit``).
+    update : {"add", "newest"}, default="add"
+        What a ``partial_fit`` step does: add a member, or update the newest
+        member with its ``partial_fit``. ``partial_fit(..., update=...)``
+        overrides it for one call, which combines both recipes (add a member
+        each month, update it every day).
+    max_members : int or None, default=None
+        Most members kept: when a step adds one beyond this, the oldest
+        members (the ``init`` model included) are dropped. None keeps all.
+    weights : {"score", "decay"}, array-like of shape (n_members,) or None, \
+            default=None
+        Weights of the members in the average: None for equal weights;
+        ``"score"`` for each member's score on the newest batch it had not
+        been trained on (``scores_``, clipped at 0; a member not scored yet
+        gets the best score of the others); ``"decay"`` for ``decay ** age``,
+        age 0 being the newest member; an array for fixed weights, one per
+        member, oldest first (its length must match ``len(estimators_)`` at
+        prediction time). Weights are normalised to sum to 1 and may be
+        changed with ``set_params`` after fitting.
+    decay : float in (0, 1], default=0.5
+        Factor per member of age for ``weights="decay"``.
+    voting : {"soft", "hard"}, default="soft"
+        For classifiers: average the probabilities, or take the weighted
+        majority of the predicted labels. Ignored by regressors.
+    init : fitted estimator or None, default=None
+        A fitted model to start from (the deployed model). It is the first
+        member and is never updated. Wrap it in
+        :class:`sklearn.frozen.FrozenEstimator` so that ``clone`` (and so
+        ``GridSearchCV`` or ``cross_validate``) keeps it fitted;
+        :meth:`from_fitted` does this for you.
+    random_state : int, RandomState instance or None, default=None
+        None: members are exact clones of ``estimator`` (with its own
+        ``random_state``), so the first member is ``clone(estimator).fit(X,
+        y)``. An int: it seeds the memory's sampling and gives each new
+        member its own seed (every ``random_state`` parameter of the clone is
+        set), so members differ in initialisation too.
+
+    Attributes
+    ----------
+    estimators_ : list of estimators
+        The members, oldest first.
+    scores_ : ndarray of shape (n_members,)
+        Each member's score (its ``score`` method: accuracy or R²) on the
+        newest batch of at least two samples that it had not been trained
+        on, measured at the start of the step (test, then train); NaN for a
+        member not scored yet.
+    weights_ : ndarray of shape (n_members,)
+        The normalised weights ``predict`` uses now.
+    classes_ : ndarray of shape (n_classes,)
+        Sorted union of all labels seen (classifiers only).
+    memory_ : buffer or None
+        The remembered samples with ``data="old_and_new"`` (``memory_.X``,
+        ``memory_.y``); None otherwise.
+    n_members_added_ : int
+        Members added since the start, the evicted ones included.
+    n_features_in_ : int
+        Number of features seen during the first step (when ``X`` has them).
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Column names, when ``X`` was a DataFrame with string column names.
+
+    See Also
+    --------
+    sklearn.ensemble.VotingClassifier : averages models fitted on the same
+        data, all at once.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import make_classification
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_cl import UpdateEnsemble
+    >>> X, y = make_classification(n_samples=900, random_state=0)
+    >>> deployed = LogisticRegression().fit(X[:300], y[:300])
+    >>> ensemble = UpdateEnsemble.from_fitted(deployed)
+    >>> ensemble = ensemble.partial_fit(X[300:600], y[300:600])
+    >>> len(ensemble.estimators_), ensemble.predict_proba(X[:1]).shape
+    (2, (1, 2))
+    >>> round(deployed.score(X[600:], y[600:]), 3), round(ensemble.score(X[600:], y[600:]), 3)
+    (0.913, 0.92)
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "data": [StrOptions({"new", "old_and_new"})],
+        "memory_size": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "update": [StrOptions({"add", "newest"})],
+        "max_members": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "weights": [StrOptions({"score", "decay"}), "array-like", None],
+        "decay": [Interval(numbers.Real, 0, 1, closed="right")],
+        "voting": [StrOptions({"soft", "hard"})],
+        "init": [HasMethods(["predict"]), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        data="new",
+        memory_size=10_000,
+        update="add",
+        max_members=None,
+        weights=None,
+        decay=0.5,
+        voting="soft",
+        init=None,
+        random_state=None,
+    ):
+        self.estimator = estimator
+        self.data = data
+        self.memory_size = memory_size
+        self.update = update
+        self.max_members = max_members
+        self.weights = weights
+        self.decay = decay
+        self.voting = voting
+        self.init = init
+        self.random_state = random_state
+
+    @classmethod
+    def from_fitted(cls, model, estimator=None, **params) -> UpdateEnsemble:
+        """An ensemble that starts from a fitted (deployed) model.
+
+        The model becomes ``init`` (wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator`), the ensemble's only member;
+        it predicts at once, and each ``partial_fit`` adds a member. The
+        memory of ``data="old_and_new"`` starts empty: the model's training
+        data is unknown. To include it, fit the ensemble on it instead.
+
+        Parameters
+        ----------
+        model : fitted estimator or FrozenEstimator
+            The model to start from; never changed.
+        estimator : estimator object, default=None
+            The model cloned for new members; None means an unfitted clone
+            of ``model`` (same hyperparameters).
+        **params
+            Other parameters of :class:`UpdateEnsemble`.
+
+        Returns
+        -------
+        UpdateEnsemble
+            Fitted, with ``estimators_ == [init]``.
+        """
+        frozen = model if isinstance(model, FrozenEstimator) else FrozenEstimator(model)
+        if estimator is None:
+            estimator = clone(frozen.estimator)
+        ensemble = cls(estimator, init=frozen, **params)
+        ensemble._check_setup()
+        ensemble._start()
+        return ensemble
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def fit(self, X, y, **fit_params) -> UpdateEnsemble:
+        """Start again and fit the first member on ``(X, y)``.
+
+        With ``init``, start again from it and add one member fitted on
+        ``(X, y)`` (so a grid search on new data tunes the update of the
+        deployed model).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        **fit_params
+            Metadata routed to the members' ``fit`` (metadata routing must
+            be enabled).
+
+        Returns
+        -------
+        self
+        """
+        with _attributes_restored_on_error(self):
+            self._check_setup()
+            routed = self._routed("fit", fit_params)
+            self._start()
+            self._step(X, y, classes=None, update="add", routed=routed)
+        return self
+
+    def partial_fit(
+        self, X, y, classes=None, update=None, **partial_fit_params
+    ) -> UpdateEnsemble:
+        """One step: add a member fitted on the batch, or update the newest.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        classes : array-like of shape (n_classes,), default=None
+            Labels to include in ``classes_`` even if no batch has shown
+            them yet (classifiers only). Every label of ``y`` must be in it.
+            Not passed to the members.
+        update : {"add", "newest"}, default=None
+            What this step does; None means the ``update`` parameter.
+        **partial_fit_params
+            Metadata routed to the members' ``fit`` (new member) or
+            ``partial_fit`` (newest member updated); metadata routing must be
+            enabled. Not allowed once remembered samples join the batch
+            (``data="old_and_new"``): they have no metadata.
+
+        Returns
+        -------
+        self
+        """
+        with _attributes_restored_on_error(self):
+            self._check_setup()
+            if update not in (None, "add", "newest"):
+                raise ValueError(
+                    f"`update` must be 'add', 'newest' or None (the `update` "
+                    f"parameter); got {update!r}."
+                )
+            routed = self._routed("partial_fit", partial_fit_params)
+            if not hasattr(self, "estimators_"):
+                self._start()
+            self._step(X, y, classes=classes, update=update, routed=routed)
+        return self
+
+    def _check_setup(self) -> None:
+        """Validate the parameters and how they fit together."""
+        self._validate_params()
+        classifier = is_classifier(self.estimator)
+        if not classifier and not is_regressor(self.estimator):
+            raise ValueError(
+                f"`estimator` must be a classifier or a regressor; got "
+                f"{self.estimator!r}, whose estimator type is "
+                f"{get_tags(self.estimator).estimator_type!r}."
+            )
+        if self.init is not None and is_classifier(self.init) != classifier:
+            kind = "classifier" if classifier else "regressor"
+            raise ValueError(
+                f"`init` must be a {kind} like `estimator` ({self.estimator!r}); "
+                f"got {self.init!r}."
+            )
+        if classifier and self.voting == "soft":
+            for name, model in (("estimator", self.estimator), ("init", self.init)):
+                if model is not None and not hasattr(model, "predict_proba"):
+                    raise ValueError(
+                        f'voting="soft" averages probabilities, but `{name}` '
+                        f"({model!r}) has no predict_proba. Use voting='hard', "
+                        "or a classifier with predict_proba."
+                    )
+
+    def _routed(self, method: str, params: dict):
+        """The metadata for the members' ``fit`` and ``partial_fit``."""
+        if get_config()["enable_metadata_routing"]:
+            return process_routing(self, method, **params)["estimator"]
+        if params:
+            raise ValueError(
+                f"{type(self).__name__}.{method} got unexpected arguments "
+                f"{sorted(params)}. Metadata such as sample_weight reaches the "
+                "members only with metadata routing: call sklearn.set_config("
+                "enable_metadata_routing=True) and request it on the estimator, "
+                "e.g. estimator.set_fit_request(sample_weight=True)."
+            )
+        return {"fit": {}, "partial_fit": {}}
+
+    def _start(self) -> None:
+        """Reset to the starting state: no member, or the ``init`` model."""
+        for name in ("n_features_in_", "feature_names_in_", "classes_"):
+            vars(self).pop(name, None)
+        members = []
+        if self.init is not None:
+            check_is_fitted(
+                self.init,
+                msg=(
+                    "`init` must be a fitted estimator; %(name)s is not fitted. "
+                    "Fit it first, and wrap it in sklearn.frozen.FrozenEstimator "
+                    "so that clone() keeps it fitted (UpdateEnsemble.from_fitted "
+                    "does this)."
+                ),
+            )
+            members = [self.init]
+            for name in ("n_features_in_", "feature_names_in_"):
+                if hasattr(self.init, name):
+                    setattr(self, name, getattr(self.init, name))
+            if is_classifier(self.init):
+                self.classes_ = np.unique(self.init.classes_)
+        self.estimators_ = members
+        self.scores_ = np.full(len(members), np.nan)
+        self.n_members_added_ = 0
+        self.memory_ = None
+        self._base_seed = (
+            None
+            if self.random_state is None
+            else int(check_random_state(self.random_state).randint(2**31))
+        )
+
+    def _step(self, X, y, *, classes, update, routed) -> None:
+        """Train on one batch; every attribute is assigned after training."""
+        classifier = is_classifier(self.estimator)
+        validate_data(
+            self, X, reset=not hasattr(self, "n_features_in_"), skip_check_array=True
+        )
+        labels = self._labels(y, classes) if classifier else None
+        if classes is not None and not classifier:
+            raise ValueError(
+                "`classes` is for classifiers; this ensemble of "
+                f"{type(self.estimator).__name__} is a regressor. Drop `classes`."
+            )
+        memory, X_kept = None, None
+        X_train, y_train = X, y
+        if self.data == "old_and_new":
+            X_kept = self._memory_rows(X)
+            memory = self.memory_
+            if memory is None:
+                memory = make_buffer("reservoir", self.memory_size, self._base_seed)
+            if len(memory):
+                if routed["fit"] or routed["partial_fit"]:
+                    raise ValueError(
+                        "Metadata cannot be routed with data='old_and_new' once "
+                        "samples are remembered: the remembered samples have no "
+                        "metadata. Use data='new', or pass no metadata."
+                    )
+                X_train, y_train = self._with_memory(memory, X_kept, y)
+
+        members = list(self.estimators_)
+        scores = self.scores_.copy()
+        if members and len(y) >= 2:
+            scores = np.array([member.score(X, y) for member in members], float)
+        update = self.update if update is None else update
+        init_is_newest = self.init is not None and self.n_members_added_ == 0
+        n_added = self.n_members_added_
+        if update == "newest" and members and not init_is_newest:
+            newest = copy.deepcopy(members[-1])
+            if not hasattr(newest, "partial_fit"):
+                raise ValueError(
+                    f"update='newest' updates the newest member with partial_fit, "
+                    f"but {type(newest).__name__} has none. Use update='add', or "
+                    "an estimator with partial_fit."
+                )
+            members[-1] = newest.partial_fit(X_train, y_train, **routed["partial_fit"])
+        else:
+            member = self._new_member().fit(X_train, y_train, **routed["fit"])
+            members.append(member)
+            scores = np.append(scores, np.nan)
+            n_added += 1
+        if self.max_members is not None and len(members) > self.max_members:
+            members = members[-self.max_members :]
+            scores = scores[-self.max_members :]
+
+        if memory is not None:
+            memory.add(X_kept, y)
+        self.memory_ = memory
+        self.estimators_ = members
+        self.scores_ = scores
+        self.n_members_added_ = n_added
+        if classifier:
+            self.classes_ = (
+                labels
+                if not hasattr(self, "classes_")
+                else np.union1d(self.classes_, labels)
+            )
+
+    def _labels(self, y, classes) -> np.ndarray:
+        """The sorted labels of ``y`` and ``classes``."""
+        check_classification_targets(y)
+        labels = np.unique(np.asarray(y))
+        if classes is None:
+            return labels
+        classes = np.unique(classes)
+        missing = np.setdiff1d(labels, classes)
+        if missing.size:
+            raise ValueError(
+                f"`y` has labels not in `classes`: {missing}. Pass every label "
+                f"the model will see in `classes`; got classes={classes}."
+            )
+        return classes
+
+    def _memory_rows(self, X) -> np.ndarray:
+        """``X`` as the float32 rows the memory keeps."""
+        if sp.issparse(X):
+            raise TypeError(
+                "data='old_and_new' keeps past samples in a dense float32 memory, "
+                "so X cannot be sparse. Convert it with X.toarray(), or use "
+                "data='new'."
+            )
+        try:
+            return np.asarray(X, dtype=np.float32)
+        except (TypeError, ValueError) as error:
+            raise ValueError(
+                "data='old_and_new' keeps past samples in a float32 memory, so X "
+                f"must be numeric ({error}). Encode X first, or use data='new'."
+            ) from error
+
+    def _with_memory(self, memory, X_kept, y):
+        """The remembered samples followed by the batch."""
+        X_all = np.concatenate([memory.X, X_kept])
+        y_all = np.concatenate([memory.y, np.asarray(y)])
+        if hasattr(self, "feature_names_in_"):
+            import pandas as pd
+
+            X_all = pd.DataFrame(X_all, columns=self.feature_names_in_)
+        return X_all, y_all
+
+    def _new_member(self):
+        member = clone(self.estimator)
+        if self._base_seed is not None:
+            rng = np.random.default_rng([self._base_seed, self.n_members_added_])
+            seed = int(rng.integers(2**31 - 1))
+            keys = [
+                key
+                for key in member.get_params(deep=True)
+                if key == "random_state" or key.endswith("__random_state")
+            ]
+            member.set_params(**dict.fromkeys(keys, seed))
+        return member
+
+    # ------------------------------------------------------------------
+    # prediction
+    # ------------------------------------------------------------------
+    @property
+    def weights_(self) -> np.ndarray:
+        check_is_fitted(self)
+        n = len(self.estimators_)
+        if self.weights is None:
+            weights = np.ones(n)
+        elif isinstance(self.weights, str) and self.weights == "decay":
+            weights = self.decay ** np.arange(n - 1, -1, -1, dtype=float)
+        elif isinstance(self.weights, str):
+            weights = self._score_weights()
+        else:
+            weights = np.asarray(self.weights, dtype=float)
+            if weights.shape != (n,) or (weights < 0).any() or weights.sum() <= 0:
+                raise ValueError(
+                    f"`weights` must hold one non-negative weight per member "
+                    f"({n} members, oldest first), not all zero; got "
+                    f"{self.weights!r}. Set weights with set_params(weights=...) "
+                    "or use weights=None, 'score' or 'decay'."
+                )
+        return weights / weights.sum()
+
+    def _score_weights(self) -> np.ndarray:
+        scores = self.scores_
+        if np.isnan(scores).all():
+            return np.ones(len(scores))
+        scores = np.clip(np.where(np.isnan(scores), np.nanmax(scores), scores), 0, None)
+        return scores if scores.sum() > 0 else np.ones(len(scores))
+
+    def _weighted_members(self, X):
+        check_is_fitted(self)
+        validate_data(self, X, reset=False, skip_check_array=True)
+        return [(m, w) for m, w in zip(self.estimators_, self.weights_) if w > 0]
+
+    @available_if(_soft_classifier)
+    def predict_proba(self, X) -> np.ndarray:
+        """Weighted average of the members' class probabilities.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Columns in the order of ``classes_``; a member contributes zeros
+            for the classes it was not trained on.
+        """
+        proba = None
+        for member, weight in self._weighted_members(X):
+            member_proba = member.predict_proba(X)
+            if proba is None:
+                proba = np.zeros((len(member_proba), len(self.classes_)))
+            columns = np.searchsorted(self.classes_, member.classes_)
+            proba[:, columns] += weight * member_proba
+        return proba
+
+    def predict(self, X) -> np.ndarray:
+        """Average of the members' predictions (see the class description)."""
+        if not is_classifier(self.estimator):
+            return sum(
+                weight * np.asarray(member.predict(X), dtype=float)
+                for member, weight in self._weighted_members(X)
+            )
+        if self.voting == "soft":
+            return self.classes_[self.predict_proba(X).argmax(axis=1)]
+        votes = None
+        for member, weight in self._weighted_members(X):
+            index = np.searchsorted(self.classes_, member.predict(X))
+            if votes is None:
+                votes = np.zeros((len(index), len(self.classes_)))
+            votes[np.arange(len(index)), index] += weight
+        return self.classes_[votes.argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None) -> float:
+        """Accuracy (classifiers) or R² (regressors) of :meth:`predict`."""
+        metric = accuracy_score if is_classifier(self.estimator) else r2_score
+        return float(metric(y, self.predict(X), sample_weight=sample_weight))
+
+    # ------------------------------------------------------------------
+    # scikit-learn protocol
+    # ------------------------------------------------------------------
+    def get_metadata_routing(self) -> MetadataRouter:
+        """Route ``fit`` to the members' ``fit``, ``partial_fit`` to their
+        ``fit`` (new member) and ``partial_fit`` (newest member updated)."""
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping()
+                .add(caller="fit", callee="fit")
+                .add(caller="partial_fit", callee="fit")
+                .add(caller="partial_fit", callee="partial_fit"),
+            )
+        )
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            inner = get_tags(self.estimator)
+        except (AttributeError, TypeError, ValueError):
+            return tags  # not an estimator: fit will say so
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
+        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        tags.target_tags.multi_output = inner.target_tags.multi_output
+        tags.target_tags.single_output = inner.target_tags.single_output
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.sparse = inner.input_tags.sparse and self.data == "new"
+        tags.non_deterministic = inner.non_deterministic
+        return tags

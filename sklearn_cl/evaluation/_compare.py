@@ -1,0 +1,209 @@
+"""Run several estimators on the same task sequence and seeds; tabulate them."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.base import clone, is_classifier
+from sklearn.metrics import check_scoring
+
+from ._sequence import (
+    SequenceResult,
+    baseline_scores,
+    evaluate_sequence,
+    set_random_state,
+    state_size,
+)
+
+__all__ = ["compare_strategies", "JOINT", "METRICS"]
+
+#: Name of the joint-training upper bound's row.
+JOINT = "joint"
+#: The columns of the comparison table, each with ``_mean`` and ``_std``.
+METRICS = (
+    "average_accuracy",
+    "backward_transfer",
+    "forward_transfer",
+    "forgetting",
+    "negative_flip_rate",
+    "fit_time",
+    "update_time",
+    "state_bytes",
+)
+
+
+def _run_sequence(name, estimator, seed, tasks, scoring, classes, baseline):
+    estimator = set_random_state(clone(estimator), seed)
+    result = evaluate_sequence(
+        estimator, tasks, scoring=scoring, classes=classes, baseline=baseline
+    )
+    return name, seed, result
+
+
+def _run_joint(estimator, seed, tasks, scoring):
+    """The upper bound: one model fitted on all tasks' training data at once."""
+    estimator = set_random_state(clone(estimator), seed)
+    X, y, _ = tasks.train_arrays()
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    fit_time = time.perf_counter() - start
+    scorer = check_scoring(estimator, scoring=scoring)
+    row = np.array([[scorer(estimator, t.X_test, t.y_test) for t in tasks]])
+    nan = float("nan")
+    metrics = {
+        "average_accuracy": float(row.mean()),
+        "backward_transfer": nan,
+        "forward_transfer": nan,
+        "forgetting": nan,
+        "negative_flip_rate": nan,
+    }
+    result = SequenceResult(
+        matrix=row,
+        baseline=np.full(len(tasks), nan),
+        metrics=metrics,
+        fit_time=fit_time,
+        state_bytes=state_size(estimator),
+    )
+    return JOINT, seed, result
+
+
+def _record(result: SequenceResult) -> dict[str, float]:
+    record = dict(result.metrics)
+    record["fit_time"] = result.fit_time
+    record["update_time"] = (
+        float(np.mean(result.update_times)) if result.update_times else np.nan
+    )
+    record["state_bytes"] = float(result.state_bytes)
+    return record
+
+
+def _summary(name: str, results: list[SequenceResult]) -> dict:
+    row = {"strategy": name, "n_seeds": len(results)}
+    records = [_record(r) for r in results]
+    for metric in METRICS:
+        values = np.array([r[metric] for r in records], dtype=float)
+        finite = ~np.isnan(values)
+        row[f"{metric}_mean"] = float(values.mean()) if finite.all() else np.nan
+        row[f"{metric}_std"] = (
+            float(values.std(ddof=1)) if finite.all() and len(values) > 1 else np.nan
+        )
+    return row
+
+
+def _table(rows: list[dict]):
+    try:
+        import pandas as pd
+    except ImportError:
+        return rows
+    return pd.DataFrame(rows)
+
+
+def compare_strategies(
+    estimators: dict,
+    tasks,
+    *,
+    n_seeds: int = 3,
+    scoring=None,
+    classes=None,
+    joint=True,
+    n_jobs: int | None = None,
+    progress: bool = False,
+    return_results: bool = False,
+):
+    """Compare estimators (update strategies) on the same task sequence and seeds.
+
+    Every estimator runs the protocol of
+    :func:`~sklearn_cl.evaluation.evaluate_sequence` (``fit`` on the first
+    task, ``partial_fit`` on each later one) once per seed ``0 .. n_seeds-1``;
+    a seed sets every ``random_state`` in the estimator's
+    ``get_params(deep=True)`` (:func:`set_random_state`), nested strategies
+    and ensemble members included. The task sequence is the same for all.
+
+    Parameters
+    ----------
+    estimators : dict of str to estimator
+        The candidates by name; each is cloned, never changed.
+    tasks : TaskSequence
+    n_seeds : int, default=3
+    scoring : str or callable, default=None
+        Scorer for the accuracy matrix (see ``evaluate_sequence``); use
+        ``"r2"`` or ``"neg_mean_absolute_error"`` for regressors.
+    classes : array-like, default=None
+        See ``evaluate_sequence``.
+    joint : bool or estimator, default=True
+        Add the joint-training upper bound, a row named ``"joint"``: a model
+        fitted on the training data of all tasks at once and scored on each
+        task. ``True`` uses the first estimator (give the plain model, without
+        strategies, for a clean bound); ``False`` leaves the row out.
+    n_jobs : int, default=None
+        Runs in parallel, with joblib (``-1``: all cores).
+    progress : bool, default=False
+        Show a progress bar over the runs (tqdm).
+    return_results : bool, default=False
+        Also return the :class:`SequenceResult` of every run.
+
+    Returns
+    -------
+    table : pandas.DataFrame or list of dict
+        One row per estimator (then ``"joint"``), with ``strategy``,
+        ``n_seeds`` and, for each of ``average_accuracy``,
+        ``backward_transfer``, ``forward_transfer``, ``forgetting``,
+        ``negative_flip_rate`` (classifiers), ``fit_time`` (seconds of the
+        first training), ``update_time`` (mean seconds per update) and
+        ``state_bytes`` (peak pickled size of the fitted estimator over the
+        sequence), its mean over seeds (``_mean``) and sample standard
+        deviation (``_std``, NaN for one seed). Metrics that do not apply are
+        NaN. A DataFrame when pandas is installed, else a list of records.
+    results : dict of str to list of SequenceResult
+        Only with ``return_results=True``: per name, one result per seed.
+
+    Examples
+    --------
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from sklearn_cl.datasets import permuted_digits
+    >>> table = compare_strategies(
+    ...     {"sgd": SGDClassifier(), "sgd-small": SGDClassifier(eta0=1e-3,
+    ...      learning_rate="constant")},
+    ...     permuted_digits(n_tasks=3), n_seeds=2,
+    ... )
+    >>> table["strategy"].tolist()
+    ['sgd', 'sgd-small', 'joint']
+    >>> bool((table["average_accuracy_mean"] > 0.5).all())
+    True
+    """
+    if not isinstance(estimators, dict) or not estimators:
+        raise TypeError(
+            "estimators must be a non-empty dict of name -> estimator; got "
+            f"{type(estimators).__name__}."
+        )
+    if JOINT in estimators and joint is not False:
+        raise ValueError(
+            f"The name {JOINT!r} is taken by the joint-training upper bound; rename "
+            "that estimator or pass joint=False."
+        )
+    if not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"n_seeds must be a positive integer; got {n_seeds!r}.")
+    first = next(iter(estimators.values()))
+    baseline = baseline_scores(tasks, classifier=is_classifier(first), scoring=scoring)
+    jobs = [
+        delayed(_run_sequence)(name, est, seed, tasks, scoring, classes, baseline)
+        for name, est in estimators.items()
+        for seed in range(n_seeds)
+    ]
+    if joint is not False:
+        bound = first if joint is True else joint
+        jobs += [
+            delayed(_run_joint)(bound, seed, tasks, scoring) for seed in range(n_seeds)
+        ]
+    runs = Parallel(n_jobs=n_jobs, return_as="generator")(jobs)
+    if progress:
+        from tqdm.auto import tqdm
+
+        runs = tqdm(runs, total=len(jobs), desc="compare", unit="run")
+    results: dict[str, list[SequenceResult]] = {}
+    for name, _, result in runs:
+        results.setdefault(name, []).append(result)
+    table = _table([_summary(name, rs) for name, rs in results.items()])
+    return (table, results) if return_results else table

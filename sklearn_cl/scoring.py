@@ -1,0 +1,316 @@
+"""Scorers for continual learning, usable as ``scoring=`` in a search.
+
+``GridSearchCV(clf, grid, scoring=make_task_scorer("average"))`` fitted with
+``fit(X, y, tasks=t)`` trains every candidate on the tasks of the training
+folds in order and scores it on the held-out fold, task by task. The scorer
+needs the task id of each held-out sample:
+
+- with metadata routing on (``sklearn.set_config(enable_metadata_routing=True)``)
+  the search passes ``tasks`` of the held-out fold to the scorer, which
+  requests it by default (``set_score_request(tasks=...)`` changes that);
+- with routing off, scikit-learn calls a scorer with ``(estimator, X, y)``
+  only, so the scorer must derive the tasks from those: pass
+  ``task_of=callable(X, y) -> tasks``, for instance a mapping from labels to
+  tasks on a class-incremental split. Without either, the scorer raises.
+
+Two metrics need the model as it was after each task, which
+``fit(X, y, tasks=t)`` does not keep: add a :class:`Snapshots` callback to
+the estimator for them.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from sklearn.base import is_classifier
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.pipeline import Pipeline
+from sklearn.utils.metadata_routing import MetadataRequest
+
+from .base import ContinualEstimator
+from .strategies.base import Strategy
+
+__all__ = ["Snapshots", "TaskScorer", "make_task_scorer"]
+
+_FINAL_MODEL_METRICS = ("average", "worst")
+_SNAPSHOT_METRICS = ("neg_forgetting", "backward_transfer")
+METRICS = _FINAL_MODEL_METRICS + _SNAPSHOT_METRICS
+
+
+class Snapshots(Strategy):
+    """Keep a copy of the network after every training call.
+
+    It changes nothing in training. With it, ``fit(X, y, tasks=t)`` leaves
+    the network as it was after each task in ``modules_``, so a scorer can
+    fill the accuracy matrix of the held-out fold and measure forgetting
+    (``make_task_scorer("neg_forgetting")``). Memory: one copy of the
+    network per training call (``fit`` task or ``partial_fit``), so use it
+    for searches over short task sequences, not for long streams.
+
+    Attributes
+    ----------
+    modules_ : list of torch.nn.Module
+        CPU copies of the network in evaluation mode, one per training call,
+        oldest first; the last one equals the final network.
+
+    Examples
+    --------
+    >>> from sklearn_cl import ContinualClassifier
+    >>> from sklearn_cl.datasets import split_digits
+    >>> from sklearn_cl.scoring import Snapshots
+    >>> X, y, tasks = split_digits(3).train_arrays()
+    >>> clf = ContinualClassifier(
+    ...     max_epochs=2, callbacks=[("snapshots", Snapshots())], random_state=0
+    ... ).fit(X, y, tasks=tasks)
+    >>> len(clf.net_.callbacks_[0][1].modules_)
+    3
+    """
+
+    def initialize(self):
+        self.modules_ = []
+        return super().initialize()
+
+    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
+        self.modules_.append(copy.deepcopy(net.module_).cpu().eval())
+
+
+class TaskScorer:
+    """A continual-learning score of a fitted estimator on held-out tasks.
+
+    Build it with :func:`make_task_scorer`. Called as ``scorer(estimator, X,
+    y, tasks=None)``, like any scikit-learn scorer.
+
+    Parameters
+    ----------
+    metric : {"average", "worst", "neg_forgetting", "backward_transfer"}
+        See :func:`make_task_scorer`.
+    score_func : callable or None
+        ``score_func(y_true, y_pred)`` on the samples of one task; None means
+        accuracy for classifiers and R^2 for regressors.
+    task_of : callable or None
+        ``task_of(X, y)`` returns the task id of each sample; used when no
+        ``tasks`` arrive (metadata routing off).
+    """
+
+    def __init__(
+        self,
+        metric: str,
+        score_func: Callable | None = None,
+        task_of: Callable | None = None,
+    ):
+        self.metric = metric
+        self.score_func = score_func
+        self.task_of = task_of
+        self._tasks_request = True
+
+    def __repr__(self) -> str:
+        return f"make_task_scorer({self.metric!r})"
+
+    def __call__(self, estimator, X, y, tasks=None) -> float:
+        tasks = self._tasks(X, y, tasks)
+        final_model, X = _final_step(estimator, X)
+        score_func = self.score_func or (
+            accuracy_score if is_classifier(final_model) else r2_score
+        )
+        y = np.asarray(y)
+        order = _in_order_of_appearance(tasks)
+        if self.metric in _FINAL_MODEL_METRICS:
+            y_pred = final_model.predict(X)
+            scores = [score_func(y[tasks == t], y_pred[tasks == t]) for t in order]
+            return float(np.mean(scores) if self.metric == "average" else min(scores))
+        matrix = _snapshot_matrix(final_model, X, y, tasks, order, score_func)
+        if self.metric == "neg_forgetting":
+            return -forgetting(matrix)
+        return backward_transfer(matrix)
+
+    def _tasks(self, X, y, tasks) -> np.ndarray:
+        if tasks is None and self.task_of is not None:
+            tasks = self.task_of(X, y)
+        if tasks is None:
+            raise ValueError(
+                f"The {self!r} scorer needs the task id of each held-out sample "
+                "and got none. Turn on metadata routing "
+                "(sklearn.set_config(enable_metadata_routing=True)) and pass "
+                "`tasks` to the search's fit, or build the scorer with "
+                "task_of=callable(X, y) returning the tasks."
+            )
+        tasks = np.asarray(tasks)
+        if tasks.shape != (len(y),):
+            raise ValueError(
+                f"`tasks` must hold one task id per held-out sample: expected "
+                f"shape ({len(y)},), got {tasks.shape}."
+            )
+        return tasks
+
+    def set_score_request(self, *, tasks: bool | str | None = True) -> TaskScorer:
+        """Say whether the scorer receives ``tasks`` from metadata routing.
+
+        The scorer requests ``tasks`` by default, since it needs it.
+
+        Parameters
+        ----------
+        tasks : bool, str or None, default=True
+            True to receive ``tasks``, False not to (then ``task_of`` must
+            give them), or an alias: the name the caller passes them under.
+
+        Returns
+        -------
+        self
+        """
+        self._tasks_request = tasks
+        return self
+
+    def get_metadata_routing(self) -> MetadataRequest:
+        """The scorer's metadata request: ``tasks`` for ``score``."""
+        request = MetadataRequest(owner=self)
+        request.score.add_request(param="tasks", alias=self._tasks_request)
+        return request
+
+
+def make_task_scorer(
+    metric: str = "average",
+    *,
+    score_func: Callable | None = None,
+    task_of: Callable | None = None,
+) -> TaskScorer:
+    """A scorer that scores every task of the held-out fold separately.
+
+    Scores per task (``score_func``, accuracy for classifiers, R^2 for
+    regressors) are combined as ``metric``:
+
+    - ``"average"``: mean over tasks of the final model's score, the average
+      accuracy ``A_T`` of the continual-learning literature. Every task
+      weighs the same whatever its size, so forgetting a small old task
+      costs as much as forgetting a large one.
+    - ``"worst"``: the score of the worst task.
+    - ``"neg_forgetting"``: minus the forgetting of Chaudhry et al. (2018,
+      "Riemannian Walk"): for every task but the last, the best score it had
+      after any earlier training call minus its final score, averaged. 0 is
+      no forgetting; higher (closer to 0) is better, as sklearn's ``neg_*``
+      scorers.
+    - ``"backward_transfer"``: BWT of Lopez-Paz & Ranzato (2017), the mean
+      over tasks but the last of the final score minus the score right after
+      training on that task (negative when the model forgets).
+
+    The last two need a :class:`Snapshots` callback on the estimator. Task
+    ``k`` of the held-out fold (in order of first appearance) is matched with
+    the ``k``-th training call, which holds for ``fit(X, y, tasks=t)`` under
+    scikit-learn's splitters (they keep sample order).
+
+    Parameters
+    ----------
+    metric : {"average", "worst", "neg_forgetting", "backward_transfer"}, \
+            default="average"
+    score_func : callable, default=None
+        ``score_func(y_true, y_pred) -> float``, higher is better.
+    task_of : callable, default=None
+        ``task_of(X, y) -> tasks``: how to find the tasks of the held-out
+        samples when metadata routing is off (for example the task of each
+        label on a class-incremental split). Picklable (a module-level
+        function) when the search runs with ``n_jobs > 1``.
+
+    Returns
+    -------
+    scorer : TaskScorer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.model_selection import GridSearchCV
+    >>> from sklearn_cl import ContinualClassifier
+    >>> from sklearn_cl.datasets import split_digits
+    >>> from sklearn_cl.scoring import make_task_scorer
+    >>> X, y, tasks = split_digits(2).train_arrays()
+    >>> scorer = make_task_scorer("average", task_of=lambda X, y: y // 5)
+    >>> search = GridSearchCV(
+    ...     ContinualClassifier(max_epochs=5, update_epochs=5, random_state=0),
+    ...     {"update_lr": [1e-3, 1.0]}, scoring=scorer, cv=2,
+    ... ).fit(X, y, tasks=tasks)
+    >>> search.best_params_
+    {'update_lr': 0.001}
+    """
+    if metric not in METRICS:
+        raise ValueError(f"`metric` must be one of {list(METRICS)}; got {metric!r}.")
+    if task_of is not None and not callable(task_of):
+        raise TypeError(
+            f"`task_of` must be a callable task_of(X, y) -> tasks; got {task_of!r}."
+        )
+    return TaskScorer(metric, score_func, task_of)
+
+
+def forgetting(matrix: np.ndarray) -> float:
+    """Mean over tasks but the last of the best earlier score minus the final.
+
+    ``matrix[k, i]`` is the score on task ``i`` after training call ``k``.
+    """
+    T = len(matrix)
+    if T < 2:
+        return 0.0
+    drops = [matrix[i : T - 1, i].max() - matrix[T - 1, i] for i in range(T - 1)]
+    return float(np.mean(drops))
+
+
+def backward_transfer(matrix: np.ndarray) -> float:
+    """Mean over tasks but the last of the final score minus the score right
+    after training on the task."""
+    T = len(matrix)
+    if T < 2:
+        return 0.0
+    return float(np.mean([matrix[T - 1, i] - matrix[i, i] for i in range(T - 1)]))
+
+
+def _final_step(estimator, X):
+    """The continual estimator and ``X`` as it sees it (through a pipeline)."""
+    if isinstance(estimator, Pipeline):
+        return estimator.steps[-1][1], estimator[:-1].transform(X)
+    return estimator, X
+
+
+def _in_order_of_appearance(tasks: np.ndarray) -> np.ndarray:
+    _, first = np.unique(tasks, return_index=True)
+    return tasks[np.sort(first)]
+
+
+def _snapshot_matrix(estimator, X, y, tasks, order, score_func) -> np.ndarray:
+    """Scores of every snapshot (rows) on every held-out task (columns)."""
+    snapshots = _find_snapshots(estimator)
+    if len(snapshots.modules_) != len(order):
+        raise ValueError(
+            f"The model was trained in {len(snapshots.modules_)} calls, but the "
+            f"held-out fold has {len(order)} tasks; the two must match, one call "
+            "per task as in fit(X, y, tasks=...). Check that every task has "
+            "samples in every fold."
+        )
+    X = torch.as_tensor(estimator._validate_X(X))
+    matrix = np.empty((len(order), len(order)))
+    for k, module in enumerate(snapshots.modules_):
+        y_pred = _predict_with(estimator, module, X)
+        for i, t in enumerate(order):
+            matrix[k, i] = score_func(y[tasks == t], y_pred[tasks == t])
+    return matrix
+
+
+def _find_snapshots(estimator) -> Snapshots:
+    if isinstance(estimator, ContinualEstimator) and hasattr(estimator, "net_"):
+        for _, callback in estimator.net_.callbacks_:
+            if isinstance(callback, Snapshots):
+                return callback
+    raise ValueError(
+        "This metric needs the model after each task: add "
+        "('snapshots', sklearn_cl.scoring.Snapshots()) to the `callbacks` of "
+        f"the continual estimator; got {type(estimator).__name__} without it."
+    )
+
+
+def _predict_with(estimator, module, X: torch.Tensor) -> np.ndarray:
+    """Predictions of ``estimator`` had its network been ``module``."""
+    with torch.inference_mode():
+        out = module(X).numpy()
+    if is_classifier(estimator):
+        # classes added by later updates come last, so an older, narrower
+        # output layer scores the first columns of classes_
+        return estimator.classes_[: out.shape[1]][out.argmax(axis=1)]
+    return out.ravel() if estimator._y_1d else out

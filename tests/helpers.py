@@ -1,0 +1,50 @@
+"""Test helpers shared by the test modules (importable as ``helpers``)."""
+
+from __future__ import annotations
+
+import copy
+import pickle
+
+import numpy as np
+import torch
+
+
+def model_state(estimator) -> dict:
+    """A deep copy of everything a fitted estimator learned."""
+    state = {
+        k: copy.deepcopy(v) for k, v in vars(estimator).items() if k.endswith("_")
+    }
+    net = state.pop("net_", None)
+    if net is not None:
+        state["module"] = {
+            k: v.detach().clone() for k, v in net.module_.state_dict().items()
+        }
+        state["optimizer"] = copy.deepcopy(net.optimizer_.state_dict())
+        state["callbacks"] = pickle.dumps(
+            [(name, vars(cb)) for name, cb in net.callbacks_]
+        )
+    return state
+
+
+def assert_same_state(a: dict, b: dict) -> None:
+    """Assert two ``model_state`` snapshots are bit-identical."""
+    assert a.keys() == b.keys()
+    for key in a:
+        _assert_equal(a[key], b[key], key)
+
+
+def _assert_equal(a, b, where):
+    if isinstance(a, dict):
+        assert a.keys() == b.keys(), where
+        for k in a:
+            _assert_equal(a[k], b[k], f"{where}.{k}")
+    elif isinstance(a, (list, tuple)):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b)):
+            _assert_equal(x, y, f"{where}[{i}]")
+    elif torch.is_tensor(a):
+        assert torch.equal(a, b), where
+    elif isinstance(a, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=where)
+    else:
+        assert a == b, where
