@@ -10,6 +10,7 @@ This keeps the wrapper's cost small next to the training steps themselves
 
 from __future__ import annotations
 
+import copy
 import time
 
 import torch
@@ -128,9 +129,12 @@ class ContinualNet(NeuralNet):
         """Widen the module's last ``nn.Linear`` to ``n_new`` outputs.
 
         Old rows keep their weights and their optimizer state; new rows get
-        the layer's default initialisation and empty optimizer state.
+        the layer's default initialisation and empty optimizer state. The
+        module and optimizer are replaced by new objects, the old ones are
+        left as they were (so a failed update can put them back).
         """
-        parent, name, old = _last_linear(self.module_)
+        module = copy.deepcopy(self.module_)
+        parent, name, old = _last_linear(module)
         n_old = old.out_features
         new = torch.nn.Linear(
             old.in_features,
@@ -143,20 +147,9 @@ class ContinualNet(NeuralNet):
             new.weight[:n_old] = old.weight
             if old.bias is not None:
                 new.bias[:n_old] = old.bias
-        replaced = {id(old.weight): new.weight}
-        if old.bias is not None:
-            replaced[id(old.bias)] = new.bias
-        for group in self.optimizer_.param_groups:
-            group["params"] = [replaced.get(id(p), p) for p in group["params"]]
-        for old_param in (old.weight, old.bias):
-            state = self.optimizer_.state.pop(old_param, None)
-            if state is not None:
-                new_param = replaced[id(old_param)]
-                self.optimizer_.state[new_param] = {
-                    key: _pad_rows(value, old_param.shape, new_param.shape)
-                    for key, value in state.items()
-                }
         setattr(parent, name, new)
+        self.optimizer_ = _moved_optimizer(self.optimizer_, self.module_, module)
+        self.module_ = module
         self._call("on_output_grown", n_old=n_old, n_new=n_new)
 
     def forward_raw(self, X: torch.Tensor) -> torch.Tensor:
@@ -186,10 +179,31 @@ def _last_linear(module: torch.nn.Module):
     return found
 
 
+def _moved_optimizer(optimizer, old_module, new_module):
+    """A new optimizer of the same kind over ``new_module``'s parameters,
+    matched by name, with the old state (padded where a parameter grew)."""
+    names = {id(p): n for n, p in old_module.named_parameters()}
+    new_params = dict(new_module.named_parameters())
+    groups = [
+        {**group, "params": [new_params[names[id(p)]] for p in group["params"]]}
+        for group in optimizer.param_groups
+    ]
+    moved = type(optimizer)(groups, **optimizer.defaults)
+    for old_param, state in optimizer.state.items():
+        new_param = new_params[names[id(old_param)]]
+        moved.state[new_param] = {
+            key: _pad_rows(value, old_param.shape, new_param.shape)
+            for key, value in state.items()
+        }
+    return moved
+
+
 def _pad_rows(value, old_shape, new_shape):
     """Optimizer state of a grown parameter: old rows kept, new rows zero."""
     if not torch.is_tensor(value) or value.shape != old_shape:
         return value
+    if old_shape == new_shape:
+        return value.clone()
     padded = value.new_zeros(new_shape)
     padded[: old_shape[0]] = value
     return padded

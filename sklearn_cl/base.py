@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import inspect
 import numbers
+import warnings
 from contextlib import contextmanager
 
 import numpy as np
@@ -12,10 +13,11 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import ContinualNet
+from ._transaction import Transaction, is_finite
 from .modules import MLP
 
 __all__ = ["ContinualEstimator"]
@@ -79,18 +81,13 @@ def _well_formed(callbacks) -> bool:
 
 @contextmanager
 def _attributes_restored_on_error(estimator):
-    """Put back the estimator's attributes if the block raises.
-
-    Validation runs before anything is trained, and ``fit`` builds a new
-    ``net_`` rather than changing the old one, so restoring the attribute
-    dictionary leaves a failed call without effect.
-    """
-    saved = dict(vars(estimator))
+    """Put back the estimator's attributes if the block raises (for
+    meta-estimators whose members are replaced, never changed in place)."""
+    transaction = Transaction(estimator, net_state=False)
     try:
         yield
     except BaseException:
-        vars(estimator).clear()
-        vars(estimator).update(saved)
+        transaction.rollback(estimator)
         raise
 
 
@@ -103,7 +100,11 @@ def _seeded(seed: int, device):
         index = torch.device(device).index
         devices = [index if index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
+        # not torch.manual_seed: it also queues seeds for every lazy backend
+        # (CUDA, XPU, ...), formatting a stack trace each time (about 0.5 ms)
+        torch.default_generator.manual_seed(seed)
+        if devices:
+            torch.cuda.manual_seed(seed)
         yield
 
 
@@ -129,6 +130,8 @@ class ContinualEstimator(BaseEstimator):
         "update_lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
         "callbacks": [list, None],
         "device": [str, torch.device],
+        "on_nonfinite": [StrOptions({"raise", "warn"})],
+        "acceptance_check": [HasMethods(["score"]), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -149,6 +152,8 @@ class ContinualEstimator(BaseEstimator):
         update_lr=None,
         update_lr_decay=1.0,
         callbacks=None,
+        on_nonfinite="raise",
+        acceptance_check=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -167,6 +172,8 @@ class ContinualEstimator(BaseEstimator):
         self.update_lr = update_lr
         self.update_lr_decay = update_lr_decay
         self.callbacks = callbacks
+        self.on_nonfinite = on_nonfinite
+        self.acceptance_check = acceptance_check
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -254,12 +261,9 @@ class ContinualEstimator(BaseEstimator):
         _named_callbacks(self.callbacks)
 
     def _validate_X_y(self, X, y, *, reset: bool):
-        if sp.issparse(X):
-            raise SparseInputError(
-                f"{type(self).__name__} does not accept sparse X: a neural network "
-                "takes dense input. Convert it with X.toarray() (or use a "
-                "dimensionality reduction such as TruncatedSVD first)."
-            )
+        if not reset and self._is_clean(X) and self._is_clean_y(y, len(X)):
+            return X.astype(np.float32, copy=False), y
+        self._reject_sparse(X)
         X, y = validate_data(
             self,
             X,
@@ -275,14 +279,46 @@ class ContinualEstimator(BaseEstimator):
 
     def _validate_X(self, X):
         check_is_fitted(self)
-        if sp.issparse(X):
-            raise SparseInputError(
-                f"{type(self).__name__} does not accept sparse X. Convert it with "
-                "X.toarray()."
-            )
+        if self._is_clean(X):
+            return X.astype(np.float32, copy=False)
+        self._reject_sparse(X)
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
         return X
+
+    def _reject_sparse(self, X) -> None:
+        if sp.issparse(X):
+            raise SparseInputError(
+                f"{type(self).__name__} does not accept sparse X: a neural network "
+                "takes dense input. Convert it with X.toarray() (or reduce it with "
+                "TruncatedSVD first)."
+            )
+
+    def _is_clean(self, X) -> bool:
+        """Whether X is a plain finite numeric array of the fitted layout.
+
+        Such input (the common case of a ``partial_fit`` loop) skips
+        scikit-learn's ``validate_data``, which costs more than a training
+        step on a small batch; anything else takes the full validation, which
+        also writes the error messages.
+        """
+        return (
+            type(X) is np.ndarray
+            and not hasattr(self, "feature_names_in_")
+            and X.dtype.kind in "fiu"
+            and X.shape[1:] == self.input_shape_
+            and len(X) > 0
+            and (X.dtype.kind != "f" or bool(np.isfinite(X).all()))
+        )
+
+    def _is_clean_y(self, y, n_samples: int) -> bool:
+        if type(y) is not np.ndarray or len(y) != n_samples:
+            return False
+        if self._is_classifier:
+            return y.ndim == 1 and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
+        return (
+            y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
+        )
 
     def _check_input_shape(self, X, *, reset: bool) -> None:
         shape = tuple(X.shape[1:])
@@ -394,8 +430,16 @@ class ContinualEstimator(BaseEstimator):
         -------
         self
         """
-        with _attributes_restored_on_error(self):
-            return self._fit(X, y, tasks)
+        transaction = Transaction(self, net_state=False)
+        try:
+            loss = self._fit(X, y, tasks)
+        except BaseException:
+            transaction.rollback(self)
+            raise
+        if not is_finite(self.net_, loss):
+            transaction.rollback(self)
+            self._nonfinite(loss, "fit", self.lr)
+        return self
 
     def _fit(self, X, y, tasks):
         self._check_params()
@@ -412,18 +456,58 @@ class ContinualEstimator(BaseEstimator):
         self.n_updates_ = 0
         with _seeded(self._base_seed, self.device):
             self.net_ = self._build_net(X, n_outputs)
+        self.rejected_updates_ = []
         if tasks is None:
-            self._train(X, y_encoded, is_update=False)
-            return self
+            return self._train(X, y_encoded, is_update=False)
         _, first = np.unique(tasks, return_index=True)
         for rank, start in enumerate(np.sort(first)):
             mask = tasks == tasks[start]
-            self._train(X[mask], y_encoded[mask], is_update=rank > 0)
-        return self
+            loss = self._train(X[mask], y_encoded[mask], is_update=rank > 0)
+        return loss
 
     def _partial_fit(self, X, y, classes=None):
-        with _attributes_restored_on_error(self):
-            return self._update(X, y, classes)
+        """One all-or-nothing update: on an exception, a non-finite loss or
+        weights, or a rejection by ``acceptance_check``, the estimator is put
+        back exactly as it was before the call."""
+        transaction = Transaction(self)
+        check = self.acceptance_check if transaction.net is not None else None
+        try:
+            before = check.score(self) if check is not None else None
+            loss = self._update(X, y, classes)
+            lr = self.net_.optimizer_.param_groups[0]["lr"]
+            finite = is_finite(self.net_, loss)
+            after = check.score(self) if check is not None and finite else None
+        except BaseException:
+            transaction.rollback(self)
+            raise
+        if not finite:
+            transaction.rollback(self)
+            self._nonfinite(loss, "update", lr)
+        elif after is not None and after < before - check.tolerance:
+            transaction.rollback(self)
+            self._reject("validation score dropped", before=before, after=after)
+        return self
+
+    def _reject(self, reason: str, **details) -> None:
+        record = {"update": self.n_updates_, "reason": reason, **details}
+        # bounded: a stream whose every update is rejected must not grow memory
+        self.rejected_updates_ = [*self.rejected_updates_[-99:], record]
+
+    def _nonfinite(self, loss: float, call: str, lr: float) -> None:
+        message = (
+            f"The {call} produced a non-finite loss or non-finite weights (last "
+            f"loss {loss}) at learning rate {lr:g}; the model was rolled back to "
+            "its state before the call. Use a smaller learning rate "
+            "(update_lr for updates, lr for fit) or a weaker penalty (e.g. a "
+            "smaller EWC lambda_), or scale the inputs and targets."
+        )
+        if self.on_nonfinite == "raise" or not hasattr(self, "net_"):
+            raise NonFiniteUpdateError(
+                message + " Set on_nonfinite='warn' to keep serving the last "
+                "good model with a warning instead."
+            )
+        warnings.warn(message, UpdateRejectedWarning, stacklevel=3)
+        self._reject("non-finite loss or weights", loss=loss)
 
     def _update(self, X, y, classes):
         first_call = not hasattr(self, "net_")
@@ -434,12 +518,12 @@ class ContinualEstimator(BaseEstimator):
         if first_call:
             self._base_seed = int(check_random_state(self.random_state).randint(2**31))
             self.n_updates_ = 0
+            self.rejected_updates_ = []
             with _seeded(self._base_seed, self.device):
                 self.net_ = self._build_net(X, n_outputs)
-        self._train(X, y_encoded, is_update=True)
-        return self
+        return self._train(X, y_encoded, is_update=True)
 
-    def _train(self, X: np.ndarray, y: np.ndarray, *, is_update: bool) -> None:
+    def _train(self, X: np.ndarray, y: np.ndarray, *, is_update: bool) -> float:
         if is_update:
             epochs, lr = self.update_epochs, self._current_update_lr()
         else:
@@ -450,9 +534,12 @@ class ContinualEstimator(BaseEstimator):
         X_t = self._to_tensor(X).to(device)
         y_t = self._to_tensor(y).to(device)
         with _seeded(self._call_seed(), device):
-            self.net_.train_call(X_t, y_t, epochs=epochs, lr=lr, is_update=is_update)
+            loss = self.net_.train_call(
+                X_t, y_t, epochs=epochs, lr=lr, is_update=is_update
+            )
         if is_update:
             self.n_updates_ += 1
+        return loss
 
     def _forward(self, X) -> np.ndarray:
         X = self._validate_X(X)
@@ -462,6 +549,14 @@ class ContinualEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+
+class NonFiniteUpdateError(ValueError):
+    """A training call produced a non-finite loss or weights and was undone."""
+
+
+class UpdateRejectedWarning(UserWarning):
+    """An update was undone (``on_nonfinite="warn"``) and the model kept."""
 
 
 class SparseInputError(ValueError, TypeError):

@@ -62,6 +62,14 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         callbacks. They are cloned on ``fit``; tune them with
         ``set_params(callbacks__NAME__PARAM=...)``. Unnamed ones are named by
         their lower-case class name.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        What a training call that yields a non-finite loss or weights does
+        after undoing itself: raise ``NonFiniteUpdateError``, or warn and
+        keep the last good model (recorded in ``rejected_updates_``), so an
+        automated job keeps serving.
+    acceptance_check : AcceptanceCheck, default=None
+        Undo any update whose validation score drops by more than a
+        tolerance; rejections are recorded in ``rejected_updates_``.
     device : str or torch.device, default="cpu"
         Where the module trains, e.g. ``"cuda"``.
     random_state : int, RandomState instance or None, default=None
@@ -80,7 +88,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         Class labels, sorted on the first training; labels added by later
         updates (``allow_new_classes=True``) are appended.
     n_updates_ : int
-        Number of ``partial_fit`` updates since the last ``fit``.
+        Number of ``partial_fit`` updates kept since the last ``fit``.
+    rejected_updates_ : list of dict
+        The last 100 updates that were undone, with the reason.
     n_features_in_ : int
         Number of features seen during the first training.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -122,6 +132,8 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         update_lr_decay=1.0,
         allow_new_classes=False,
         callbacks=None,
+        on_nonfinite="raise",
+        acceptance_check=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -141,6 +153,8 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             update_lr=update_lr,
             update_lr_decay=update_lr_decay,
             callbacks=callbacks,
+            on_nonfinite=on_nonfinite,
+            acceptance_check=acceptance_check,
             device=device,
             random_state=random_state,
             verbose=verbose,
@@ -188,8 +202,8 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         )
 
     def _encode_y(self, y, *, reset: bool, classes=None):
-        check_classification_targets(y)
         if reset:
+            check_classification_targets(y)
             labels = np.unique(y) if classes is None else np.unique(classes)
             missing = np.setdiff1d(np.unique(y), labels)
             if missing.size:
@@ -208,6 +222,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             )
         new = np.setdiff1d(np.unique(y), self.classes_)
         if new.size:
+            check_classification_targets(y)
             if not self.allow_new_classes:
                 raise ValueError(
                     f"`y` has classes not in `self.classes_`. `self.classes_` has "

@@ -316,8 +316,8 @@ def split_by_time(
     n_periods : int, default=None
         Number of equal chunks. Give this or ``periods``.
     periods : array-like of shape (n_samples,), default=None
-        Period of each row. Periods are ordered by sorting their values
-        (numbers, dates and ISO date strings sort in time order).
+        Period of each row. Periods come in order of first appearance, as
+        in ``fit(X, y, tasks=...)``: sort the rows by time first.
     test_size : float, default=0.2
         Fraction of each period held out for testing, taken from its end;
         every period keeps at least one train and one test row.
@@ -332,9 +332,9 @@ def split_by_time(
     >>> tasks = split_by_time(X, y, n_periods=2, test_size=0.4)
     >>> tasks[0].X_train.ravel().tolist(), tasks[0].X_test.ravel().tolist()
     ([0.0, 1.0, 2.0], [3.0, 4.0])
-    >>> tasks = split_by_time(X, y, periods=["b"] * 5 + ["a"] * 5)
+    >>> tasks = split_by_time(X, y, periods=["jun"] * 5 + ["jul"] * 5)
     >>> [t.name for t in tasks]
-    ['a', 'b']
+    ['jun', 'jul']
     """
     X, y = np.asarray(X), np.asarray(y)
     if len(X) != len(y):
@@ -358,7 +358,8 @@ def split_by_time(
                 f"periods must hold one value per row: expected shape ({len(X)},), "
                 f"got {periods.shape}."
             )
-        values = np.unique(periods)
+        _, first = np.unique(periods, return_index=True)
+        values = periods[np.sort(first)]
         chunks = [np.flatnonzero(periods == value) for value in values]
         names = [str(value) for value in values]
     tasks = []
@@ -388,7 +389,7 @@ def standardize_tasks(tasks: TaskSequence) -> TaskSequence:
     >>> float(scaled[0].X_train.mean())
     0.0
     """
-    first = tasks[0].X_train
+    first = tasks[0].X_train.astype(np.float64)
     mean = first.mean(axis=0)
     scale = first.std(axis=0)
     scale[scale == 0] = 1.0

@@ -58,6 +58,13 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         callbacks. They are cloned on ``fit``; tune them with
         ``set_params(callbacks__NAME__PARAM=...)``. Unnamed ones are named by
         their lower-case class name.
+    on_nonfinite : {"raise", "warn"}, default="raise"
+        What a training call that yields a non-finite loss or weights does
+        after undoing itself: raise ``NonFiniteUpdateError``, or warn and
+        keep the last good model (recorded in ``rejected_updates_``).
+    acceptance_check : AcceptanceCheck, default=None
+        Undo any update whose validation score drops by more than a
+        tolerance; rejections are recorded in ``rejected_updates_``.
     device : str or torch.device, default="cpu"
         Where the module trains, e.g. ``"cuda"``.
     random_state : int, RandomState instance or None, default=None
@@ -75,7 +82,9 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
     n_outputs_ : int
         Number of targets.
     n_updates_ : int
-        Number of ``partial_fit`` updates since the last ``fit``.
+        Number of ``partial_fit`` updates kept since the last ``fit``.
+    rejected_updates_ : list of dict
+        The last 100 updates that were undone, with the reason.
     n_features_in_ : int
         Number of features seen during the first training.
     feature_names_in_ : ndarray of shape (n_features_in_,)
@@ -114,6 +123,8 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         update_lr=None,
         update_lr_decay=1.0,
         callbacks=None,
+        on_nonfinite="raise",
+        acceptance_check=None,
         device="cpu",
         random_state=None,
         verbose=0,
@@ -133,6 +144,8 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
             update_lr=update_lr,
             update_lr_decay=update_lr_decay,
             callbacks=callbacks,
+            on_nonfinite=on_nonfinite,
+            acceptance_check=acceptance_check,
             device=device,
             random_state=random_state,
             verbose=verbose,

@@ -161,16 +161,17 @@ def compare_strategies(
 
     Examples
     --------
-    >>> from sklearn.linear_model import SGDClassifier
+    >>> from sklearn.linear_model import Perceptron, SGDClassifier
     >>> from sklearn_cl.datasets import permuted_digits
     >>> table = compare_strategies(
-    ...     {"sgd": SGDClassifier(), "sgd-small": SGDClassifier(eta0=1e-3,
-    ...      learning_rate="constant")},
-    ...     permuted_digits(n_tasks=3), n_seeds=2,
+    ...     {"sgd": SGDClassifier(), "perceptron": Perceptron()},
+    ...     permuted_digits(n_tasks=3),
+    ...     n_seeds=2,
     ... )
     >>> table["strategy"].tolist()
-    ['sgd', 'sgd-small', 'joint']
-    >>> bool((table["average_accuracy_mean"] > 0.5).all())
+    ['sgd', 'perceptron', 'joint']
+    >>> acc = table.set_index("strategy")["average_accuracy_mean"]
+    >>> bool(acc["joint"] > acc["sgd"] + 0.1)  # forgetting: joint training wins
     True
     """
     if not isinstance(estimators, dict) or not estimators:

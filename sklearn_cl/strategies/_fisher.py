@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch.func import functional_call, grad, jacrev, vmap
 
-__all__ = ["diagonal_fisher", "quadratic_penalty", "stiffness_cap"]
+__all__ = ["diagonal_fisher", "flat", "pad_rows", "stiffness_cap"]
 
 # at most this many float32 numbers of per-sample gradients per chunk (128 MiB)
 _CHUNK_ELEMENTS = 2**25
@@ -26,7 +26,7 @@ def _log_likelihood(output, target, is_classifier: bool):
     categorical on logits for classifiers, unit-variance Gaussian (up to a
     constant) for regressors."""
     if is_classifier:
-        return torch.log_softmax(output, dim=-1)[target]
+        return torch.log_softmax(output, dim=-1).gather(-1, target[None])[0]
     return -0.5 * ((output - target) ** 2).sum()
 
 
@@ -89,7 +89,6 @@ def diagonal_fisher(
             return _log_likelihood(forward_one(p, x), target, is_classifier)
 
         per_sample = vmap(grad(loglik), in_dims=(None, 0, 0))
-        n_directions = 1
     else:
 
         def outputs(p, x):
@@ -99,18 +98,20 @@ def diagonal_fisher(
                 return logp, logp.exp()
             return out, torch.ones_like(out)
 
-        jacobian = vmap(jacrev(outputs, has_aux=True), in_dims=(None, 0))
-        n_directions = y.shape[1] if y.ndim > 1 else None
+        per_sample = vmap(jacrev(outputs, has_aux=True), in_dims=(None, 0))
 
-    n_params = sum(p.numel() for p in params.values())
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    n_params = sum(p.numel() for p in params.values())
     was_training = module.training
     module.eval()
     try:
-        with torch.no_grad():
-            n_outputs = n_directions or forward_one(params, X[0]).numel()
-        chunk = _MAX_CHUNK
-        chunk = max(1, min(chunk, _CHUNK_ELEMENTS // (n_params * n_outputs)))
+        # the true Fisher holds one gradient per output for every sample
+        n_directions = 1
+        if kind == "true":
+            with torch.no_grad():
+                n_directions = forward_one(params, X[0]).numel()
+        chunk = _CHUNK_ELEMENTS // (n_params * n_directions)
+        chunk = max(1, min(_MAX_CHUNK, chunk))
         for start in range(0, len(X), chunk):
             Xc = X[start : start + chunk]
             if kind == "empirical":
@@ -118,9 +119,9 @@ def diagonal_fisher(
                 for name, g in grads.items():
                     fisher[name] += (g**2).sum(0)
             else:
-                jac, weight = jacobian(params, Xc)
+                jac, weight = per_sample(params, Xc)
                 for name, j in jac.items():
-                    # j: (chunk, n_outputs, *shape); weight: (chunk, n_outputs)
+                    # j: (chunk, n_directions, *shape); weight: (chunk, n_directions)
                     w = weight.reshape(*weight.shape, *([1] * (j.ndim - 2)))
                     fisher[name] += (w * j**2).sum((0, 1))
     finally:
@@ -141,12 +142,26 @@ def stiffness_cap(net) -> float:
     return 1.0 / lr
 
 
-def quadratic_penalty(module, stiffness: dict, anchor: dict) -> torch.Tensor:
-    """``0.5 * sum_i stiffness_i * (theta_i - anchor_i)**2`` over the module's
-    parameters that are in ``stiffness`` and require a gradient."""
-    terms = [
-        (stiffness[name] * (p - anchor[name]) ** 2).sum()
-        for name, p in module.named_parameters()
-        if p.requires_grad and name in stiffness
-    ]
-    return 0.5 * torch.stack(terms).sum()
+def flat(module: torch.nn.Module, tensors: dict | None = None) -> torch.Tensor:
+    """The module's parameters (or ``tensors``, one per parameter name) as one
+    vector, in the order of ``module.named_parameters()``.
+
+    One concatenation per step is cheaper than one small operation per
+    parameter tensor: it keeps a penalty's cost independent of the number of
+    layers.
+    """
+    if tensors is None:
+        return torch.cat([p.reshape(-1) for p in module.parameters()])
+    return torch.cat([tensors[name].reshape(-1) for name, _ in module.named_parameters()])
+
+
+def pad_rows(value: torch.Tensor, like: torch.Tensor, *, new_rows: str):
+    """``value`` grown along its first dimension to the shape of ``like``.
+
+    The new rows are ``"zeros"`` or copied from ``like`` (``"like"``).
+    """
+    if value.shape == like.shape:
+        return value
+    padded = like.detach().clone() if new_rows == "like" else torch.zeros_like(like)
+    padded[: value.shape[0]] = value
+    return padded

@@ -16,11 +16,7 @@ __all__ = ["Replay"]
 def _check_int(name: str, value, *, allow_none: bool) -> None:
     if value is None and allow_none:
         return
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, numbers.Integral)
-        or value < 1
-    ):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
         expected = "a positive int or None" if allow_none else "a positive int"
         raise ValueError(f"`{name}` must be {expected}; got {value!r}.")
 
@@ -117,7 +113,7 @@ class Replay(_Memory):
     >>> clf = clf.partial_fit(tasks[1].X_train, tasks[1].y_train)
     >>> replay = clf.net_.callbacks_[0][1]
     >>> len(replay.buffer_), replay.buffer_.n_seen
-    (100, 359)
+    (100, 360)
     >>> float(clf.score(tasks[0].X_test, tasks[0].y_test)) > 0.9
     True
     """

@@ -1,0 +1,132 @@
+"""Wrapper overhead of one-epoch ``partial_fit`` calls on small updates.
+
+MLP 64-100-10 on digits, Adam, one epoch per call. Times per call, against a
+hand-written PyTorch loop doing the same steps (shuffle, slice, forward,
+cross-entropy, backward, step) with the same module and optimizer from
+numpy input, against skorch's ``NeuralNetClassifier.partial_fit`` and
+scikit-learn's ``MLPClassifier.partial_fit``. Targets (issue 2): at most
+1.5x, 1.1x and 1.2x the hand-written loop in the three scenarios.
+
+Run: ``python benchmarks/bench_overhead.py``.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import torch
+from _common import print_table, write_results
+from sklearn.datasets import load_digits
+from sklearn.neural_network import MLPClassifier
+from skorch import NeuralNetClassifier
+
+from sklearn_cl import ContinualClassifier
+from sklearn_cl.modules import MLP
+
+SCENARIOS = [  # (name, samples per call, batch size, target ratio)
+    ("32 samples, 1 batch", 32, 32, 1.5),
+    ("1024 samples, batches of 32", 1024, 32, 1.1),
+    ("1024 samples, 1 batch", 1024, 1024, 1.2),
+]
+REPEATS = 7
+
+
+def data(n: int):
+    X, y = load_digits(return_X_y=True)
+    rng = np.random.default_rng(0)
+    index = rng.choice(len(X), size=n, replace=n > len(X))
+    return (X[index] / 16).astype(np.float32), y[index]
+
+
+def hand_written(batch_size: int):
+    torch.manual_seed(0)
+    module = MLP(64, 10)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
+
+    def call(X_np, y_np):
+        X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
+        module.train()
+        order = torch.randperm(len(X))
+        for start in range(0, len(X), batch_size):
+            index = order[start : start + batch_size]
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.cross_entropy(module(X[index]), y[index])
+            loss.backward()
+            optimizer.step()
+
+    return call
+
+
+def ours(batch_size: int, X, y):
+    est = ContinualClassifier(batch_size=batch_size, update_epochs=1, random_state=0)
+    est.partial_fit(X, y, classes=np.arange(10))
+    return est.partial_fit
+
+
+def skorch_net(batch_size: int, X, y):
+    net = NeuralNetClassifier(
+        MLP,
+        module__n_features=64,
+        module__n_outputs=10,
+        criterion=torch.nn.CrossEntropyLoss,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=1,
+        batch_size=batch_size,
+        train_split=None,
+        verbose=0,
+    )
+    net.partial_fit(X, y)
+    return net.partial_fit
+
+
+def sklearn_mlp(batch_size: int, X, y):
+    mlp = MLPClassifier(hidden_layer_sizes=(100,), batch_size=batch_size)
+    mlp.partial_fit(X, y, classes=np.arange(10))
+    return mlp.partial_fit
+
+
+def time_per_call(fit, X, y, calls: int) -> float:
+    tic = time.perf_counter()
+    for _ in range(calls):
+        fit(X, y)
+    return (time.perf_counter() - tic) / calls
+
+
+def main() -> None:
+    warnings.filterwarnings("ignore")
+    torch.set_num_threads(1)  # comparable, and stable on a shared machine
+    rows = []
+    for name, n, batch_size, target in SCENARIOS:
+        X, y = data(n)
+        fits = {
+            "hand-written torch": hand_written(batch_size),
+            "sklearn_cl": ours(batch_size, X, y),
+            "skorch": skorch_net(batch_size, X, y),
+            "sklearn MLP": sklearn_mlp(batch_size, X, y),
+        }
+        calls = max(5, 20_000 // n)
+        best = {k: float("inf") for k in fits}
+        for _ in range(REPEATS):  # interleaved, best of REPEATS
+            for key, fit in fits.items():
+                best[key] = min(best[key], time_per_call(fit, X, y, calls))
+        base = best["hand-written torch"]
+        for key, seconds in best.items():
+            rows.append(
+                {
+                    "scenario": name,
+                    "method": key,
+                    "ms_per_call": seconds * 1e3,
+                    "ratio_to_hand_written": seconds / base,
+                    "target": target if key == "sklearn_cl" else "",
+                }
+            )
+    print_table(rows)
+    path = write_results("overhead", {"torch_num_threads": 1, "rows": rows})
+    print(f"\nwritten {path}")
+
+
+if __name__ == "__main__":
+    main()

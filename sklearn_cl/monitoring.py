@@ -1,0 +1,388 @@
+"""MonitoredUpdater: score every new batch, update when a policy says so."""
+
+from __future__ import annotations
+
+import copy
+import numbers
+
+import numpy as np
+from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils import get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.validation import check_is_fitted
+
+from .drift import PageHinkley
+
+__all__ = ["MonitoredUpdater"]
+
+
+def _zero_one_errors(y_true, y_pred) -> np.ndarray:
+    return (np.asarray(y_true) != np.asarray(y_pred)).astype(float)
+
+
+def _absolute_errors(y_true, y_pred) -> np.ndarray:
+    diff = np.abs(np.asarray(y_true, dtype=float) - np.asarray(y_pred, dtype=float))
+    return diff.reshape(len(diff), -1).mean(axis=1)
+
+
+def _fresh_detector(detector):
+    """A detector with the parameters of ``detector`` and no state."""
+    if detector is None:
+        return PageHinkley()
+    if hasattr(detector, "get_params"):
+        return clone(detector)
+    if callable(getattr(detector, "clone", None)):  # river's detectors
+        return detector.clone()
+    return copy.deepcopy(detector)
+
+
+def _copy(batch):
+    return batch.copy() if hasattr(batch, "copy") else np.array(batch)
+
+
+def _concat(parts: list):
+    if len(parts) == 1:
+        return parts[0]
+    if hasattr(parts[0], "iloc"):
+        import pandas as pd
+
+        return pd.concat(parts)
+    return np.concatenate([np.asarray(part) for part in parts])
+
+
+def _estimator_has(attr: str):
+    """``available_if`` check: the fitted (or else the given) estimator has it."""
+
+    def check(self) -> bool:
+        inner = self.estimator_ if hasattr(self, "estimator_") else self.estimator
+        return hasattr(inner, attr)
+
+    return check
+
+
+class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
+    """Update a model on a stream only when monitoring says it is worth it.
+
+    Each :meth:`partial_fit` receives one new labelled batch and first tests
+    the current model on it (test, then train): the per-sample errors are
+    recorded and fed, in order, to a drift detector. Then the ``policy``
+    decides whether to update the model with its ``partial_fit``:
+
+    - ``"always"``: on every batch;
+    - ``"periodic"``: on every ``period``-th batch, on the batches gathered
+      since the last update;
+    - ``"drift"``: when the detector signals a drift, on the current batch
+      only (the batches before it belong to the old concept) and with
+      ``drift_params`` set on the estimator for that update (a stronger
+      update: more epochs, a larger learning rate, or ``{"update": "add"}``
+      for a new :class:`~sklearn_cl.UpdateEnsemble` member). With ``period``
+      set, it also updates every ``period`` batches as ``"periodic"`` does;
+    - ``"never"``: monitoring only.
+
+    The detector runs under every policy, so ``history_`` shows when drift
+    was detected even where it triggers nothing. ``fit`` trains a clone of
+    ``estimator`` from scratch and starts monitoring afresh; a first
+    ``partial_fit`` on an unfitted updater trains on its batch without
+    testing.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A classifier or regressor with ``fit``, ``partial_fit`` and
+        ``predict`` (a :class:`~sklearn_cl.ContinualClassifier`, an
+        :class:`~sklearn_cl.UpdateEnsemble`, ``SGDClassifier``, ...). It is
+        cloned, never changed.
+    policy : {"drift", "always", "periodic", "never"}, default="drift"
+        When to update, as described above.
+    period : int or None, default=None
+        Batches between routine updates with ``"periodic"`` (required) and
+        ``"drift"`` (optional). Ignored by the other policies.
+    detector : object or None, default=None
+        Drift detector with ``update(x)`` and a boolean ``drift_detected``
+        (:class:`~sklearn_cl.drift.PageHinkley`, or river's
+        ``river.drift.ADWIN``, ...). None means ``PageHinkley()``. It is
+        cloned (with ``sklearn.base.clone``, river's ``clone()`` or a deep
+        copy), never changed.
+    drift_params : dict or None, default=None
+        Parameters of ``estimator`` set for the drift-triggered updates only,
+        e.g. ``{"update_epochs": 10}``; None updates as on other batches.
+    error : callable or None, default=None
+        ``error(y_true, y_pred)`` returning one error per sample, higher is
+        worse; the values the detector watches. None: 0/1 loss for
+        classifiers, absolute error (averaged over outputs) for regressors.
+
+    Attributes
+    ----------
+    estimator_ : estimator
+        The monitored, updated model.
+    detector_ : object
+        The detector's current state.
+    history_ : list of dict
+        One record per batch: ``batch`` (index since ``fit``), ``n_samples``,
+        ``error`` (mean error of the model before it saw the batch; NaN when
+        not tested), ``drift`` (whether the detector fired on the batch) and
+        ``update`` (None, ``"always"``, ``"periodic"``, ``"drift"``, or
+        ``"initial"`` for the first training by ``partial_fit``).
+    updates_ : list of dict
+        One record per update: ``batch``, ``reason`` (as ``update`` above)
+        and ``n_samples`` trained on.
+    classes_ : ndarray of shape (n_classes,)
+        The classifier's labels.
+
+    Examples
+    --------
+    A stream whose labels flip halfway; updating only on drift recovers.
+
+    >>> import numpy as np
+    >>> from sklearn.linear_model import SGDClassifier
+    >>> from sklearn_cl import MonitoredUpdater
+    >>> from sklearn_cl.drift import PageHinkley
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(3000, 2))
+    >>> y = (X[:, 0] > 0).astype(int)
+    >>> y[1500:] = 1 - y[1500:]
+    >>> model = MonitoredUpdater(
+    ...     SGDClassifier(random_state=0), detector=PageHinkley(threshold=10),
+    ...     drift_params={"max_iter": 50},
+    ... )
+    >>> model = model.fit(X[:500], y[:500])
+    >>> for start in range(500, 3000, 100):
+    ...     model = model.partial_fit(X[start:start + 100], y[start:start + 100])
+    >>> [(u["batch"], u["reason"]) for u in model.updates_]
+    [(10, 'drift')]
+    >>> float(model.score(X[2000:], y[2000:])) > 0.9
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "partial_fit", "predict"])],
+        "policy": [StrOptions({"drift", "always", "periodic", "never"})],
+        "period": [Interval(numbers.Integral, 1, None, closed="left"), None],
+        "detector": [HasMethods(["update"]), None],
+        "drift_params": [dict, None],
+        "error": [callable, None],
+    }
+
+    def __init__(
+        self,
+        estimator,
+        *,
+        policy="drift",
+        period=None,
+        detector=None,
+        drift_params=None,
+        error=None,
+    ):
+        self.estimator = estimator
+        self.policy = policy
+        self.period = period
+        self.detector = detector
+        self.drift_params = drift_params
+        self.error = error
+
+    # ------------------------------------------------------------------
+    # training
+    # ------------------------------------------------------------------
+    def _check_params(self) -> None:
+        self._validate_params()
+        if self.policy == "periodic" and self.period is None:
+            raise ValueError(
+                "policy='periodic' needs `period`, the number of batches between "
+                "updates; got period=None. Pass e.g. period=10."
+            )
+        if self.detector is not None and not hasattr(self.detector, "drift_detected"):
+            raise TypeError(
+                "`detector` must have update(x) and a boolean attribute "
+                f"`drift_detected`, as river's detectors; {self.detector!r} has no "
+                "`drift_detected`."
+            )
+        unknown = sorted(
+            set(self.drift_params or {}) - set(self.estimator.get_params())
+        )
+        if unknown:
+            raise ValueError(
+                f"`drift_params` names {unknown}, which are not parameters of "
+                f"{type(self.estimator).__name__}. Use names from "
+                "estimator.get_params()."
+            )
+
+    def _start(self, estimator) -> None:
+        self.estimator_ = estimator
+        self.detector_ = _fresh_detector(self.detector)
+        self.history_ = []
+        self.updates_ = []
+        self._pending = []
+
+    def fit(self, X, y, **fit_params):
+        """Train a clone of ``estimator`` from scratch; restart monitoring.
+
+        Parameters
+        ----------
+        X, y : array-like
+            Training data.
+        **fit_params : dict
+            Passed to the estimator's ``fit`` (``tasks=`` for instance).
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        estimator = clone(self.estimator).fit(X, y, **fit_params)
+        self._start(estimator)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """Test the model on a new batch, then update it if the policy says so.
+
+        Parameters
+        ----------
+        X, y : array-like
+            The new labelled batch.
+        classes : array-like, default=None
+            Passed to the estimator's ``partial_fit`` (classifiers need it on
+            the first call when the updater is not fitted).
+
+        Returns
+        -------
+        self
+        """
+        if not hasattr(self, "estimator_"):
+            self._check_params()
+            estimator = clone(self.estimator)
+            _partial_fit(estimator, X, y, classes, None)
+            self._start(estimator)
+            self.history_.append(_record(0, len(y), np.nan, False, "initial"))
+            return self
+        errors = self._errors(y, self.estimator_.predict(X))
+        # work on copies: a failing update leaves the updater as it was
+        detector = copy.deepcopy(self.detector_)
+        drift = False
+        for value in errors:
+            detector.update(float(value))
+            drift = drift or bool(detector.drift_detected)
+        pending = [*self._pending, (_copy(X), _copy(y))]
+        batch = len(self.history_)
+        reason = self._reason(drift, len(pending))
+        if reason == "drift":
+            data, pending = (X, y), []
+            _partial_fit(self.estimator_, X, y, classes, self.drift_params)
+        elif reason is not None:
+            data = (_concat([p[0] for p in pending]), _concat([p[1] for p in pending]))
+            pending = []
+            _partial_fit(self.estimator_, *data, classes, None)
+        if reason is not None:
+            self.updates_.append(
+                {"batch": batch, "reason": reason, "n_samples": len(data[1])}
+            )
+        self.detector_ = detector
+        self._pending = pending
+        self.history_.append(
+            _record(batch, len(errors), float(np.mean(errors)), drift, reason)
+        )
+        return self
+
+    def _reason(self, drift: bool, n_pending: int) -> str | None:
+        if self.policy == "always":
+            return "always"
+        if self.policy == "drift" and drift:
+            return "drift"
+        if self.policy in ("periodic", "drift") and self.period is not None:
+            if n_pending >= self.period:
+                return "periodic"
+        return None
+
+    def _errors(self, y, y_pred) -> np.ndarray:
+        if self.error is not None:
+            error = self.error
+        elif is_classifier(self.estimator_):
+            error = _zero_one_errors
+        else:
+            error = _absolute_errors
+        errors = np.asarray(error(y, y_pred), dtype=float)
+        if errors.shape != (len(y_pred),):
+            raise ValueError(
+                f"`error` must return one value per sample, shape ({len(y_pred)},); "
+                f"it returned shape {errors.shape}."
+            )
+        return errors
+
+    # ------------------------------------------------------------------
+    # delegation
+    # ------------------------------------------------------------------
+    def predict(self, X):
+        """Predictions of the current model."""
+        check_is_fitted(self)
+        return self.estimator_.predict(X)
+
+    @available_if(_estimator_has("predict_proba"))
+    def predict_proba(self, X):
+        """Class probabilities of the current model."""
+        check_is_fitted(self)
+        return self.estimator_.predict_proba(X)
+
+    @available_if(_estimator_has("decision_function"))
+    def decision_function(self, X):
+        """Decision function of the current model."""
+        check_is_fitted(self)
+        return self.estimator_.decision_function(X)
+
+    @available_if(_estimator_has("score"))
+    def score(self, X, y, sample_weight=None) -> float:
+        """Score of the current model (its own ``score`` method)."""
+        check_is_fitted(self)
+        if sample_weight is None:
+            return self.estimator_.score(X, y)
+        return self.estimator_.score(X, y, sample_weight=sample_weight)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return self.estimator_.classes_
+
+    @property
+    def n_features_in_(self) -> int:
+        check_is_fitted(self)
+        return self.estimator_.n_features_in_
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "estimator_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        try:
+            inner = get_tags(self.estimator)
+        except (AttributeError, TypeError, ValueError):
+            return tags  # not an estimator: fit will say so
+        tags.estimator_type = inner.estimator_type
+        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
+        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        tags.target_tags = copy.deepcopy(inner.target_tags)
+        tags.input_tags = copy.deepcopy(inner.input_tags)
+        return tags
+
+
+def _record(batch: int, n_samples: int, error: float, drift: bool, update) -> dict:
+    return {
+        "batch": batch,
+        "n_samples": n_samples,
+        "error": error,
+        "drift": drift,
+        "update": update,
+    }
+
+
+def _partial_fit(estimator, X, y, classes, params) -> None:
+    """``estimator.partial_fit(X, y)`` with ``params`` set for this call only."""
+    kwargs = {} if classes is None else {"classes": classes}
+    if not params:
+        estimator.partial_fit(X, y, **kwargs)
+        return
+    current = estimator.get_params()
+    saved = {name: current[name] for name in params}
+    estimator.set_params(**params)
+    try:
+        estimator.partial_fit(X, y, **kwargs)
+    finally:
+        estimator.set_params(**saved)

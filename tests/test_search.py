@@ -1,0 +1,186 @@
+"""Hyperparameter searches over update hyperparameters with fit(X, y, tasks=t)."""
+
+import numpy as np
+import pytest
+import sklearn
+import torch
+from scipy.stats import loguniform
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+
+from sklearn_cl import ContinualClassifier, Snapshots, make_task_scorer
+from sklearn_cl.datasets import split_digits
+from sklearn_cl.scoring import backward_transfer, forgetting
+from sklearn_cl.strategies.replay import Replay
+
+METRICS = ["average", "neg_forgetting", "backward_transfer"]
+
+
+def task_of(X, y):
+    """Task of each label on split_digits(3): {0-3}, {4-6}, {7-9}."""
+    return np.searchsorted([4, 7], y, side="right")
+
+
+@pytest.fixture(scope="module")
+def split3():
+    """Every second training sample of split digits in 3 tasks (449 samples)."""
+    X, y, tasks = split_digits(3).train_arrays()
+    return X[::2], y[::2], tasks[::2]
+
+
+def make_clf(**params):
+    defaults = dict(
+        hidden_layer_sizes=(32,),
+        lr=1e-2,
+        max_epochs=5,
+        update_epochs=5,
+        callbacks=[("snapshots", Snapshots()), ("replay", Replay(buffer_size=5))],
+        random_state=0,
+    )
+    return ContinualClassifier(**{**defaults, **params})
+
+
+def scorers(**kwargs):
+    return {metric: make_task_scorer(metric, **kwargs) for metric in METRICS}
+
+
+def test_grid_search_picks_the_replay_buffer_that_forgets_least(split3):
+    X, y, tasks = split3
+    search = GridSearchCV(
+        make_clf(),
+        {"callbacks__replay__buffer_size": [5, 200]},
+        scoring=scorers(task_of=task_of),
+        refit="neg_forgetting",
+        cv=2,
+        error_score="raise",
+    ).fit(X, y, tasks=tasks)
+    assert search.best_params_ == {"callbacks__replay__buffer_size": 200}
+    small, large = search.cv_results_["mean_test_average"]
+    assert large > small + 0.05
+    # the refitted model trained on the three tasks in order
+    assert search.best_estimator_.n_updates_ == 2
+
+
+def test_with_routing_a_search_finds_that_a_huge_update_lr_forgets_more(split3):
+    X, y, tasks = split3
+    with sklearn.config_context(enable_metadata_routing=True):
+        clf = make_clf().set_fit_request(tasks=True)
+        # no task_of: the scorers fail unless routing gives them the tasks
+        search = GridSearchCV(
+            clf,
+            {"update_lr": [1e-3, 1.0]},
+            scoring=scorers(),
+            refit="average",
+            cv=2,
+            error_score="raise",
+        ).fit(X, y, tasks=tasks)
+    assert search.best_params_ == {"update_lr": 1e-3}
+    small, huge = search.cv_results_["mean_test_neg_forgetting"]
+    assert huge < small - 0.2
+    assert search.best_estimator_.n_updates_ == 2
+
+
+def test_without_routing_or_task_of_the_scorer_says_what_to_do(split3):
+    X, y, tasks = split3
+    search = GridSearchCV(
+        make_clf(max_epochs=1, update_epochs=1),
+        {"update_lr": [1e-3]},
+        scoring=make_task_scorer("average"),
+        cv=2,
+        error_score="raise",
+    )
+    with pytest.raises(ValueError, match="enable_metadata_routing=True"):
+        search.fit(X, y, tasks=tasks)
+
+
+def test_parallel_search_pickles_and_matches_sequential(split3):
+    X, y, tasks = split3
+    results = []
+    for n_jobs in (1, 2):
+        search = RandomizedSearchCV(
+            make_clf(max_epochs=1, update_epochs=1),
+            {
+                "update_lr": loguniform(1e-4, 1e-1),
+                "callbacks__replay__buffer_size": [10, 100],
+            },
+            n_iter=2,
+            scoring=make_task_scorer("average", task_of=task_of),
+            cv=2,
+            n_jobs=n_jobs,
+            random_state=0,
+            error_score="raise",
+        ).fit(X, y, tasks=tasks)
+        results.append(search.cv_results_["mean_test_score"])
+    np.testing.assert_allclose(results[0], results[1])
+
+
+def test_average_and_worst_are_per_task_accuracies(split3):
+    X, y, tasks = split3
+    clf = make_clf(max_epochs=2, update_epochs=2).fit(X, y, tasks=tasks)
+    accuracies = [
+        accuracy_score(y[tasks == t], clf.predict(X[tasks == t])) for t in range(3)
+    ]
+    average = make_task_scorer("average")(clf, X, y, tasks=tasks)
+    worst = make_task_scorer("worst")(clf, X, y, tasks=tasks)
+    assert average == pytest.approx(np.mean(accuracies))
+    assert worst == pytest.approx(min(accuracies))
+    # task ids from task_of give the same score
+    assert make_task_scorer("average", task_of=task_of)(clf, X, y) == average
+
+
+def test_last_snapshot_is_the_final_model(split3):
+    X, y, tasks = split3
+    clf = make_clf(max_epochs=2, update_epochs=2).fit(X, y, tasks=tasks)
+    snapshots = dict(clf.net_.callbacks_)["snapshots"].modules_
+    assert len(snapshots) == 3
+    X_t = torch.as_tensor(X, dtype=torch.float32)
+    with torch.inference_mode():
+        first, last = snapshots[0](X_t).numpy(), snapshots[-1](X_t).numpy()
+    np.testing.assert_array_equal(clf.classes_[last.argmax(1)], clf.predict(X))
+    assert not np.allclose(first, last)
+
+
+def test_forgetting_and_backward_transfer_formulas():
+    # matrix[k, i]: score on task i after training call k
+    matrix = np.array(
+        [
+            [0.9, 0.0, 0.0],
+            [0.5, 0.8, 0.0],
+            [0.6, 0.4, 0.7],
+        ]
+    )
+    # task 0: best 0.9, final 0.6; task 1: best 0.8, final 0.4
+    assert forgetting(matrix) == pytest.approx((0.3 + 0.4) / 2)
+    assert backward_transfer(matrix) == pytest.approx((-0.3 - 0.4) / 2)
+    assert forgetting(matrix[:1, :1]) == 0.0
+
+
+def test_snapshot_metrics_need_snapshots_and_one_call_per_task(split3):
+    X, y, tasks = split3
+    plain = ContinualClassifier(hidden_layer_sizes=(8,), max_epochs=1, random_state=0)
+    plain.fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="Snapshots"):
+        make_task_scorer("neg_forgetting")(plain, X, y, tasks=tasks)
+    clf = make_clf(max_epochs=1, update_epochs=1).fit(X, y, tasks=tasks)
+    clf.partial_fit(X[:10], y[:10])
+    with pytest.raises(ValueError, match="trained in 4 calls.*has 3 tasks"):
+        make_task_scorer("neg_forgetting")(clf, X, y, tasks=tasks)
+
+
+def test_scorer_errors(split3):
+    X, y, tasks = split3
+    clf = make_clf(max_epochs=1, update_epochs=1).fit(X, y, tasks=tasks)
+    with pytest.raises(ValueError, match="`metric` must be one of"):
+        make_task_scorer("accuracy")
+    with pytest.raises(TypeError, match="`task_of` must be a callable"):
+        make_task_scorer("average", task_of=[0, 1])
+    with pytest.raises(ValueError, match=r"expected shape \(10,\), got \(9,\)"):
+        make_task_scorer("average")(clf, X[:10], y[:10], tasks=tasks[:9])
+
+
+def test_scorer_requests_tasks_by_default():
+    scorer = make_task_scorer("average")
+    request = scorer.get_metadata_routing()
+    assert request.consumes("score", ["tasks"]) == {"tasks"}
+    scorer.set_score_request(tasks=False)
+    assert scorer.get_metadata_routing().consumes("score", ["tasks"]) == set()
