@@ -42,7 +42,9 @@ class ContinualNet(NeuralNet):
 
     # strategies may hold tensors on the device (Fisher, anchors): load them
     # with skorch's device mapping so a CUDA model unpickles on a CPU machine.
-    cuda_dependent_attributes_ = ["callbacks_"]
+    # ``hooked_`` goes in the same pickle as ``callbacks_`` so that, after
+    # loading, the hooks still call the very callbacks in ``callbacks_``.
+    cuda_dependent_attributes_ = ["callbacks_", "hooked_"]
 
     def get_default_callbacks(self):
         return []

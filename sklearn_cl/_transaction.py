@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import math
 
 import torch
 
@@ -12,8 +13,6 @@ def _clone_tensors(tree):
         return tree.clone()
     if isinstance(tree, dict):
         return {k: _clone_tensors(v) for k, v in tree.items()}
-    if isinstance(tree, list):
-        return [_clone_tensors(v) for v in tree]
     return tree
 
 
@@ -38,10 +37,18 @@ class Transaction:
         self.net = net
         if net is None:
             return
+        # plain tensor lists, not state_dict(): this runs on every partial_fit
         self.module = net.module_
         self.optimizer = net.optimizer_
-        self.module_state = _clone_tensors(net.module_.state_dict())
-        self.optimizer_state = _clone_tensors(net.optimizer_.state_dict())
+        self.tensors = [*net.module_.parameters(), *net.module_.buffers()]
+        self.saved = [t.detach().clone() for t in self.tensors]
+        self.optimizer_state = {
+            p: _clone_tensors(state) for p, state in net.optimizer_.state.items()
+        }
+        self.groups = [
+            {k: v for k, v in group.items() if k != "params"}
+            for group in net.optimizer_.param_groups
+        ]
         self.callbacks = [
             (cb, copy.deepcopy(_learned_state(cb))) for _, cb in net.callbacks_
         ]
@@ -54,9 +61,14 @@ class Transaction:
         if net is None:
             return
         net.module_ = self.module
-        net.module_.load_state_dict(self.module_state)
+        with torch.no_grad():
+            for tensor, saved in zip(self.tensors, self.saved):
+                tensor.copy_(saved)
         net.optimizer_ = self.optimizer
-        net.optimizer_.load_state_dict(self.optimizer_state)
+        net.optimizer_.state.clear()
+        net.optimizer_.state.update(self.optimizer_state)
+        for group, saved in zip(net.optimizer_.param_groups, self.groups):
+            group.update(saved)
         for cb, state in self.callbacks:
             for key in list(_learned_state(cb)):
                 delattr(cb, key)
@@ -65,7 +77,11 @@ class Transaction:
 
 
 def is_finite(net, loss: float) -> bool:
-    """Whether the last loss and every parameter of the net are finite."""
-    if not torch.isfinite(torch.tensor(loss)):
+    """Whether the last loss and every parameter of the net are finite.
+
+    One sum per parameter: a NaN or an infinity anywhere makes it non-finite.
+    """
+    if not math.isfinite(loss):
         return False
-    return all(bool(torch.isfinite(p).all()) for p in net.module_.parameters())
+    total = sum(p.detach().sum() for p in net.module_.parameters())
+    return bool(torch.isfinite(total))

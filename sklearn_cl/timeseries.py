@@ -335,6 +335,7 @@ def backtest(
     target: int | Sequence[int] | None = None,
     update_every: int | None = 1,
     refit_every: int | None = None,
+    update_step: int | None = None,
 ) -> Backtest:
     """Replay a series through a forecaster that predicts, observes and updates.
 
@@ -367,6 +368,10 @@ def backtest(
         Update after every ``update_every``-th period; None never updates.
     refit_every : int or None, default=None
         Refit from scratch after every ``refit_every``-th period.
+    update_step : int or None, default=None
+        ``step`` of the windows that updates train on; None means ``step``.
+        A large ``step`` makes the first training and the refits cheaper on
+        a long history, while updates may still use every new window.
 
     Returns
     -------
@@ -397,9 +402,10 @@ def backtest(
             f"{lookback + horizon}) and a first forecast (horizon={horizon} points "
             f"before the end of the {len(array)}-point series); got {initial}."
         )
-    windows = dict(lookback=lookback, horizon=horizon, step=step, target=target)
-    stream = StreamWindows(**windows)
-    X, y = stream.update(array[:initial])
+    windows = dict(lookback=lookback, horizon=horizon, target=target)
+    stream = StreamWindows(**windows, step=step if update_step is None else update_step)
+    stream.update(array[:initial])  # the history the first forecast looks back on
+    X, y = make_windows(array[:initial], **windows, step=step)
     model = clone(estimator)
     tic = time.perf_counter()
     model.fit(X, y)
@@ -420,7 +426,7 @@ def backtest(
             pending.append(new)
         tic = time.perf_counter()
         if refit_every is not None and (i + 1) % refit_every == 0:
-            X, y = make_windows(array[: stream.n_seen_], **windows)
+            X, y = make_windows(array[: stream.n_seen_], **windows, step=step)
             model = clone(estimator).fit(X, y)
             n_refits += 1
             pending.clear()

@@ -12,11 +12,14 @@ from sklearn_cl.strategies import Replay
 
 
 class Batches(Callback):
-    """Records every training batch, as the module sees it."""
+    """Records the training batches of a call, as the module sees them."""
 
     def initialize(self):
         self.batches_ = []
         return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.batches_ = []  # the batches of the latest training call only
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):
         self.batches_.append((batch[0].clone(), batch[1].clone()))
@@ -42,7 +45,7 @@ def test_batches_of_updates_get_replayed_samples(digits):
     clf = classifier([Replay(buffer_size=50, replay_batch_size=8), Batches()])
     clf.fit(X[:200], y[:200])
     # fit: the memory is empty while it trains, so batches are plain
-    assert [len(b[0]) for b in batches_of(clf)] == [32] * 12 + [8] * 2
+    assert [len(b[0]) for b in batches_of(clf)] == ([32] * 6 + [8]) * 2
     clf.partial_fit(X[200:264], y[200:264])
     assert [len(b[0]) for b in batches_of(clf)] == [40, 40]
     # the 8 extra samples come from the memory, i.e. from the fit data
@@ -171,7 +174,7 @@ def test_regressor_replays_float_targets(digits):
         random_state=0,
     ).fit(X[:100], target[:100])
     reg.partial_fit(X[100:132], target[100:132])
-    (Xb, yb), = batches_of(reg)
+    ((Xb, yb),) = batches_of(reg)
     assert Xb.shape == (36, 64) and yb.shape == (36, 2) and yb.dtype == torch.float32
     assert strategy(reg).buffer_.y.shape == (30, 2)
 
