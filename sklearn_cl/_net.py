@@ -166,19 +166,18 @@ class ContinualNet(NeuralNet):
 
 
 def _last_linear(module: torch.nn.Module):
-    """(parent, attribute name, layer) of the last ``nn.Linear`` in ``module``."""
-    found = None
-    for parent in module.modules():
-        for name, child in parent.named_children():
-            if isinstance(child, torch.nn.Linear):
-                found = (parent, name, child)
-    if found is None:
+    """(parent, attribute name, layer) of the last ``nn.Linear`` registered in
+    ``module``, by qualified name (``head`` after ``body.0``)."""
+    names = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
+    if not names or not names[-1]:  # none, or the module itself is the Linear
         raise ValueError(
             f"Cannot grow the output layer of {type(module).__name__}: it has no "
             "torch.nn.Linear layer. Growing classes needs a module whose last "
             "layer is an nn.Linear; or pass every label in `classes` up front."
         )
-    return found
+    parent_name, _, attr = names[-1].rpartition(".")
+    parent = module.get_submodule(parent_name)
+    return parent, attr, getattr(parent, attr)
 
 
 def _moved_optimizer(optimizer, old_module, new_module):

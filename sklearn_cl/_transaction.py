@@ -42,6 +42,7 @@ class Transaction:
         self.optimizer = net.optimizer_
         self.tensors = [*net.module_.parameters(), *net.module_.buffers()]
         self.saved = [t.detach().clone() for t in self.tensors]
+        self.requires_grad = [t.requires_grad for t in self.tensors]
         self.optimizer_state = {
             p: _clone_tensors(state) for p, state in net.optimizer_.state.items()
         }
@@ -64,6 +65,8 @@ class Transaction:
         with torch.no_grad():
             for tensor, saved in zip(self.tensors, self.saved):
                 tensor.copy_(saved)
+        for tensor, flag in zip(self.tensors, self.requires_grad):
+            tensor.requires_grad_(flag)
         net.optimizer_ = self.optimizer
         net.optimizer_.state.clear()
         net.optimizer_.state.update(self.optimizer_state)

@@ -97,7 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--task-type",
         choices=["auto", "classification", "regression"],
         default="auto",
-        help="what the target is (default: guessed from its values)",
+        help="what the target is (default auto: regression when the target has "
+        "non-integer numbers)",
     )
     data.add_argument(
         "--test-size",
@@ -197,25 +198,27 @@ def _column(columns: dict, name: str | None, option: str, path: str) -> np.ndarr
     return columns[name]
 
 
-def _numbers(values: np.ndarray, name: str, path: str) -> np.ndarray:
-    missing = np.flatnonzero(values == "")
-    if len(missing):
-        raise UsageError(
-            f"{path} column {name!r} has a missing value on line {missing[0] + 2}; "
-            "fill or drop those rows"
-        )
+def _is_number(text: str) -> bool:
     try:
-        return values.astype(np.float64)
+        return math.isfinite(float(text))
     except ValueError:
-        for number, value in enumerate(values, start=2):
-            try:
-                float(value)
-            except ValueError:
-                raise UsageError(
-                    f"{path} column {name!r} is not numeric (line {number}: "
-                    f"{value!r}); encode it or leave it out with --drop {name}"
-                ) from None
-        raise
+        return False
+
+
+def _numbers(values: np.ndarray, name: str, path: str) -> np.ndarray:
+    """A column as finite floats, or one line that names the first bad cell."""
+    for number, value in enumerate(values, start=2):
+        if value == "":
+            raise UsageError(
+                f"{path} column {name!r} has a missing value on line {number}; "
+                "fill or drop those rows"
+            )
+        if not _is_number(value):
+            raise UsageError(
+                f"{path} column {name!r} is not a finite number on line {number} "
+                f"({value!r}); encode it or leave the column out with --drop {name}"
+            )
+    return values.astype(np.float64)
 
 
 def _features_and_target(columns: dict, args, path: str, exclude: list[str]):
@@ -231,18 +234,16 @@ def _features_and_target(columns: dict, args, path: str, exclude: list[str]):
     return X.astype(np.float32), y_raw
 
 
-def _target(y_raw: np.ndarray, task_type: str, path: str):
+def _target(y_raw: np.ndarray, name: str, task_type: str, path: str):
     """The target as numbers when it is numeric; ``(y, regression)``."""
-    try:
-        y = y_raw.astype(np.float64)
-    except ValueError:
-        y = y_raw
+    numeric = all(_is_number(value) for value in y_raw)
+    y = y_raw.astype(np.float64) if numeric else y_raw
     if task_type == "auto":
         regression = type_of_target(y) == "continuous"
     else:
         regression = task_type == "regression"
     if regression:
-        return _numbers(y_raw, "target", path), True
+        return _numbers(y_raw, name, path), True
     if y.dtype.kind == "f" and np.all(y == np.round(y)):
         y = y.astype(np.int64)
     return y, False
@@ -274,7 +275,7 @@ def _csv_tasks(args):
         y_raw = np.concatenate([parts[0][1], parts[1][1]])
         periods = np.array(["old"] * len(parts[0][1]) + ["new"] * len(parts[1][1]))
         source = f"{args.old} + {args.new}"
-    y, regression = _target(y_raw, args.task_type, source)
+    y, regression = _target(y_raw, args.target, args.task_type, source)
     try:
         tasks = split_by_time(
             X, y, periods=periods, test_size=args.test_size, name=Path(source).stem
@@ -430,10 +431,14 @@ def verdict(records: list[dict], score_name: str) -> str:
         second = ranked[1]
         gap = best["average_accuracy_mean"] - second["average_accuracy_mean"]
         text += f", {gap:.3f} above {second['strategy']} ({score(second)})"
-        spread = np.nanmax(
-            [best["average_accuracy_std"], second["average_accuracy_std"]]
-        )
-        if not np.isnan(spread) and gap <= spread:
+        spreads = [
+            r["average_accuracy_std"]
+            for r in (best, second)
+            if not math.isnan(r["average_accuracy_std"])
+        ]
+        if not spreads:
+            text += "; one seed shows no spread to judge the gap by, run more seeds"
+        elif gap <= max(spreads):
             text += "; the gap is within the spread over seeds, run more seeds"
     text += "."
     if joint:
@@ -492,25 +497,34 @@ def _write_outputs(out: Path, records, results, tasks, settings, quiet) -> list[
 
 
 def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
+    """One figure of heatmaps and one of per-task curves, on shared scales."""
     from matplotlib.figure import Figure
 
     from .evaluation import plot_accuracy_matrix, plot_task_curves
 
-    names = list(matrices)
-    sequences = [n for n in names if n != JOINT]
+    if max(len(name) for name in task_names) > 8:
+        task_names = None  # long names do not fit under the axes: use indices
+    values = np.concatenate([m.ravel() for m in matrices.values()])
+    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    sequences = [name for name in matrices if name != JOINT]
     paths = []
-    for file, shown, plot in (
-        ("accuracy_matrices.png", names, plot_accuracy_matrix),
-        ("task_curves.png", sequences, plot_task_curves),
+    for file, shown in (
+        ("accuracy_matrices.png", list(matrices)),
+        ("task_curves.png", sequences),
     ):
-        if not shown:
-            continue
         n_cols = min(3, len(shown))
         n_rows = math.ceil(len(shown) / n_cols)
         fig = Figure(figsize=(5 * n_cols, 4 * n_rows), layout="constrained")
         axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
         for ax, name in zip(axes, shown):
-            plot(matrices[name], ax=ax, task_names=None, title=name)
+            if file == "task_curves.png":
+                plot_task_curves(matrices[name], ax=ax, task_names=task_names)
+                ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+            else:
+                plot_accuracy_matrix(
+                    matrices[name], ax=ax, task_names=task_names, vmin=low, vmax=high
+                )
+            ax.set_title(name)
         for ax in axes[len(shown) :]:
             ax.set_visible(False)
         fig.savefig(out / file, dpi=80)

@@ -516,7 +516,11 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------------
     @property
     def weights_(self) -> np.ndarray:
+        """The normalised weights ``predict`` uses now, one per member."""
         check_is_fitted(self)
+        return self._weights()
+
+    def _weights(self) -> np.ndarray:
         n = len(self.estimators_)
         if self.weights is None:
             weights = np.ones(n)
@@ -545,7 +549,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     def _weighted_members(self, X):
         check_is_fitted(self)
         self._check_features(X, reset=False)
-        return [(m, w) for m, w in zip(self.estimators_, self.weights_) if w > 0]
+        return [(m, w) for m, w in zip(self.estimators_, self._weights()) if w > 0]
 
     @available_if(_soft_classifier)
     def predict_proba(self, X) -> np.ndarray:
@@ -562,8 +566,11 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             member_proba = member.predict_proba(X)
             if proba is None:
                 proba = np.zeros((len(member_proba), len(self.classes_)))
-            columns = np.searchsorted(self.classes_, member.classes_)
-            proba[:, columns] += weight * member_proba
+            if np.array_equal(member.classes_, self.classes_):
+                proba += weight * member_proba
+            else:
+                columns = np.searchsorted(self.classes_, member.classes_)
+                proba[:, columns] += weight * member_proba
         return proba
 
     def predict(self, X) -> np.ndarray:

@@ -31,6 +31,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.metadata_routing import MetadataRequest
 
 from .base import ContinualEstimator
+from .evaluation import backward_transfer, forgetting
 from .strategies.base import Strategy
 
 __all__ = ["Snapshots", "TaskScorer", "make_task_scorer"]
@@ -239,27 +240,6 @@ def make_task_scorer(
             f"`task_of` must be a callable task_of(X, y) -> tasks; got {task_of!r}."
         )
     return TaskScorer(metric, score_func, task_of)
-
-
-def forgetting(matrix: np.ndarray) -> float:
-    """Mean over tasks but the last of the best earlier score minus the final.
-
-    ``matrix[k, i]`` is the score on task ``i`` after training call ``k``.
-    """
-    T = len(matrix)
-    if T < 2:
-        return 0.0
-    drops = [matrix[i : T - 1, i].max() - matrix[T - 1, i] for i in range(T - 1)]
-    return float(np.mean(drops))
-
-
-def backward_transfer(matrix: np.ndarray) -> float:
-    """Mean over tasks but the last of the final score minus the score right
-    after training on the task."""
-    T = len(matrix)
-    if T < 2:
-        return 0.0
-    return float(np.mean([matrix[T - 1, i] - matrix[i, i] for i in range(T - 1)]))
 
 
 def _final_step(estimator, X):

@@ -37,7 +37,12 @@ def _check_positive_int(value, name: str) -> int:
 
 def _check_series(series, name: str = "series") -> np.ndarray:
     array = check_array(
-        series, ensure_2d=False, dtype="numeric", input_name=name, ensure_min_samples=0
+        series,
+        ensure_2d=False,
+        allow_nd=True,
+        dtype="numeric",
+        input_name=name,
+        ensure_min_samples=0,
     )
     if array.ndim not in (1, 2):
         raise ValueError(

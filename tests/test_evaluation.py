@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import Perceptron, SGDClassifier, SGDRegressor
 
@@ -30,6 +31,16 @@ from sklearn_cl.evaluation import (
     state_size,
 )
 from sklearn_cl.strategies import Replay
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Small networks train fastest on one thread, above all on a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 
 R3 = np.array(
     [
@@ -64,7 +75,7 @@ def test_metrics_follow_their_published_definitions():
 
 
 def test_forgetting_ignores_scores_before_a_task_was_learned():
-    R = np.array([[0.5, 0.95], [0.5, 0.6], [0.5, 0.4]])
+    R = np.array([[0.5, 0.95, 0.1], [0.5, 0.6, 0.1], [0.5, 0.4, 0.9]])
     # 0.95 on task 1 came before task 1 was trained on: it does not count
     assert forgetting(R, per_task=True)[1] == pytest.approx(0.2)
 
@@ -101,8 +112,8 @@ def test_prediction_flips_counts_negative_and_positive_flips():
 def small_classifier(**params):
     defaults = dict(
         hidden_layer_sizes=(32,),
-        max_epochs=5,
-        update_epochs=5,
+        max_epochs=10,
+        update_epochs=10,
         allow_new_classes=True,
         random_state=0,
     )
@@ -126,7 +137,7 @@ def test_evaluate_sequence_records_forgetting_and_flips():
     result = evaluate_sequence(small_classifier(), tasks)
     R = result.matrix
     assert R.shape == (5, 5)
-    assert np.all(np.diag(R) > 0.9)  # each new pair of digits is learned
+    assert np.all(np.diag(R) > 0.8)  # each new pair of digits is learned
     np.testing.assert_array_equal(R[np.triu_indices(5, k=1)], 0)  # unseen classes
     assert result.metrics["forgetting"] > 0.8  # plain fine-tuning forgets
     assert len(result.flips) == 4 and len(result.update_times) == 4
@@ -146,6 +157,18 @@ def test_classes_argument_uses_partial_fit_from_the_start():
         SGDClassifier(random_state=0), tasks, classes=np.arange(10)
     )
     assert result.matrix[0, 0] > 0.9
+
+
+def test_estimators_without_partial_fit_are_pointed_to_update_ensemble():
+    from sklearn.tree import DecisionTreeClassifier
+
+    from sklearn_cl import UpdateEnsemble
+
+    tasks = permuted_digits(n_tasks=2)
+    with pytest.raises(TypeError, match="no partial_fit.*UpdateEnsemble"):
+        evaluate_sequence(DecisionTreeClassifier(), tasks)
+    tree = UpdateEnsemble(DecisionTreeClassifier(random_state=0))
+    assert evaluate_sequence(tree, tasks).matrix[1, 1] > 0.5
 
 
 def test_regressors_with_any_scorer():
@@ -174,7 +197,9 @@ def test_baseline_scores_are_chance_or_mean_prediction():
     assert b.shape == (5,) and 0.0 <= b.mean() < 0.25
     X = np.arange(100.0).reshape(-1, 1)
     reg_tasks = split_by_time(X, X.ravel(), n_periods=2)
-    assert np.all(baseline_scores(reg_tasks, classifier=False) < 0)  # R² of a mean
+    # R² of the pooled mean: 0 where a task's mean is the pooled one, else below
+    np.testing.assert_allclose(baseline_scores(reg_tasks, classifier=False)[0], 0)
+    assert baseline_scores(reg_tasks, classifier=False)[1] < -100
 
 
 def test_set_random_state_reaches_nested_strategies():
@@ -226,6 +251,7 @@ def test_compare_strategies_table_matches_single_runs():
     assert estimators["sgd"].random_state is None  # the caller's object is untouched
 
 
+@pytest.mark.slow  # starts joblib worker processes that import torch
 def test_compare_strategies_in_parallel_gives_the_same_numbers():
     tasks = permuted_digits(n_tasks=2)
     kwargs = dict(n_seeds=2, joint=False)
@@ -235,8 +261,18 @@ def test_compare_strategies_in_parallel_gives_the_same_numbers():
         assert serial[column].tolist() == parallel[column].tolist()
 
 
+class _NoPandas:
+    """An import hook under which ``import pandas`` fails."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name.partition(".")[0] == "pandas":
+            raise ImportError("pandas is blocked in this test")
+
+
 def test_compare_strategies_without_pandas_returns_records(monkeypatch, capsys):
-    monkeypatch.setitem(sys.modules, "pandas", None)
+    for name in [m for m in sys.modules if m.partition(".")[0] == "pandas"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_NoPandas(), *sys.meta_path])
     tasks = permuted_digits(n_tasks=2)
     table = compare_strategies(
         {"sgd": SGDClassifier()}, tasks, n_seeds=1, joint=Perceptron(), progress=True
@@ -262,9 +298,10 @@ def test_compare_strategies_with_continual_estimators_shows_forgetting():
         return_results=False,
     )
     acc = dict(zip(table["strategy"], table["average_accuracy_mean"]))
-    assert acc["finetune"] < 0.3 < acc["replay"] + 0.2 < acc["joint"] + 0.2
+    assert acc["finetune"] < 0.25 and acc["replay"] > 0.5
+    assert acc["joint"] > acc["replay"] + 0.1
     forget = dict(zip(table["strategy"], table["forgetting_mean"]))
-    assert forget["replay"] < forget["finetune"] - 0.3
+    assert forget["replay"] < forget["finetune"] - 0.4
 
 
 @pytest.mark.parametrize(
@@ -346,7 +383,7 @@ def test_prequential_with_a_network_learns_the_stream(digits):
         hidden_layer_sizes=(32,), update_epochs=2, lr=3e-3, random_state=0
     )
     result = prequential_score(clf, X, y, batch_size=100, window=300)
-    assert result.score > 0.8 and result.curve[0] < 0.5
+    assert result.score > 0.7 and result.curve[0] < 0.5
 
 
 @pytest.mark.parametrize(

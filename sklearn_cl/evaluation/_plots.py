@@ -28,7 +28,15 @@ def _task_names(task_names, n: int) -> list[str]:
 
 
 def plot_accuracy_matrix(
-    matrix, *, ax=None, task_names=None, title=None, cmap="viridis", fmt=".2f"
+    matrix,
+    *,
+    ax=None,
+    task_names=None,
+    title=None,
+    cmap="viridis",
+    fmt=".2f",
+    vmin=None,
+    vmax=None,
 ):
     """Heatmap of an accuracy matrix, each cell annotated with its score.
 
@@ -45,6 +53,9 @@ def plot_accuracy_matrix(
     cmap : str, default="viridis"
     fmt : str, default=".2f"
         Format of the annotations.
+    vmin, vmax : float, default=None
+        Range of the colour scale (the matrix's range when None); give the
+        same range to heatmaps that are compared side by side.
 
     Returns
     -------
@@ -61,9 +72,10 @@ def plot_accuracy_matrix(
     R = np.atleast_2d(np.asarray(matrix, dtype=float))
     ax = _axes(ax)
     names = _task_names(task_names, R.shape[1])
-    image = ax.imshow(R, cmap=cmap, aspect="auto")
+    image = ax.imshow(R, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.figure.colorbar(image, ax=ax)
-    threshold = np.nanmean(R)
+    low, high = image.get_clim()
+    threshold = (low + high) / 2
     for (i, j), value in np.ndenumerate(R):
         if not np.isnan(value):
             color = "black" if value > threshold else "white"

@@ -192,6 +192,12 @@ def evaluate_sequence(
     ((3, 3), ['average_accuracy', 'backward_transfer', 'forgetting',
               'forward_transfer', 'negative_flip_rate'])
     """
+    if not hasattr(estimator, "partial_fit") and (len(tasks) > 1 or classes):
+        raise TypeError(
+            f"{type(estimator).__name__} has no partial_fit, so it cannot be "
+            "updated task after task. Wrap it in sklearn_cl.UpdateEnsemble, which "
+            "adds a model fitted on each new task."
+        )
     estimator = clone(estimator)
     scorer = check_scoring(estimator, scoring=scoring)
     classifier = is_classifier(estimator)

@@ -1,4 +1,5 @@
-"""Per-sample diagonal Fisher information and the quadratic penalty it weights.
+"""Helpers of the penalty strategies: per-sample diagonal Fisher, flat
+parameter vectors, the stiffness cap, growth padding and parameter checks.
 
 The Fisher is computed from per-sample gradients with ``torch.func``
 (``vmap`` over ``grad`` of a ``functional_call``), in chunks of samples that
@@ -10,10 +11,20 @@ gradient of a mini-batch *mean*, as some libraries do, gives a quantity about
 
 from __future__ import annotations
 
+import numbers
+
 import torch
 from torch.func import functional_call, grad, jacrev, vmap
 
-__all__ = ["diagonal_fisher", "flat", "pad_rows", "stiffness_cap"]
+__all__ = [
+    "check_choice",
+    "check_int",
+    "check_real",
+    "diagonal_fisher",
+    "flat",
+    "pad_rows",
+    "stiffness_cap",
+]
 
 # at most this many float32 numbers of per-sample gradients per chunk (128 MiB)
 _CHUNK_ELEMENTS = 2**25
@@ -74,8 +85,7 @@ def diagonal_fisher(
     >>> sorted(fisher), fisher["weight"].shape
     (['bias', 'weight'], torch.Size([2, 3]))
     """
-    if kind not in FISHER_KINDS:
-        raise ValueError(f"kind must be one of {FISHER_KINDS}; got {kind!r}.")
+    check_choice("kind", kind, FISHER_KINDS)
     params = {name: p.detach() for name, p in module.named_parameters()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
     is_classifier = not y.dtype.is_floating_point
@@ -152,7 +162,9 @@ def flat(module: torch.nn.Module, tensors: dict | None = None) -> torch.Tensor:
     """
     if tensors is None:
         return torch.cat([p.reshape(-1) for p in module.parameters()])
-    return torch.cat([tensors[name].reshape(-1) for name, _ in module.named_parameters()])
+    return torch.cat(
+        [tensors[name].reshape(-1) for name, _ in module.named_parameters()]
+    )
 
 
 def pad_rows(value: torch.Tensor, like: torch.Tensor, *, new_rows: str):
@@ -165,3 +177,33 @@ def pad_rows(value: torch.Tensor, like: torch.Tensor, *, new_rows: str):
     padded = like.detach().clone() if new_rows == "like" else torch.zeros_like(like)
     padded[: value.shape[0]] = value
     return padded
+
+
+def check_real(
+    name: str, value, *, low: float, high: float | None = None, open_low=False
+) -> None:
+    """Raise ValueError unless ``value`` is a real number in the given range."""
+    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
+    ok = is_real and (value > low if open_low else value >= low)
+    ok = ok and (high is None or value <= high)
+    if not ok:
+        bound = f"{'>' if open_low else '>='} {low}"
+        if high is not None:
+            bound += f" and <= {high}"
+        raise ValueError(f"`{name}` must be a number {bound}; got {value!r}.")
+
+
+def check_int(name: str, value, *, low: int) -> None:
+    """Raise ValueError unless ``value`` is an int ``>= low``."""
+    if (
+        not isinstance(value, numbers.Integral)
+        or isinstance(value, bool)
+        or value < low
+    ):
+        raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}.")
+
+
+def check_choice(name: str, value, choices: tuple) -> None:
+    """Raise ValueError unless ``value`` is one of ``choices``."""
+    if not isinstance(value, str) or value not in choices:
+        raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")

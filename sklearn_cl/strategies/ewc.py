@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from sklearn.base import BaseEstimator
 
-from ._fisher import FISHER_KINDS, diagonal_fisher, flat, pad_rows, stiffness_cap
+from ._fisher import (
+    FISHER_KINDS,
+    check_choice,
+    check_int,
+    check_real,
+    diagonal_fisher,
+    flat,
+    pad_rows,
+    stiffness_cap,
+)
 from .base import Strategy
 
 __all__ = ["EWC"]
@@ -184,39 +191,21 @@ class EWC(Strategy):
         return super().initialize()
 
     def _check_params(self) -> None:
-        if not _is_real(self.lambda_) or not self.lambda_ >= 0:
-            raise ValueError(
-                f"`lambda_` must be a number >= 0; got {self.lambda_!r}."
-            )
-        if self.fisher not in FISHER_KINDS:
-            raise ValueError(
-                f"`fisher` must be one of {FISHER_KINDS}; got {self.fisher!r}."
-            )
-        if self.mode not in _MODES:
-            raise ValueError(f"`mode` must be one of {_MODES}; got {self.mode!r}.")
-        if not _is_real(self.gamma) or not 0 < self.gamma <= 1:
-            raise ValueError(f"`gamma` must be in (0, 1]; got {self.gamma!r}.")
+        check_real("lambda_", self.lambda_, low=0)
+        check_choice("fisher", self.fisher, FISHER_KINDS)
+        check_choice("mode", self.mode, _MODES)
+        check_real("gamma", self.gamma, low=0, high=1, open_low=True)
         if self.gamma != 1 and self.mode != "online":
             raise ValueError(
                 f"`gamma={self.gamma!r}` only applies to mode='online'; "
                 f"got mode={self.mode!r}. Set mode='online' or gamma=1.0."
             )
-        if self.n_fisher_samples is not None and not _is_positive_int(
-            self.n_fisher_samples
-        ):
-            raise ValueError(
-                "`n_fisher_samples` must be a positive int or None; got "
-                f"{self.n_fisher_samples!r}."
-            )
-        if not _is_positive_int(self.consolidate_every):
-            raise ValueError(
-                "`consolidate_every` must be a positive int; got "
-                f"{self.consolidate_every!r}."
-            )
+        if self.n_fisher_samples is not None:
+            check_int("n_fisher_samples", self.n_fisher_samples, low=1)
+        check_int("consolidate_every", self.consolidate_every, low=1)
         if not isinstance(self.clip_stiffness, bool):
             raise TypeError(
-                "`clip_stiffness` must be True or False; got "
-                f"{self.clip_stiffness!r}."
+                f"`clip_stiffness` must be True or False; got {self.clip_stiffness!r}."
             )
 
     # ------------------------------------------------------------------
@@ -302,15 +291,3 @@ class EWC(Strategy):
                 n: pad_rows(f, params[n], new_rows="zeros")
                 for n, f in self.pending_fisher_.items()
             }
-
-
-def _is_real(value) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _is_positive_int(value) -> bool:
-    return (
-        isinstance(value, numbers.Integral)
-        and not isinstance(value, bool)
-        and value >= 1
-    )

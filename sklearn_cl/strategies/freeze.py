@@ -46,8 +46,9 @@ class Freeze(Strategy):
     During every ``partial_fit`` (not during ``fit``, which trains all
     layers) the chosen parameters get ``requires_grad=False``: they receive
     no gradient, so the optimizer skips them entirely (no step, no weight
-    decay, no momentum) and they stay bit-identical. ``requires_grad`` is
-    restored after the update. Frozen parameters are:
+    decay, no momentum) and they stay bit-identical. After the epochs,
+    before the strategies' ``on_update_end``, they get ``requires_grad=True``
+    again. Frozen parameters are:
 
     - those whose name (as in ``module.named_parameters()``, e.g.
       ``"layers.0.weight"``) matches one of ``patterns``: shell-style
@@ -150,16 +151,9 @@ class Freeze(Strategy):
         return frozen
 
     def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        self._release()  # in case an earlier update stopped with an error
         if not is_update:
             return
         module = net.module_
-        if self.new_head and not self.head_replaced_:
-            head = module.get_submodule(_head(module))
-            head.reset_parameters()
-            for param in head.parameters():
-                net.optimizer_.state.pop(param, None)
-            self.head_replaced_ = True
         params = dict(module.named_parameters())
         names = self.frozen_names(module)
         if len(names) == len(params):
@@ -168,14 +162,21 @@ class Freeze(Strategy):
                 " freezes every parameter of the module, so an update could not "
                 "train anything. Match fewer parameters."
             )
-        self.frozen_ = [params[n] for n in names if params[n].requires_grad]
+        if self.new_head and not self.head_replaced_:
+            head = module.get_submodule(_head(module))
+            head.reset_parameters()
+            for param in head.parameters():
+                net.optimizer_.state.pop(param, None)
+            self.head_replaced_ = True
+        # all of them, even those already frozen: an update that failed
+        # midway is rolled back without its flags, and this heals them
+        self.frozen_ = [params[n] for n in names]
         for param in self.frozen_:
             param.requires_grad_(False)
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self._release()
-
-    def _release(self) -> None:
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        # before any strategy's on_update_end, which may need gradients of
+        # every parameter (a Fisher, for instance)
         for param in self.frozen_:
             param.requires_grad_(True)
         self.frozen_ = []

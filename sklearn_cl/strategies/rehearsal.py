@@ -82,8 +82,7 @@ class Rehearsal(_Memory):
         return super().initialize()
 
     def _new_buffer(self):
-        seed = int(self._rng().integers(2**63))
-        return ReservoirBuffer(self.max_samples, random_state=seed)
+        return ReservoirBuffer(self.max_samples, random_state=self._rng())
 
     def extend_data(self, net, X, y, is_update=True):
         n_stored = self._stored()

@@ -24,9 +24,10 @@ def _check_int(name: str, value, *, allow_none: bool) -> None:
 class _Memory(Strategy):
     """A strategy that stores the new data of every call in a buffer.
 
-    ``buffer_`` is built on the first call that stores data; ``rng_`` seeds it
-    and every later draw, so equal seeds and call sequences give equal
-    results. Subclasses say which buffer to build.
+    ``buffer_`` is built on the first call that stores data; it shares the
+    generator ``rng_`` (one stream for what is kept and what is drawn, one
+    object to copy in the estimator's snapshot), so equal seeds and call
+    sequences give equal results. Subclasses say which buffer to build.
     """
 
     def initialize(self):
@@ -153,8 +154,7 @@ class Replay(_Memory):
         return super().initialize()
 
     def _new_buffer(self):
-        seed = int(self._rng().integers(2**63))
-        return make_buffer(self.buffer, self.buffer_size, random_state=seed)
+        return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
 
     def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
         if self.buffer == "class_balanced" and y.ndim != 1:

@@ -197,3 +197,61 @@ def test_bad_parameters(digits, params, error, match):
     X, y = digits
     with pytest.raises(error, match=match):
         classifier(Freeze(**params)).fit(X[:50], y[:50])
+
+
+class Fail(Strategy):
+    """Raises on a batch of an update while ``FAILURES`` holds a token; the
+    estimator's rollback cannot undo the count, which lives outside it."""
+
+    def extend_batch(self, net, X, y):
+        frozen = any(not p.requires_grad for p in net.module_.parameters())
+        if frozen and FAILURES:
+            FAILURES.pop()
+            raise RuntimeError("boom")
+        return X, y
+
+
+FAILURES = []
+
+
+def test_an_update_that_fails_midway_is_healed_by_the_next(digits):
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16, 16),
+        max_epochs=1,
+        callbacks=[Freeze(), Fail()],
+        random_state=0,
+    ).fit(X[:100], y[:100])
+    before = snapshot(clf)
+    FAILURES[:] = ["once"]
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.partial_fit(X[100:200], y[100:200])
+    assert not changed(before, snapshot(clf))
+    clf.partial_fit(X[100:200], y[100:200])
+    assert changed(before, snapshot(clf)) == HEAD
+    assert all(p.requires_grad for p in clf.net_.module_.parameters())
+
+
+class GradsAtUpdateEnd(Strategy):
+    """Records whether every parameter requires a gradient at on_update_end."""
+
+    def initialize(self):
+        self.seen_ = []
+        return self
+
+    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
+        self.seen_.append(all(p.requires_grad for p in net.module_.parameters()))
+
+
+@pytest.mark.parametrize("freeze_first", [True, False])
+def test_other_strategies_see_trainable_parameters_at_update_end(digits, freeze_first):
+    X, y = digits
+    callbacks = [Freeze(), ("grads", GradsAtUpdateEnd())]
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,),
+        max_epochs=1,
+        callbacks=callbacks if freeze_first else callbacks[::-1],
+        random_state=0,
+    ).fit(X[:100], y[:100])
+    clf.partial_fit(X[100:200], y[100:200])
+    assert dict(clf.net_.callbacks_)["grads"].seen_ == [True, True]

@@ -1,0 +1,111 @@
+"""Prediction cost of an UpdateEnsemble against the number of members.
+
+Every member predicts, so the cost grows linearly with the members; the
+ensemble's own work (checking X, aligning and averaging the probabilities)
+must stay small next to it. Members are ContinualClassifier MLPs (20 inputs,
+100 hidden units, 2 classes). Times of ``predict`` (soft voting, from the
+members' ``predict_proba``), of ``predict`` with ``voting="hard"`` (from the
+members' ``predict``) and of ``predict_proba``, for 1, 2, 5 and 10 members,
+on a small call (100 rows) and a large one (10,000 rows), against one bare
+ContinualClassifier. Every contender is timed once per round, round after
+round, and keeps its best time, so load from other processes hits all of
+them alike.
+
+Target (issue 4): ``predict`` with 10 members within 12x one member (the
+one-member ensemble; the ratio to the bare model is reported too).
+
+Run: ``python benchmarks/bench_ensemble_predict.py``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from _common import print_table, write_results
+from sklearn.datasets import make_classification
+
+from sklearn_cl import ContinualClassifier, UpdateEnsemble
+
+MEMBERS = [1, 2, 5, 10]
+ROWS = {100: 200, 10_000: 30}  # rows per call: rounds
+TARGET = 12.0
+
+
+def best_times(contenders: dict, X, rounds: int) -> dict[str, float]:
+    """Best time of each ``contenders[name](X)`` over ``rounds`` rounds, in ms."""
+    best = dict.fromkeys(contenders, float("inf"))
+    for function in contenders.values():
+        function(X)  # warm up
+    for _ in range(rounds):
+        for name, function in contenders.items():
+            tic = time.perf_counter()
+            function(X)
+            best[name] = min(best[name], 1000 * (time.perf_counter() - tic))
+    return best
+
+
+def main() -> None:
+    torch.set_num_threads(1)  # one core per process, as on a shared machine
+    X, y = make_classification(n_samples=11_000, n_features=20, random_state=0)
+    X_fit, y_fit = X[:1000], y[:1000]
+    mlp = ContinualClassifier(hidden_layer_sizes=(100,), max_epochs=2, random_state=0)
+    single = mlp.fit(X_fit, y_fit)
+
+    def ensemble_of(n: int, **params) -> UpdateEnsemble:
+        ensemble = UpdateEnsemble(mlp, random_state=0, **params).fit(X_fit, y_fit)
+        for _ in range(n - 1):
+            ensemble.partial_fit(X_fit, y_fit)
+        return ensemble
+
+    contenders = {"bare model: predict": single.predict}
+    contenders["bare model: predict_proba"] = single.predict_proba
+    for n in MEMBERS:
+        soft, hard = ensemble_of(n), ensemble_of(n, voting="hard")
+        contenders[f"{n} members: predict"] = soft.predict
+        contenders[f"{n} members: predict, hard voting"] = hard.predict
+        contenders[f"{n} members: predict_proba"] = soft.predict_proba
+
+    rows = []
+    for n_rows, rounds in ROWS.items():
+        times = best_times(contenders, X[1000 : 1000 + n_rows], rounds)
+        for name, ms in times.items():
+            method = name.split(": ")[1]
+            one = times[f"1 members: {method}"] if "members" in name else ms
+            bare = times["bare model: " + method.split(",")[0]]
+            rows.append(
+                {
+                    "rows": n_rows,
+                    "contender": name,
+                    "ms": ms,
+                    "ratio_to_1_member": ms / one,
+                    "ratio_to_bare_model": ms / bare,
+                    "target": TARGET if name == "10 members: predict" else "",
+                }
+            )
+    print_table(rows)
+    checked = [r for r in rows if r["target"]]
+    met = all(r["ratio_to_1_member"] <= r["target"] for r in checked)
+    print(f"\npredict with 10 members within {TARGET:g}x one member: {met}")
+    path = write_results(
+        "ensemble_predict",
+        {
+            "torch_num_threads": torch.get_num_threads(),
+            "note": (
+                "Best time per contender over interleaved rounds. Measured on a "
+                "shared 2-core machine with other processes running; ratios are "
+                "measured in the same run and are what the target compares. "
+                "Soft voting calls each member's predict_proba, which costs a "
+                "softmax more than its predict: against the bare model's "
+                "predict, soft voting with 10 members costs 10 x that ratio."
+            ),
+            "target": f"predict with 10 members <= {TARGET:g}x one member",
+            "target_met": met,
+            "rows": rows,
+        },
+    )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""L2-SP and L1-SP: regularisation towards the weights before the update."""
+
+from __future__ import annotations
+
+import torch
+
+from ._fisher import check_choice, check_real, flat
+from .base import Strategy
+
+__all__ = ["L2SP"]
+
+_NORMS = ("l2", "l1")
+
+
+class L2SP(Strategy):
+    r"""Pull the weights towards their values at the start of each update.
+
+    During every update (``partial_fit``) the loss of each batch gets
+
+    .. math:: \frac{\alpha}{2} \lVert \theta - \theta^0 \rVert_2^2
+        \quad\text{or}\quad \alpha \lVert \theta - \theta^0 \rVert_1
+
+    for ``norm="l2"`` or ``"l1"``, where :math:`\theta^0` are the weights
+    when the update began: the model before it saw the new data (L2-SP and
+    L1-SP of Li, Grandvalet & Davoine 2018, "Explicit Inductive Bias for
+    Transfer Learning with Convolutional Networks", with the old model as the
+    starting point). ``fit`` trains from scratch, so it has no anchor and no
+    penalty.
+
+    It is EWC with every weight equally important: it needs no Fisher, no
+    consolidation and no state between updates, but it also holds back the
+    weights that do not matter for the old data. Use it as a cheap brake on
+    how far one update can move the model (small, noisy batches; a learning
+    rate that is hard to tune); prefer :class:`EWC` when the new data should
+    be learned freely where it does not conflict with the old. ``"l1"``
+    lets a few weights move far and keeps most of them exactly in place.
+
+    With plain SGD the L2 penalty is stable only for ``alpha * lr < 2``; the
+    default Adam bounds each step by ``lr`` whatever ``alpha``.
+
+    Cost: the anchor is one copy of the parameters, held only during an
+    update; each training step adds one elementwise pass over the
+    parameters.
+
+    Parameters
+    ----------
+    alpha : float, default=0.01
+        Strength :math:`\alpha` of the penalty.
+    norm : {"l2", "l1"}, default="l2"
+        Squared Euclidean distance (halved) or L1 distance to the anchor.
+
+    Attributes
+    ----------
+    anchor_ : torch.Tensor or None
+        The parameters at the start of the current update, as one vector in
+        the order of ``module.parameters()``; None outside updates.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_digits
+    >>> from sklearn_cl import ContinualClassifier
+    >>> from sklearn_cl.strategies import L2SP
+    >>> X, y = load_digits(return_X_y=True)
+    >>> clf = ContinualClassifier(
+    ...     max_epochs=5, update_epochs=5, callbacks=[("l2sp", L2SP(alpha=1.0))],
+    ...     random_state=0,
+    ... ).fit(X[:1000], y[:1000])
+    >>> before = [p.detach().clone() for p in clf.net_.module_.parameters()]
+    >>> clf = clf.partial_fit(X[1000:], y[1000:])
+    >>> moved = sum(
+    ...     (p - b).norm() ** 2 for p, b in zip(clf.net_.module_.parameters(), before)
+    ... )
+    >>> round(float(moved) ** 0.5, 1) < 5
+    True
+    """
+
+    def __init__(self, alpha=0.01, norm="l2"):
+        self.alpha = alpha
+        self.norm = norm
+
+    def initialize(self):
+        check_real("alpha", self.alpha, low=0)
+        check_choice("norm", self.norm, _NORMS)
+        self.anchor_ = None
+        return super().initialize()
+
+    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
+        if is_update:
+            self.anchor_ = flat(net.module_).detach().clone()
+
+    def penalty(self, net, X, y, y_pred):
+        if self.anchor_ is None:
+            return None
+        diff = flat(net.module_) - self.anchor_
+        if self.norm == "l1":
+            return self.alpha * diff.abs().sum()
+        return 0.5 * self.alpha * torch.dot(diff, diff)
+
+    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
+        self.anchor_ = None
