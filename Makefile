@@ -17,7 +17,7 @@ $(VENV)/.installed-$(EXTRAS): pyproject.toml constraints.txt
 install: $(VENV)/.installed-$(EXTRAS)
 
 demo: install
-	$(PY) examples/quickstart.py
+	$(PY) -m sklearn_cl compare --out out/demo
 
 test: install
 	$(PY) -m pytest -q

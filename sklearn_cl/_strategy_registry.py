@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from sklearn.base import clone
 
 from .classifier import ContinualClassifier
+from .ensemble import UpdateEnsemble
 from .evaluation import JOINT
 from .regressor import ContinualRegressor
+from .strategies import EWC, LwF, Rehearsal, Replay
 
 __all__ = [
     "STRATEGIES",
@@ -51,40 +53,27 @@ def _finetune_small_lr(base):
 
 
 def _rehearsal(base):
-    from .strategies.rehearsal import Rehearsal
-
     return _with(base, ("rehearsal", Rehearsal()))
 
 
 def _replay(base):
-    from .strategies.replay import Replay
-
     return _with(base, ("replay", Replay(buffer_size=200)))
 
 
 def _ewc(base):
-    from .strategies.ewc import EWC
-
     return _with(base, ("ewc", EWC()))
 
 
 def _ewc_replay(base):
-    from .strategies.ewc import EWC
-    from .strategies.replay import Replay
-
     return _with(base, ("ewc", EWC()), ("replay", Replay(buffer_size=200)))
 
 
 def _lwf(base):
-    from .strategies.lwf import LwF
-
     return _with(base, ("lwf", LwF()))
 
 
 def _ensemble(data, weights=None):
     def build(base):
-        from .ensemble import UpdateEnsemble
-
         return UpdateEnsemble(clone(base), data=data, weights=weights)
 
     return build
@@ -196,13 +185,5 @@ def make_strategies(names, base) -> tuple[dict, object | None]:
     >>> list(estimators), type(joint).__name__
     (['finetune'], 'ContinualClassifier')
     """
-    built = {}
-    for name in names:
-        try:
-            built[name] = STRATEGIES[name].build(base)
-        except ImportError as exc:
-            raise ValueError(
-                f"The strategy {name!r} is not available in this installation "
-                f"({exc}); leave it out of the list."
-            ) from exc
+    built = {name: STRATEGIES[name].build(base) for name in names}
     return {n: e for n, e in built.items() if n != JOINT}, built.get(JOINT)

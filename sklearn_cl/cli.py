@@ -506,6 +506,7 @@ def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
         task_names = None  # long names do not fit under the axes: use indices
     values = np.concatenate([m.ravel() for m in matrices.values()])
     low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = 0.05 * (high - low) or 0.05
     sequences = [name for name in matrices if name != JOINT]
     paths = []
     for file, shown in (
@@ -519,7 +520,7 @@ def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
         for ax, name in zip(axes, shown):
             if file == "task_curves.png":
                 plot_task_curves(matrices[name], ax=ax, task_names=task_names)
-                ax.set_ylim(low - 0.05 * (high - low), high + 0.05 * (high - low))
+                ax.set_ylim(low - pad, high + pad)
             else:
                 plot_accuracy_matrix(
                     matrices[name], ax=ax, task_names=task_names, vmin=low, vmax=high
@@ -572,10 +573,7 @@ def _prepare(args):
         check_scoring(base, scoring=scoring)
     except ValueError as exc:
         raise UsageError(f"--scoring: {exc}") from exc
-    try:
-        estimators, joint = make_strategies(names, base)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+    estimators, joint = make_strategies(names, base)
     return names, tasks, scoring, estimators, joint
 
 

@@ -454,6 +454,14 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         """Set or check ``n_features_in_`` and ``feature_names_in_``; the rest
         of the validation is the members' own. 1-D ``X`` goes to the members
         unchecked: text for a pipeline, or a mistake they explain."""
+        if (
+            not reset
+            and type(X) is np.ndarray
+            and X.ndim == 2
+            and X.shape[1] == getattr(self, "n_features_in_", None)
+            and not hasattr(self, "feature_names_in_")
+        ):
+            return  # the common case, without validate_data's cost per call
         if (X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim) != 1:
             validate_data(self, X, reset=reset, skip_check_array=True)
 
@@ -583,13 +591,14 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         if self.voting == "soft":
             proba = self.predict_proba(X)
             return self.classes_[proba.argmax(axis=1)]
-        votes = None
-        for member, weight in self._weighted_members(X):
-            index = np.searchsorted(self.classes_, member.predict(X))
-            if votes is None:
-                votes = np.zeros((len(index), len(self.classes_)))
-            votes[np.arange(len(index)), index] += weight
-        return self.classes_[votes.argmax(axis=1)]
+        members = self._weighted_members(X)
+        votes = [np.searchsorted(self.classes_, m.predict(X)) for m, _ in members]
+        n_samples, n_classes = len(votes[0]), len(self.classes_)
+        # weighted vote counts per (sample, class) cell, in one bincount
+        cells = (np.asarray(votes) + n_classes * np.arange(n_samples)).ravel()
+        weights = np.repeat([weight for _, weight in members], n_samples)
+        counts = np.bincount(cells, weights=weights, minlength=n_samples * n_classes)
+        return self.classes_[counts.reshape(n_samples, n_classes).argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (classifiers) or R² (regressors) of :meth:`predict`."""
@@ -621,8 +630,9 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         except (AttributeError, TypeError, ValueError):
             return tags  # not an estimator: fit will say so
         tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
-        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
+        # get_tags builds new tags on every call: no copy needed
+        tags.classifier_tags = inner.classifier_tags
+        tags.regressor_tags = inner.regressor_tags
         tags.target_tags.multi_output = inner.target_tags.multi_output
         tags.target_tags.single_output = inner.target_tags.single_output
         tags.input_tags.allow_nan = inner.input_tags.allow_nan
