@@ -96,6 +96,16 @@ STRATEGIES = {
 }
 
 
+def settings(estimator) -> dict:
+    """The estimator's parameters that are plain values (JSON-friendly)."""
+    plain = (int, float, str, bool, tuple, type(None))
+    return {
+        key: value.__name__ if isinstance(value, type) else value
+        for key, value in estimator.get_params().items()
+        if isinstance(value, plain) or isinstance(value, type)
+    }
+
+
 def month_of(day_index: np.ndarray) -> list[str]:
     return [
         (START + datetime.timedelta(days=int(d))).strftime("%Y-%m") for d in day_index
@@ -200,11 +210,12 @@ def main(weeks: int = 16, out: Path = RESULTS) -> None:
                 "first_forecast": str(START + datetime.timedelta(days=int(days[0]))),
                 "module": "CNN1D(channels=(8, 16), kernel_size=5, pool_size=4)",
                 "strategies": {
-                    name: repr(est) for name, (est, _) in STRATEGIES.items()
+                    name: {**settings(est), **params}
+                    for name, (est, params) in STRATEGIES.items()
                 },
             },
             "results": rows,
-            "figures": [str(f) for f in figures],
+            "figures": [f.name for f in figures],  # in --out
         },
     )
     print(f"wrote {path} and {', '.join(str(f) for f in figures)}")

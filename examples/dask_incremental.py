@@ -40,6 +40,9 @@ def read_rows(start: int, stop: int, targets: bool):
     return (y if targets else X)[start:stop]
 
 
+read = dask.delayed(read_rows, pure=True)
+
+
 def dask_arrays(n_rows: int):
     """The first ``n_rows`` of MNIST as dask arrays of CHUNK-row chunks."""
     starts = range(0, n_rows, CHUNK)
@@ -53,9 +56,6 @@ def dask_arrays(n_rows: int):
         [da.from_delayed(read(s, s + CHUNK, True), (CHUNK,), np.int64) for s in starts]
     )
     return X, y
-
-
-read = dask.delayed(read_rows, pure=True)
 
 
 def main() -> None:

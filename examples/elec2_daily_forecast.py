@@ -13,7 +13,10 @@ the last 7 days. Then, every day:
 
 A copy of the first-year model that is never updated runs alongside, and
 the seasonal-naive forecast (same day last week) is the yardstick. Printed:
-MAE per month and the total update time. Plotted (PNG in ``--out``): the
+MAE per month and the total update time. Measure before you automate: on
+the default 16 weeks the daily updates do not pay off (MAE 0.044 against
+0.039 for the frozen model); the year of history already holds the
+seasons, and one new day adds mostly noise. Plotted (PNG in ``--out``): the
 forecasts against the actual demand for the last week, and the daily error
 over time. ``benchmarks/bench_elec2_forecast.py`` compares more update
 strategies (replay, EWC, an ensemble, weekly retraining) with

@@ -64,7 +64,8 @@ class Snapshots(Strategy):
     >>> from sklearn_cl.scoring import Snapshots
     >>> X, y, tasks = split_digits(3).train_arrays()
     >>> clf = ContinualClassifier(
-    ...     max_epochs=2, callbacks=[("snapshots", Snapshots())], random_state=0
+    ...     hidden_layer_sizes=(16,), max_epochs=1,
+    ...     callbacks=[("snapshots", Snapshots())], random_state=0,
     ... ).fit(X, y, tasks=tasks)
     >>> len(clf.net_.callbacks_[0][1].modules_)
     3
@@ -201,6 +202,10 @@ def make_task_scorer(
     the ``k``-th training call, which holds for ``fit(X, y, tasks=t)`` under
     scikit-learn's splitters (they keep sample order).
 
+    Every fold must hold every task. When tasks share classes and the data
+    is sorted by task, the default ``StratifiedKFold`` without shuffling
+    puts whole tasks in one fold: pass ``cv=KFold(n, shuffle=True)``.
+
     Parameters
     ----------
     metric : {"average", "worst", "neg_forgetting", "backward_transfer"}, \
@@ -219,17 +224,18 @@ def make_task_scorer(
 
     Examples
     --------
-    >>> import numpy as np
     >>> from sklearn.model_selection import GridSearchCV
     >>> from sklearn_cl import ContinualClassifier
     >>> from sklearn_cl.datasets import split_digits
     >>> from sklearn_cl.scoring import make_task_scorer
     >>> X, y, tasks = split_digits(2).train_arrays()
     >>> scorer = make_task_scorer("average", task_of=lambda X, y: y // 5)
+    >>> clf = ContinualClassifier(
+    ...     hidden_layer_sizes=(16,), max_epochs=3, update_epochs=3, random_state=0
+    ... )
     >>> search = GridSearchCV(
-    ...     ContinualClassifier(max_epochs=5, update_epochs=5, random_state=0),
-    ...     {"update_lr": [1e-3, 1.0]}, scoring=scorer, cv=2,
-    ... ).fit(X, y, tasks=tasks)
+    ...     clf, {"update_lr": [1e-3, 1.0]}, scoring=scorer, cv=2
+    ... ).fit(X[::2], y[::2], tasks=tasks[::2])
     >>> search.best_params_
     {'update_lr': 0.001}
     """
