@@ -45,8 +45,7 @@ from _common import RESULTS, print_table, write_results
 from sklearn_cl import ContinualRegressor, UpdateEnsemble
 from sklearn_cl.datasets import load_elec2
 from sklearn_cl.modules import CNN1D
-from sklearn_cl.strategies import Replay
-from sklearn_cl.strategies.ewc import EWC
+from sklearn_cl.strategies import EWC, Replay
 from sklearn_cl.timeseries import backtest
 
 DAY = 48
@@ -89,7 +88,9 @@ STRATEGIES = {
     # one optimizer step per update its penalty is zero and it is fine-tuning
     "EWC": (cnn(callbacks=[("ewc", EWC(lambda_=1e6))]), {}),
     "ensemble, weekly member": (
-        UpdateEnsemble(cnn(), data="old_and_new", memory_size=1000, max_members=4),
+        UpdateEnsemble(
+            cnn(), data="old_and_new", memory_size=1000, max_members=4, random_state=0
+        ),
         {"update_every": 7},
     ),
     "weekly full retrain": (cnn(), {"update_every": None, "refit_every": 7}),

@@ -262,22 +262,24 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         for value in errors:
             detector.update(float(value))
             drift = drift or bool(detector.drift_detected)
-        pending = [*self._pending, (_copy(X), _copy(y))]
+        # batches wait for a periodic update only where one is scheduled
+        gathering = self.period is not None and self.policy in ("periodic", "drift")
+        pending = [*self._pending, (_copy(X), _copy(y))] if gathering else [(X, y)]
         batch = len(self.history_)
         reason = self._reason(drift, len(pending))
-        if reason == "drift":
-            data, pending = (X, y), []
-            _partial_fit(self.estimator_, X, y, classes, self.drift_params)
-        elif reason is not None:
-            data = (_concat([p[0] for p in pending]), _concat([p[1] for p in pending]))
-            pending = []
-            _partial_fit(self.estimator_, *data, classes, None)
         if reason is not None:
+            if reason == "drift":
+                data, params = (X, y), self.drift_params
+            else:
+                data = tuple(_concat([p[i] for p in pending]) for i in (0, 1))
+                params = None
+            _partial_fit(self.estimator_, *data, classes, params)
             self.updates_.append(
                 {"batch": batch, "reason": reason, "n_samples": len(data[1])}
             )
+            pending = []
         self.detector_ = detector
-        self._pending = pending
+        self._pending = pending if gathering else []
         self.history_.append(
             _record(batch, len(errors), float(np.mean(errors)), drift, reason)
         )

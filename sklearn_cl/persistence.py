@@ -154,8 +154,11 @@ class _Encoder:
         if obj is None or type(obj) in (bool, int, float, str):
             return obj
         if isinstance(obj, np.generic):
-            return {"$": "np_scalar", "dtype": obj.dtype.str, "value": obj.item()}
-        if isinstance(obj, tuple) and type(obj) is tuple:
+            value = obj.item()
+            if type(value) not in (bool, int, float, str):
+                self._refuse(obj, "numpy scalars other than numbers and strings")
+            return {"$": "np_scalar", "dtype": obj.dtype.str, "value": value}
+        if type(obj) is tuple:
             return {"$": "tuple", "items": [self.encode(v, "[]") for v in obj]}
         if isinstance(obj, type):
             self._check_importable(obj)
@@ -217,7 +220,10 @@ class _Encoder:
         return node
 
     def _encode_items(self, obj: dict) -> list:
-        return [[self.encode(k, "key"), self.encode(v, str(k))] for k, v in obj.items()]
+        return [
+            [self.encode(k, "key"), self.encode(v, k if isinstance(k, str) else "[]")]
+            for k, v in obj.items()
+        ]
 
     def _encode_dict(self, obj) -> dict:
         node = {
@@ -294,8 +300,8 @@ def save(estimator, path: str | PathLike) -> None:
     >>> clf = ContinualClassifier(max_epochs=2, random_state=0).fit(X, y)
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "model.skcl"
     >>> save(clf, path)
-    >>> (load(path).predict_proba(X) == clf.predict_proba(X)).all()
-    np.True_
+    >>> bool((load(path).predict_proba(X) == clf.predict_proba(X)).all())
+    True
     """
     encoder = _Encoder()
     root = encoder.encode(estimator)

@@ -113,16 +113,16 @@ class TaskScorer:
 
     def __call__(self, estimator, X, y, tasks=None) -> float:
         tasks = self._tasks(X, y, tasks)
-        final_model, X = _final_step(estimator, X)
         score_func = self.score_func or (
-            accuracy_score if is_classifier(final_model) else r2_score
+            accuracy_score if is_classifier(estimator) else r2_score
         )
         y = np.asarray(y)
         order = _in_order_of_appearance(tasks)
         if self.metric in _FINAL_MODEL_METRICS:
-            y_pred = final_model.predict(X)
+            y_pred = estimator.predict(X)
             scores = [score_func(y[tasks == t], y_pred[tasks == t]) for t in order]
             return float(np.mean(scores) if self.metric == "average" else min(scores))
+        final_model, X = _final_step(estimator, X)
         matrix = _snapshot_matrix(final_model, X, y, tasks, order, score_func)
         if self.metric == "neg_forgetting":
             return -forgetting(matrix)
@@ -228,16 +228,25 @@ def make_task_scorer(
     >>> from sklearn_cl import ContinualClassifier
     >>> from sklearn_cl.datasets import split_digits
     >>> from sklearn_cl.scoring import make_task_scorer
-    >>> X, y, tasks = split_digits(2).train_arrays()
-    >>> scorer = make_task_scorer("average", task_of=lambda X, y: y // 5)
+    >>> sequence = split_digits(2)  # digits 0-4, then 5-9
+    >>> X, y, tasks = sequence.train_arrays()
+    >>> X_test, y_test, tasks_test = sequence.test_arrays()
     >>> clf = ContinualClassifier(
-    ...     hidden_layer_sizes=(16,), max_epochs=3, update_epochs=3, random_state=0
-    ... )
-    >>> search = GridSearchCV(
-    ...     clf, {"update_lr": [1e-3, 1.0]}, scoring=scorer, cv=2
-    ... ).fit(X[::2], y[::2], tasks=tasks[::2])
-    >>> search.best_params_
-    {'update_lr': 0.001}
+    ...     hidden_layer_sizes=(32,), lr=1e-2, max_epochs=5, update_epochs=5,
+    ...     random_state=0,
+    ... ).fit(X, y, tasks=tasks)
+
+    Without a strategy, the first digits are forgotten:
+
+    >>> worst = make_task_scorer("worst")(clf, X_test, y_test, tasks=tasks_test)
+    >>> average = make_task_scorer("average")(clf, X_test, y_test, tasks=tasks_test)
+    >>> bool(worst < 0.2 < average)
+    True
+
+    In a search, without metadata routing:
+
+    >>> scorer = make_task_scorer("average", task_of=lambda X, y: y // 5)
+    >>> search = GridSearchCV(clf, {"update_lr": [1e-3, 1e-2]}, scoring=scorer)
     """
     if metric not in METRICS:
         raise ValueError(f"`metric` must be one of {list(METRICS)}; got {metric!r}.")

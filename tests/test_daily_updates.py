@@ -7,8 +7,7 @@ import torch
 from sklearn_cl import ContinualRegressor, UpdateEnsemble
 from sklearn_cl.datasets import load_elec2
 from sklearn_cl.modules import CNN1D
-from sklearn_cl.strategies import Replay
-from sklearn_cl.strategies.ewc import EWC
+from sklearn_cl.strategies import EWC, Replay
 from sklearn_cl.timeseries import StreamWindows, backtest, make_windows
 
 DAY = 48

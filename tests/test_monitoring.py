@@ -72,6 +72,10 @@ def test_always_and_never():
     )
     never = run(MonitoredUpdater(Recorder(), policy="never"), batches)
     assert never.updates_ == [] and never.estimator_.calls_ == [("fit", 50, 1)]
+    # no batch is kept waiting for an update that never comes
+    short = run(MonitoredUpdater(Recorder(), policy="never"), batches[:2])
+    growth = len(pickle.dumps(never)) - len(pickle.dumps(short))
+    assert growth < 4 * batches[0][0].nbytes  # 18 kept batches: 18x
     # the detector runs under every policy: history shows the drift
     assert any(h["drift"] for h in never.history_)
     assert [h["error"] for h in never.history_] == pytest.approx(

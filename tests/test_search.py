@@ -6,11 +6,12 @@ import sklearn
 import torch
 from scipy.stats import loguniform
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import GridSearchCV, RandomizedSearchCV
+from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
 from sklearn_cl import ContinualClassifier, Snapshots, make_task_scorer
-from sklearn_cl.datasets import split_digits
+from sklearn_cl.datasets import permuted_digits, split_digits
 from sklearn_cl.evaluation import backward_transfer, forgetting
+from sklearn_cl.strategies.ewc import EWC
 from sklearn_cl.strategies.replay import Replay
 
 METRICS = ["average", "neg_forgetting", "backward_transfer"]
@@ -59,6 +60,23 @@ def test_grid_search_picks_the_replay_buffer_that_forgets_least(split3):
     assert large > small + 0.05
     # the refitted model trained on the three tasks in order
     assert search.best_estimator_.n_updates_ == 2
+
+
+def test_a_stronger_ewc_forgets_less_on_permuted_digits():
+    # tasks share the classes here: shuffled folds keep every task in every fold
+    X, y, tasks = permuted_digits(2).train_arrays()
+    clf = make_clf(callbacks=[("ewc", EWC(lambda_=1.0)), ("snapshots", Snapshots())])
+    with sklearn.config_context(enable_metadata_routing=True):
+        search = GridSearchCV(
+            clf.set_fit_request(tasks=True),
+            {"callbacks__ewc__lambda_": [1.0, 1000.0]},
+            scoring=make_task_scorer("neg_forgetting"),
+            cv=KFold(2, shuffle=True, random_state=0),
+            error_score="raise",
+        ).fit(X[::2], y[::2], tasks=tasks[::2])
+    assert search.best_params_ == {"callbacks__ewc__lambda_": 1000.0}
+    weak, strong = search.cv_results_["mean_test_score"]
+    assert strong > weak + 0.05
 
 
 def test_with_routing_a_search_finds_that_a_huge_update_lr_forgets_more(split3):

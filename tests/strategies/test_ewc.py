@@ -397,7 +397,7 @@ def test_works_with_replay(digits):
         ({"fisher": "exact"}, "`fisher` must be one of"),
         ({"mode": "joint"}, "`mode` must be one of"),
         ({"mode": "online", "gamma": 0.0}, "`gamma` must be a number > 0"),
-        ({"gamma": 0.9}, "only applies to mode='online'"),
+        ({"mode": "separate", "gamma": 0.9}, "only applies to mode=.online."),
         ({"n_fisher_samples": 0}, "`n_fisher_samples` must be an int >= 1"),
         ({"consolidate_every": 1.5}, "`consolidate_every` must be an int >= 1"),
     ],
