@@ -360,7 +360,12 @@ class ContinualEstimator(BaseEstimator):
             # every fit starts again from the weights of the module passed
             return copy.deepcopy(self.module), kwargs
         accepted = inspect.signature(self.module).parameters
-        for name, value in (("n_features", n_features), ("n_outputs", n_outputs)):
+        sizes = {
+            "n_features": n_features,
+            "n_outputs": n_outputs,
+            "input_shape": self.input_shape_,
+        }
+        for name, value in sizes.items():
             if name in accepted and f"module__{name}" not in kwargs:
                 kwargs[f"module__{name}"] = value
         return self.module, kwargs
@@ -409,7 +414,19 @@ class ContinualEstimator(BaseEstimator):
 
     def _current_update_lr(self) -> float:
         base = self.lr if self.update_lr is None else self.update_lr
-        return base * self.update_lr_decay**self.n_updates_
+        return base * self.update_lr_decay ** (self.n_updates_ - self._decay_origin)
+
+    def reset_update_lr_decay(self):
+        """Restart the update learning-rate decay: the next update runs at
+        ``update_lr`` again (a reaction to drift, for instance).
+
+        Returns
+        -------
+        self
+        """
+        check_is_fitted(self)
+        self._decay_origin = self.n_updates_
+        return self
 
     def fit(self, X, y, tasks=None):
         """Train from scratch; with ``tasks``, train on the tasks in sequence.
@@ -454,6 +471,7 @@ class ContinualEstimator(BaseEstimator):
                 )
         self._base_seed = int(check_random_state(self.random_state).randint(2**31))
         self.n_updates_ = 0
+        self._decay_origin = 0
         with _seeded(self._base_seed, self.device):
             self.net_ = self._build_net(X, n_outputs)
         self.rejected_updates_ = []
@@ -518,6 +536,7 @@ class ContinualEstimator(BaseEstimator):
         if first_call:
             self._base_seed = int(check_random_state(self.random_state).randint(2**31))
             self.n_updates_ = 0
+            self._decay_origin = 0
             self.rejected_updates_ = []
             with _seeded(self._base_seed, self.device):
                 self.net_ = self._build_net(X, n_outputs)

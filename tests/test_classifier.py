@@ -58,6 +58,16 @@ def test_update_learning_rate_decays_per_update(digits):
     np.testing.assert_allclose(seen, [1e-3, 5e-4, 2.5e-4])
 
 
+def test_reset_update_lr_decay_restarts_from_update_lr(digits):
+    X, y = digits
+    clf = small(update_lr=1e-3, update_lr_decay=0.5).fit(X[:200], y[:200])
+    clf.partial_fit(X[:50], y[:50]).partial_fit(X[:50], y[:50])
+    clf.reset_update_lr_decay().partial_fit(X[:50], y[:50])
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(1e-3)
+    clf.partial_fit(X[:50], y[:50])
+    assert clf.net_.optimizer_.param_groups[0]["lr"] == pytest.approx(5e-4)
+
+
 def test_update_lr_none_means_lr(digits):
     X, y = digits
     clf = small(lr=3e-3).fit(X[:200], y[:200]).partial_fit(X[:50], y[:50])
@@ -259,3 +269,20 @@ def test_history_stays_bounded_over_many_updates(digits):
         clf.partial_fit(X[i : i + 8], y[i : i + 8])
     assert len(clf.net_.history) == 2
     assert clf.n_updates_ == 200
+
+
+class ShapeAware(torch.nn.Module):
+    def __init__(self, input_shape, n_outputs):
+        super().__init__()
+        self.input_shape = input_shape
+        self.head = torch.nn.Linear(int(np.prod(input_shape)), n_outputs)
+
+    def forward(self, X):
+        return self.head(X.flatten(1))
+
+
+def test_module_class_gets_the_input_shape(digits):
+    X, y = digits
+    clf = small(module=ShapeAware).fit(X[:100].reshape(100, 8, 8), y[:100])
+    assert clf.net_.module_.input_shape == (8, 8)
+    assert clf.predict(X[:3].reshape(3, 8, 8)).shape == (3,)

@@ -68,10 +68,10 @@ class EWC(Strategy):
     the anchor at most, with or without momentum. Below the cap the penalty
     is exactly the formula above, so ``lambda_`` keeps its meaning; the cap
     binds only where a plain gradient step would overshoot. With SGD at
-    ``lr=0.05`` on permuted digits, ``lambda_=1000`` produces NaN weights
-    without the cap and trains normally with it. Adam, the default
-    optimizer, already bounds each step by about ``lr``; there the cap
-    rarely binds.
+    ``lr=0.05`` on permuted digits, ``lambda_=100`` and ``1000`` give
+    non-finite weights without the cap; with it they reach 0.70 and 0.57
+    average accuracy. Adam, the default optimizer, already bounds each step
+    by about ``lr``; there the cap rarely binds.
 
     **Consolidating in a partial_fit loop.** Every training call is one
     consolidation, and each adds its Fisher to the total stiffness (in both
