@@ -13,10 +13,10 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import ContinualNet
+from ._param_validation import HasMethods, Interval, StrOptions
 from ._transaction import Transaction, is_finite
 from .modules import MLP
 
@@ -241,7 +241,9 @@ class ContinualEstimator(BaseEstimator):
     # ------------------------------------------------------------------
     def _check_params(self) -> None:
         self._validate_params()
-        unknown = [k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)]
+        unknown = [
+            k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)
+        ]
         if unknown:
             raise ValueError(
                 f"Unknown parameters {unknown} for {type(self).__name__}. Extra "
@@ -316,9 +318,7 @@ class ContinualEstimator(BaseEstimator):
             return False
         if self._is_classifier:
             return y.ndim == 1 and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
-        return (
-            y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
-        )
+        return y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
 
     def _check_input_shape(self, X, *, reset: bool) -> None:
         shape = tuple(X.shape[1:])
@@ -585,4 +585,3 @@ class SparseInputError(ValueError, TypeError):
     ``TypeError`` as scikit-learn raises for sparse input to dense-only
     estimators, so either ``except`` clause catches it.
     """
-

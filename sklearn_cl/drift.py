@@ -12,7 +12,8 @@ from __future__ import annotations
 import numbers
 
 from sklearn.base import BaseEstimator
-from sklearn.utils._param_validation import Interval
+
+from ._param_validation import Interval
 
 __all__ = ["PageHinkley"]
 

@@ -8,10 +8,10 @@ import numbers
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils import get_tags
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._param_validation import HasMethods, Interval, StrOptions
 from .drift import PageHinkley
 
 __all__ = ["MonitoredUpdater"]

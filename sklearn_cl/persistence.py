@@ -314,8 +314,9 @@ def save(estimator, path: str | PathLike) -> None:
     tensors, arrays = io.BytesIO(), io.BytesIO()
     torch.save(encoder.tensors, tensors)
     np.savez(arrays, **encoder.arrays)
-    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        archive.writestr(_STATE, json.dumps(state))
+    # numbers are stored as they are: compressing them is slow and gains little
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as archive:
+        archive.writestr(_STATE, json.dumps(state), zipfile.ZIP_DEFLATED)
         archive.writestr(_TENSORS, tensors.getvalue())
         archive.writestr(_ARRAYS, arrays.getvalue())
 

@@ -28,8 +28,9 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         None builds an :class:`~sklearn_cl.modules.MLP` sized from the data.
         A class is instantiated with the ``module__*`` keyword arguments (and
         ``n_features``, ``n_outputs`` and ``input_shape`` (one sample's shape)
-        when its ``__init__`` takes them and they are not given). An instance is copied: every ``fit`` starts from
-        its weights, so a pre-trained network can be wrapped.
+        when its ``__init__`` takes them and they are not given). An instance
+        is copied: every ``fit`` starts from its weights, so a pre-trained
+        network can be wrapped.
     hidden_layer_sizes : sequence of int, default=(100,)
         Hidden layers of the default MLP.
     activation : {"relu", "tanh", "logistic", "gelu", "identity"}, default="relu"
@@ -188,6 +189,5 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
 
     def _output_hint(self, n_outputs: int) -> str:
         return (
-            f"A regressor's module must return one value per target ({n_outputs} "
-            "here)."
+            f"A regressor's module must return one value per target ({n_outputs} here)."
         )

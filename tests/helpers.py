@@ -11,9 +11,7 @@ import torch
 
 def model_state(estimator) -> dict:
     """A deep copy of everything a fitted estimator learned."""
-    state = {
-        k: copy.deepcopy(v) for k, v in vars(estimator).items() if k.endswith("_")
-    }
+    state = {k: copy.deepcopy(v) for k, v in vars(estimator).items() if k.endswith("_")}
     net = state.pop("net_", None)
     if net is not None:
         state["module"] = {

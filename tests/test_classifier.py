@@ -151,7 +151,8 @@ def test_dataframe_and_list_input(digits):
     clf.partial_fit(frame.iloc[:50], y[:50])
     from_list = small().fit(X[:200].tolist(), y[:200].tolist())
     np.testing.assert_array_equal(
-        from_list.predict_proba(X[:20]), small().fit(X[:200], y[:200]).predict_proba(X[:20])
+        from_list.predict_proba(X[:20]),
+        small().fit(X[:200], y[:200]).predict_proba(X[:20]),
     )
 
 
@@ -185,7 +186,9 @@ def test_unseen_labels_are_an_error_and_change_nothing(digits):
     mask = y < 5
     clf = small().fit(X[mask][:200], y[mask][:200])
     before = model_state(clf)
-    with pytest.raises(ValueError, match=r"new labels \[5 6 7 8 9\].*allow_new_classes"):
+    with pytest.raises(
+        ValueError, match=r"new labels \[5 6 7 8 9\].*allow_new_classes"
+    ):
         clf.partial_fit(X[:100], y[:100])
     assert_same_state(before, model_state(clf))
 

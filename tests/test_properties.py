@@ -38,7 +38,9 @@ def batch(seed, n, n_features, labels, n_labels):
     allow_new=st.booleans(),
     calls=CALLS,
 )
-def test_classifier_call_sequences_stay_consistent(labels, n_features, allow_new, calls):
+def test_classifier_call_sequences_stay_consistent(
+    labels, n_features, allow_new, calls
+):
     clf = ContinualClassifier(
         hidden_layer_sizes=(4,),
         max_epochs=1,

@@ -106,9 +106,9 @@ def test_penalty_is_added_to_the_loss(digits):
 
 def test_extend_batch_and_plain_skorch_callbacks(digits):
     X, y = digits
-    est = clf(
-        [AddConstantSample(), BatchSizes()], batch_size=32, max_epochs=1
-    ).fit(X[:64], y[:64])
+    est = clf([AddConstantSample(), BatchSizes()], batch_size=32, max_epochs=1).fit(
+        X[:64], y[:64]
+    )
     assert named(est, "batchsizes").sizes_ == [33, 33]
 
 

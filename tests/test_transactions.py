@@ -64,7 +64,9 @@ def test_nonfinite_loss_raises_and_rolls_back(digits):
     est = fitted([("nan", NanPenalty())], digits)
     dict(est.net_.callbacks_)["nan"].active = True
     before = model_state(est)
-    with pytest.raises(NonFiniteUpdateError, match="rolled back.*smaller learning rate"):
+    with pytest.raises(
+        NonFiniteUpdateError, match="rolled back.*smaller learning rate"
+    ):
         est.partial_fit(X[300:400], y[300:400])
     assert_same_state(before, model_state(est))
 
