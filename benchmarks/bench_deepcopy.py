@@ -37,8 +37,7 @@ from _common import print_table, write_results
 
 from sklearn_cl import ContinualClassifier
 from sklearn_cl._net import ContinualNet
-from sklearn_cl.strategies.ewc import EWC
-from sklearn_cl.strategies.replay import Replay
+from sklearn_cl.strategies import EWC, Replay
 
 SCENARIOS = [  # (name, callbacks)
     ("no strategy", lambda: None),

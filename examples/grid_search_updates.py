@@ -21,7 +21,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from sklearn_cl import ContinualClassifier, Snapshots, make_task_scorer
 from sklearn_cl.datasets import permuted_digits
-from sklearn_cl.strategies.ewc import EWC
+from sklearn_cl.strategies import EWC
 
 sklearn.set_config(enable_metadata_routing=True)
 

@@ -24,8 +24,7 @@ import torch
 from sklearn_cl import ContinualClassifier
 from sklearn_cl.datasets import split_digits
 from sklearn_cl.persistence import UntrustedTypeError, load, save, untrusted_types
-from sklearn_cl.strategies import Replay
-from sklearn_cl.strategies.ewc import EWC
+from sklearn_cl.strategies import EWC, Replay
 
 
 class SmallNet(torch.nn.Module):

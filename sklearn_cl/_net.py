@@ -46,6 +46,16 @@ class ContinualNet(NeuralNet):
     # loading, the hooks still call the very callbacks in ``callbacks_``.
     cuda_dependent_attributes_ = ["callbacks_", "hooked_"]
 
+    def __deepcopy__(self, memo):
+        # skorch has no __deepcopy__: deepcopy would pickle the module,
+        # optimizer and callbacks to bytes and back (dask-ml copies the model
+        # before every partial_fit). The memo keeps the optimizer's parameters
+        # the module's, and the hooks' callbacks those of callbacks_.
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        return new
+
     def get_default_callbacks(self):
         return []
 

@@ -340,7 +340,10 @@ class ContinualEstimator(BaseEstimator):
 
     @staticmethod
     def _to_tensor(array) -> torch.Tensor:
-        return torch.as_tensor(np.ascontiguousarray(array))
+        array = np.ascontiguousarray(array)
+        if not array.flags.writeable:  # pandas 3 copy-on-write views
+            array = array.copy()
+        return torch.as_tensor(array)
 
     # ------------------------------------------------------------------
     # building the net

@@ -7,7 +7,7 @@ from sklearn.model_selection import GridSearchCV
 
 from sklearn_cl import ContinualClassifier
 from sklearn_cl.datasets import split_digits
-from sklearn_cl.strategies.replay import Replay
+from sklearn_cl.strategies import Replay
 
 pytestmark = pytest.mark.dask
 

@@ -12,6 +12,7 @@ import pytest
 import torch
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+import sklearn_cl.strategies as strategies
 from sklearn_cl import (
     ContinualClassifier,
     ContinualRegressor,
@@ -25,8 +26,7 @@ from sklearn_cl.persistence import (
     save,
     untrusted_types,
 )
-from sklearn_cl.strategies.ewc import EWC
-from sklearn_cl.strategies.replay import Replay
+from sklearn_cl.strategies import EWC, Replay, Strategy
 
 
 class TinyNet(torch.nn.Module):
@@ -84,6 +84,27 @@ def test_loaded_model_predicts_and_keeps_learning_the_same(
     original = pickle.loads(pickle.dumps(updated))
     np.testing.assert_array_equal(
         continue_and_predict(loaded, X, y), continue_and_predict(original, X, y)
+    )
+
+
+STRATEGIES = [
+    cls
+    for cls in (getattr(strategies, name) for name in strategies.__all__)
+    if isinstance(cls, type) and issubclass(cls, Strategy) and cls is not Strategy
+]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda cls: cls.__name__)
+def test_every_strategy_s_state_survives_the_safe_format(digits, tmp_path, strategy):
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,), max_epochs=1, callbacks=[strategy()], random_state=0
+    )
+    clf.fit(X[:300], y[:300]).partial_fit(X[300:500], y[300:500])
+    save(clf, tmp_path / "model.skcl")
+    loaded = load(tmp_path / "model.skcl")
+    np.testing.assert_array_equal(
+        continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
     )
 
 

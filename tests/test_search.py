@@ -11,8 +11,7 @@ from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 from sklearn_cl import ContinualClassifier, Snapshots, make_task_scorer
 from sklearn_cl.datasets import permuted_digits, split_digits
 from sklearn_cl.evaluation import backward_transfer, forgetting
-from sklearn_cl.strategies.ewc import EWC
-from sklearn_cl.strategies.replay import Replay
+from sklearn_cl.strategies import EWC, Replay
 
 METRICS = ["average", "neg_forgetting", "backward_transfer"]
 

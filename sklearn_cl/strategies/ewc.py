@@ -159,21 +159,31 @@ class EWC(Strategy):
 
     Examples
     --------
+    Three tasks of permuted digits; the accuracy on the first one after the
+    last update:
+
     >>> from sklearn_cl import ContinualClassifier
     >>> from sklearn_cl.datasets import permuted_digits
     >>> from sklearn_cl.strategies import EWC
-    >>> tasks = permuted_digits(2)
-    >>> clf = ContinualClassifier(
-    ...     max_epochs=10, update_epochs=10, callbacks=[("ewc", EWC(lambda_=100.0))],
-    ...     random_state=0,
-    ... )
+    >>> tasks = permuted_digits(3)
+    >>> def first_task_after(callbacks):
+    ...     clf = ContinualClassifier(
+    ...         max_epochs=20, update_epochs=10, callbacks=callbacks, random_state=0
+    ...     ).fit(tasks[0].X_train, tasks[0].y_train)
+    ...     for task in tasks[1:]:
+    ...         clf.partial_fit(task.X_train, task.y_train)
+    ...     return clf.score(tasks[0].X_test, tasks[0].y_test)
+    >>> print(f"fine-tuning {first_task_after([]):.2f}, "
+    ...       f"EWC {first_task_after([EWC(lambda_=100.0)]):.2f}")
+    fine-tuning 0.67, EWC 0.83
+
+    The learned state, after ``fit``:
+
+    >>> clf = ContinualClassifier(max_epochs=2, callbacks=[("ewc", EWC())])
     >>> clf = clf.fit(tasks[0].X_train, tasks[0].y_train)
-    >>> clf = clf.partial_fit(tasks[1].X_train, tasks[1].y_train)
     >>> ewc = dict(clf.net_.callbacks_)["ewc"]
-    >>> ewc.n_consolidations_, sorted(ewc.fisher_)[:2]
-    (2, ['layers.0.bias', 'layers.0.weight'])
-    >>> float(clf.score(tasks[0].X_test, tasks[0].y_test)) > 0.8
-    True
+    >>> ewc.n_consolidations_, ewc.fisher_["layers.0.weight"].shape
+    (1, torch.Size([100, 64]))
     """
 
     def __init__(

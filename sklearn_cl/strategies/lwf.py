@@ -66,18 +66,22 @@ class LwF(Strategy):
 
     Examples
     --------
+    An update on a batch without classes 5-9 makes plain fine-tuning forget
+    them; LwF keeps them:
+
     >>> from sklearn.datasets import load_digits
     >>> from sklearn_cl import ContinualClassifier
     >>> from sklearn_cl.strategies import LwF
     >>> X, y = load_digits(return_X_y=True)
-    >>> old, new = y < 5, y >= 5
-    >>> clf = ContinualClassifier(
-    ...     max_epochs=20, update_epochs=5, allow_new_classes=True,
-    ...     callbacks=[("lwf", LwF())], random_state=0,
-    ... ).fit(X[old], y[old])
-    >>> clf = clf.partial_fit(X[new], y[new])
-    >>> clf.classes_
-    array([0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    >>> X_old, y_old, X_new, y_new = X[:900], y[:900], X[900:], y[900:]
+    >>> def kept(callbacks):
+    ...     clf = ContinualClassifier(
+    ...         max_epochs=30, update_epochs=10, callbacks=callbacks, random_state=0
+    ...     ).fit(X_old, y_old)
+    ...     clf.partial_fit(X_new[y_new < 5], y_new[y_new < 5])
+    ...     return clf.score(X_new[y_new >= 5], y_new[y_new >= 5])
+    >>> print(f"fine-tuning {kept([]):.2f}, LwF {kept([LwF()]):.2f}")
+    fine-tuning 0.19, LwF 0.96
     """
 
     def __init__(self, alpha=1.0, temperature=2.0):

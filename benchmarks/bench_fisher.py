@@ -1,0 +1,127 @@
+"""Cost of EWC's per-sample Fisher against a training epoch and a Python loop.
+
+For N samples and a fitted network, three timings:
+
+- ``epoch``: one training epoch over the N samples (Adam, batches of 32,
+  the estimators' own training loop, from the net's history);
+- ``fisher``: :func:`sklearn_cl.strategies._fisher.diagonal_fisher`, the
+  per-sample Fisher EWC computes at each consolidation (``torch.func``:
+  ``vmap`` over ``grad`` of a ``functional_call``, chunks of 256 samples);
+  ``fisher_true`` is the same for ``fisher="true"`` (one gradient per class);
+- ``loop``: the per-sample Python loop of EWC tutorials (one forward and
+  backward per sample, squared gradients accumulated), timed on 256 samples
+  and scaled to N (its cost is linear in N).
+
+Targets (issue 3): ``fisher / epoch <= 3`` and ``loop / fisher >= 10``.
+Variants are interleaved and the best of several repeats is kept, so the
+ratios are comparable even on a busy machine.
+
+Run: ``python benchmarks/bench_fisher.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import torch
+from _common import print_table, write_results
+from sklearn.datasets import load_digits
+
+from sklearn_cl import ContinualClassifier
+from sklearn_cl.strategies._fisher import diagonal_fisher
+
+REPEATS = 7
+LOOP_SAMPLES = 256
+
+
+def scenarios():
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    yield "MLP 64-100-10 (default), digits", (100,), X[:898], y[:898]
+    rng = np.random.default_rng(0)
+    X_big = rng.random((2048, 784), dtype=np.float32)
+    y_big = rng.integers(0, 10, 2048)
+    yield "MLP 784-256-256-10, 28x28 inputs", (256, 256), X_big, y_big
+
+
+def looped_fisher(module, X, y):
+    """The per-sample loop: one backward per sample."""
+    module.eval()
+    fisher = [torch.zeros_like(p) for p in module.parameters()]
+    for x, target in zip(X, y):
+        module.zero_grad()
+        loss = torch.nn.functional.cross_entropy(module(x[None]), target[None])
+        loss.backward()
+        for f, p in zip(fisher, module.parameters()):
+            f += p.grad**2
+    return fisher
+
+
+def seconds(fn) -> float:
+    tic = time.perf_counter()
+    fn()
+    return time.perf_counter() - tic
+
+
+def measure(hidden, X, y) -> dict:
+    est = ContinualClassifier(hidden_layer_sizes=hidden, max_epochs=1, random_state=0)
+    est.fit(X, y)
+    Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
+    module = est.net_.module_
+    X_loop, y_loop = Xt[:LOOP_SAMPLES], yt[:LOOP_SAMPLES]
+
+    def epoch():
+        net = copy.deepcopy(est.net_)
+        net.train_call(Xt, yt, epochs=1, lr=1e-3, is_update=True)
+        return net.history[-1, "dur"]
+
+    timings = {"epoch": [], "fisher": [], "fisher_true": [], "loop": []}
+    for _ in range(REPEATS):
+        timings["epoch"].append(epoch())
+        timings["fisher"].append(seconds(lambda: diagonal_fisher(module, Xt, yt)))
+        timings["fisher_true"].append(
+            seconds(lambda: diagonal_fisher(module, Xt, yt, kind="true"))
+        )
+        loop = seconds(lambda: looped_fisher(module, X_loop, y_loop))
+        timings["loop"].append(loop * len(X) / LOOP_SAMPLES)
+    return {name: min(values) for name, values in timings.items()}
+
+
+def main() -> None:
+    torch.set_num_threads(1)
+    rows = []
+    for name, hidden, X, y in scenarios():
+        t = measure(hidden, X, y)
+        rows.append(
+            {
+                "scenario": name,
+                "n_samples": len(X),
+                "epoch_ms": 1e3 * t["epoch"],
+                "fisher_ms": 1e3 * t["fisher"],
+                "fisher_true_ms": 1e3 * t["fisher_true"],
+                "loop_ms": 1e3 * t["loop"],
+                "fisher_over_epoch": t["fisher"] / t["epoch"],
+                "loop_over_fisher": t["loop"] / t["fisher"],
+                "target_fisher_over_epoch": 3.0,
+                "target_loop_over_fisher": 10.0,
+            }
+        )
+    print_table(rows)
+    path = write_results(
+        "fisher",
+        {
+            "note": (
+                "measured on a shared 2-core machine while other processes ran; "
+                f"torch.set_num_threads(1); best of {REPEATS} interleaved repeats; "
+                f"the loop is timed on {LOOP_SAMPLES} samples and scaled to N"
+            ),
+            "rows": rows,
+        },
+    )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
