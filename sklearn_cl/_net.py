@@ -85,7 +85,8 @@ class ContinualNet(NeuralNet):
             X, y = cb.extend_data(self, X, y, is_update=is_update)
         self._call("on_update_begin", X=X, y=y, is_update=is_update)
         self.notify("on_train_begin", X=X, y=y)
-        self.module_.train()
+        if not self.module_.training:  # walking the module tree costs a little
+            self.module_.train()
         loss = float("nan")
         for _ in range(epochs):
             self.notify("on_epoch_begin", X=X, y=y)  # the net's own opens a row

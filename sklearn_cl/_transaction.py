@@ -4,16 +4,22 @@ from __future__ import annotations
 
 import copy
 import math
+import weakref
 
 import torch
 
 
-def _clone_tensors(tree):
-    if torch.is_tensor(tree):
-        return tree.clone()
-    if isinstance(tree, dict):
-        return {k: _clone_tensors(v) for k, v in tree.items()}
-    return tree
+# parameters and buffers per module object: listing them walks the module
+# tree, which costs as much as a small training step; a module is only ever
+# replaced (when the output layer grows), not restructured
+_TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _state_tensors(module: torch.nn.Module) -> list:
+    tensors = _TENSORS.get(module)
+    if tensors is None:
+        tensors = _TENSORS[module] = [*module.parameters(), *module.buffers()]
+    return tensors
 
 
 def _learned_state(callback) -> dict:
@@ -40,11 +46,12 @@ class Transaction:
         # plain tensor lists, not state_dict(): this runs on every partial_fit
         self.module = net.module_
         self.optimizer = net.optimizer_
-        self.tensors = [*net.module_.parameters(), *net.module_.buffers()]
+        self.tensors = _state_tensors(net.module_)
         self.saved = [t.detach().clone() for t in self.tensors]
         self.requires_grad = [t.requires_grad for t in self.tensors]
         self.optimizer_state = {
-            p: _clone_tensors(state) for p, state in net.optimizer_.state.items()
+            p: {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+            for p, state in net.optimizer_.state.items()
         }
         self.groups = [
             {k: v for k, v in group.items() if k != "params"}
@@ -82,9 +89,9 @@ class Transaction:
 def is_finite(net, loss: float) -> bool:
     """Whether the last loss and every parameter of the net are finite.
 
-    One sum per parameter: a NaN or an infinity anywhere makes it non-finite.
+    One sum per tensor: a NaN or an infinity anywhere makes it non-finite.
     """
     if not math.isfinite(loss):
         return False
-    total = sum(p.detach().sum() for p in net.module_.parameters())
-    return bool(torch.isfinite(total))
+    sums = torch.stack([p.detach().sum() for p in _state_tensors(net.module_)])
+    return bool(sums.isfinite().all())

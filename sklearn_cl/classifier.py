@@ -221,6 +221,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
                 f"`classes={np.unique(classes)}` is not the same as on the first "
                 f"call, `self.classes_={self.classes_}`. Refit to change classes."
             )
+        known = self._known_indices(y)
+        if known is not None:
+            return known, len(self.classes_)
         new = np.setdiff1d(np.unique(y), self.classes_)
         if new.size:
             check_classification_targets(y)
@@ -237,6 +240,25 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
     def _set_classes(self, classes: np.ndarray) -> None:
         self.classes_ = classes
         self._sorter = np.argsort(classes, kind="stable")
+        # integer labels in a small range: a lookup table encodes a batch in
+        # one indexing operation (the common case of every partial_fit)
+        self._lookup = None
+        if classes.dtype.kind in "iu" and int(np.ptp(classes)) < 65_536:
+            offset = int(classes.min())
+            table = np.full(int(np.ptp(classes)) + 1, -1, dtype=np.int64)
+            table[classes - offset] = np.arange(len(classes))
+            self._lookup = (offset, table)
+
+    def _known_indices(self, y):
+        """Class indices of ``y`` when every label is known, else None."""
+        if self._lookup is None or y.dtype.kind not in "iu":
+            return None
+        offset, table = self._lookup
+        shifted = y.astype(np.int64) - offset
+        if shifted.min() < 0 or shifted.max() >= len(table):
+            return None
+        indices = table[shifted]
+        return indices if indices.min() >= 0 else None
 
     def _indices(self, y) -> np.ndarray:
         sorted_classes = self.classes_[self._sorter]

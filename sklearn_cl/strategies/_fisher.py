@@ -1,12 +1,23 @@
 """Helpers of the penalty strategies: per-sample diagonal Fisher, flat
 parameter vectors, the stiffness cap, growth padding and parameter checks.
 
-The Fisher is computed from per-sample gradients with ``torch.func``
-(``vmap`` over ``grad`` of a ``functional_call``), in chunks of samples that
-bound memory. This is the definition of the (diagonal) Fisher: the mean over
-samples of the squared gradient of each sample's log-likelihood. Squaring the
-gradient of a mini-batch *mean*, as some libraries do, gives a quantity about
-``batch_size`` times smaller that depends on the batch size.
+The diagonal Fisher is the mean over samples of the squared gradient of each
+sample's log-likelihood; squaring the gradient of a mini-batch *mean*, as
+some libraries do, gives a far smaller quantity that depends on the batch
+size. Per-sample gradients are computed two ways, with the same result:
+
+- ``nn.Linear`` layers that see one ``(n_samples, in_features)`` input per
+  forward pass: the per-sample gradient of the weight is the outer product
+  ``g_n a_n^T`` of the gradient at the layer's output and its input, so the
+  sum of its squares is ``(G**2)^T (A**2)``, one matrix product per layer
+  and chunk (as BackPACK computes it). No per-sample gradient is stored, so
+  it costs less than one training epoch. Whether a layer qualifies
+  is checked on the first chunk: its sum of per-sample gradients must equal
+  the batch gradient autograd computes (this catches weights used twice or
+  outside the layer).
+- every other parameter: ``torch.func`` (``vmap`` over ``grad`` of a
+  ``functional_call`` with the parameters as a dict, buffers included), in
+  chunks that bound the memory of the per-sample gradients.
 """
 
 from __future__ import annotations
@@ -32,13 +43,25 @@ _MAX_CHUNK = 256
 FISHER_KINDS = ("empirical", "true")
 
 
-def _log_likelihood(output, target, is_classifier: bool):
-    """Log-likelihood of one sample under the model's output distribution:
-    categorical on logits for classifiers, unit-variance Gaussian (up to a
-    constant) for regressors."""
+def _directions(out, y, kind: str, is_classifier: bool):
+    """Per-sample scalars whose squared gradients, weighted, make the Fisher.
+
+    Returns ``(s, w)`` of shape (n, K): empirical, the log-likelihood of the
+    target (K=1; categorical on logits for classifiers, unit-variance
+    Gaussian up to a constant for regressors); true, the log-probability of
+    each class weighted by its probability (classifiers) or each output with
+    weight one (regressors: the Gaussian's Fisher is ``J^T J``).
+    """
+    if kind == "empirical":
+        if is_classifier:
+            s = torch.log_softmax(out, dim=1).gather(1, y[:, None])
+        else:
+            s = -0.5 * ((out - y) ** 2).sum(1, keepdim=True)
+        return s, torch.ones_like(s).detach()
     if is_classifier:
-        return torch.log_softmax(output, dim=-1).gather(-1, target[None])[0]
-    return -0.5 * ((output - target) ** 2).sum()
+        s = torch.log_softmax(out, dim=1)
+        return s, s.detach().exp()
+    return out, torch.ones_like(out).detach()
 
 
 def diagonal_fisher(
@@ -57,7 +80,8 @@ def diagonal_fisher(
     ----------
     module : torch.nn.Module
         The network; it runs in evaluation mode (dropout off, batch norm on
-        its running statistics) and is put back in its previous mode.
+        its running statistics) and is put back in its previous mode. Its
+        parameters are not changed, whether or not they require a gradient.
     X : torch.Tensor of shape (n_samples, ...)
         Inputs, on the module's device.
     y : torch.Tensor
@@ -88,55 +112,128 @@ def diagonal_fisher(
     check_choice("kind", kind, FISHER_KINDS)
     params = {name: p.detach() for name, p in module.named_parameters()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
-    is_classifier = not y.dtype.is_floating_point
-
-    def forward_one(p, x):
-        return functional_call(module, (p, buffers), (x.unsqueeze(0),)).squeeze(0)
-
-    if kind == "empirical":
-
-        def loglik(p, x, target):
-            return _log_likelihood(forward_one(p, x), target, is_classifier)
-
-        per_sample = vmap(grad(loglik), in_dims=(None, 0, 0))
-    else:
-
-        def outputs(p, x):
-            out = forward_one(p, x)
-            if is_classifier:
-                logp = torch.log_softmax(out, dim=-1)
-                return logp, logp.exp()
-            return out, torch.ones_like(out)
-
-        per_sample = vmap(jacrev(outputs, has_aux=True), in_dims=(None, 0))
-
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
-    n_params = sum(p.numel() for p in params.values())
     was_training = module.training
     module.eval()
     try:
-        # the true Fisher holds one gradient per output for every sample
-        n_directions = 1
-        if kind == "true":
-            with torch.no_grad():
-                n_directions = forward_one(params, X[0]).numel()
-        chunk = _CHUNK_ELEMENTS // (n_params * n_directions)
-        chunk = max(1, min(_MAX_CHUNK, chunk))
-        for start in range(0, len(X), chunk):
-            Xc = X[start : start + chunk]
-            if kind == "empirical":
-                grads = per_sample(params, Xc, y[start : start + chunk])
-                for name, g in grads.items():
-                    fisher[name] += (g**2).sum(0)
-            else:
-                jac, weight = per_sample(params, Xc)
-                for name, j in jac.items():
-                    # j: (chunk, n_directions, *shape); weight: (chunk, n_directions)
-                    w = weight.reshape(*weight.shape, *([1] * (j.ndim - 2)))
-                    fisher[name] += (w * j**2).sum((0, 1))
+        handled = None
+        for start in range(0, len(X), _MAX_CHUNK):
+            part = slice(start, start + _MAX_CHUNK)
+            handled = _add_linear_fisher(
+                fisher, module, params, buffers, X[part], y[part], kind, handled
+            )
+        rest = [name for name in params if name not in handled]
+        if rest:
+            _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, rest)
     finally:
         module.train(was_training)
     return fisher
+
+
+def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
+    is_classifier = not y.dtype.is_floating_point
+    """Add the Fisher of the qualifying ``nn.Linear`` layers for one chunk;
+    return the names of the parameters done (decided on the first chunk)."""
+    records = []
+
+    def record(layer, inputs, out):
+        records.append((layer, inputs[0], out))
+        # later in-place operations must not change the recorded output
+        return out.clone()
+
+    names = {
+        layer: prefix
+        for prefix, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear)
+    }
+    hooks = [layer.register_forward_hook(record) for layer in names]
+    leaves = {name: p.detach().requires_grad_(True) for name, p in params.items()}
+    try:
+        with torch.enable_grad():
+            out = functional_call(module, (leaves, buffers), (X,))
+            s, w = _directions(out, y, kind, is_classifier)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    calls = [layer for layer, _, _ in records]
+    layers = [
+        (names[layer], a, z)
+        for layer, a, z in records
+        if calls.count(layer) == 1
+        and a.ndim == 2
+        and len(a) == len(X)
+        and (handled is None or f"{names[layer]}.weight" in handled)
+        and f"{names[layer]}.weight" in params
+    ]
+    if not layers:
+        return set() if handled is None else handled
+    zs = [z for _, _, z in layers]
+    weights = [leaves[f"{prefix}.weight"] for prefix, _, _ in layers]
+    # squared output gradients, weighted and summed over the directions
+    H = [torch.zeros_like(z) for z in zs]
+    for k in range(s.shape[1]):
+        check = handled is None and k == 0
+        grads = torch.autograd.grad(
+            s[:, k].sum(), zs + (weights if check else []), retain_graph=True
+        )
+        for h, g in zip(H, grads):
+            h += w[:, k : k + 1] * g**2
+        if check:
+            batch_grads = grads[len(zs) :]
+            same = [
+                torch.allclose(g.T @ a, bg, rtol=1e-3, atol=1e-5 * bg.abs().max())
+                for g, (_, a, _), bg in zip(grads, layers, batch_grads)
+            ]
+    if handled is None:
+        handled = set()
+        for ok, (prefix, _, _) in zip(same, layers):
+            if ok:
+                handled |= {f"{prefix}.weight", f"{prefix}.bias"} & params.keys()
+    for h, (prefix, a, _) in zip(H, layers):
+        if f"{prefix}.weight" not in handled:
+            continue
+        fisher[f"{prefix}.weight"] += (h.T @ a.detach() ** 2).detach()
+        if f"{prefix}.bias" in handled:
+            fisher[f"{prefix}.bias"] += h.sum(0).detach()
+    return handled
+
+
+def _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, names):
+    """Add the Fisher of the parameters ``names`` from per-sample gradients
+    (``vmap`` over ``grad``, or ``jacrev`` for the true Fisher's several
+    directions), chunk by chunk."""
+    fixed = {name: p for name, p in params.items() if name not in names}
+    free = {name: params[name] for name in names}
+    is_classifier = not y.dtype.is_floating_point
+
+    def directions(free, x, target):
+        out = functional_call(module, ({**fixed, **free}, buffers), (x[None],))
+        s, w = _directions(out, target[None], kind, is_classifier)
+        return s[0], w[0]
+
+    def log_likelihood(free, x, target):
+        return directions(free, x, target)[0][0]
+
+    n_directions = 1
+    if kind == "empirical":
+        per_sample = vmap(grad(log_likelihood), in_dims=(None, 0, 0))
+    else:
+        per_sample = vmap(jacrev(directions, has_aux=True), in_dims=(None, 0, 0))
+        with torch.no_grad():
+            n_directions = functional_call(module, (params, buffers), (X[:1],)).numel()
+    size = sum(p.numel() for p in free.values()) * n_directions
+    chunk = max(1, min(_MAX_CHUNK, _CHUNK_ELEMENTS // size))
+    for start in range(0, len(X), chunk):
+        part = slice(start, start + chunk)
+        if kind == "empirical":
+            for name, g in per_sample(free, X[part], y[part]).items():
+                fisher[name] += (g**2).sum(0)
+            continue
+        jac, weight = per_sample(free, X[part], y[part])
+        for name, j in jac.items():
+            # j: (chunk, n_directions, *shape); weight: (chunk, n_directions)
+            w = weight.reshape(*weight.shape, *([1] * (j.ndim - 2)))
+            fisher[name] += (w * j**2).sum((0, 1))
 
 
 def stiffness_cap(net) -> float:

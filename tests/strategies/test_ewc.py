@@ -91,6 +91,49 @@ def test_fisher_is_the_per_sample_definition(kind, task):
         torch.testing.assert_close(fisher[name], expected[name], rtol=1e-4, atol=1e-6)
 
 
+class Tricky(torch.nn.Module):
+    """Linear layers the outer-product identity does not cover: one applied
+    twice, one to 3-D input, one whose weight is also used outside it; and
+    an in-place activation after a layer that it does cover."""
+
+    def __init__(self):
+        super().__init__()
+        self.first = torch.nn.Linear(6, 6, bias=False)
+        self.twice = torch.nn.Linear(6, 6)
+        self.per_step = torch.nn.Linear(3, 4)
+        self.tied = torch.nn.Linear(6, 3)
+
+    def forward(self, X):
+        h = torch.relu_(self.first(X))
+        h = self.twice(torch.tanh(self.twice(h)))
+        steps = self.per_step(X.reshape(len(X), 2, 3)).sum(1)  # 3-D input
+        out = self.tied(h + steps.repeat(1, 2)[:, :6] * 0.1)
+        return out + 0.1 * torch.nn.functional.linear(h[:, :6], self.tied.weight)
+
+
+@pytest.mark.parametrize("kind", ["empirical", "true"])
+def test_fisher_of_layers_outside_the_outer_product_identity(kind):
+    torch.manual_seed(0)
+    module = Tricky()
+    X, y = torch.randn(30, 6), torch.randint(0, 3, (30,))
+    fisher = diagonal_fisher(module, X, y, kind=kind)
+    expected = looped_fisher(module, X, y, kind)
+    for name in fisher:
+        torch.testing.assert_close(fisher[name], expected[name], rtol=1e-4, atol=1e-6)
+
+
+def test_fisher_of_frozen_parameters_leaves_them_frozen():
+    torch.manual_seed(0)
+    module = WithBatchNorm()
+    X, y = torch.randn(20, 5), torch.randint(0, 3, (20,))
+    expected = diagonal_fisher(module, X, y)
+    module.hidden.requires_grad_(False)
+    fisher = diagonal_fisher(module, X, y)
+    assert not module.hidden.weight.requires_grad
+    for name in fisher:
+        torch.testing.assert_close(fisher[name], expected[name])
+
+
 def test_fisher_does_not_depend_on_the_chunk_size(monkeypatch):
     torch.manual_seed(0)
     module = WithBatchNorm()
