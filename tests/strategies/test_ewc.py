@@ -192,7 +192,8 @@ def test_no_penalty_before_the_first_consolidation(digits):
     est.partial_fit(X[:100], y[:100], classes=np.arange(10))
     assert ewc_of(est).n_consolidations_ == 1
     # after training calls, the transient per-call tensors are released
-    assert ewc_of(est).stiffness_ is None and ewc_of(est).flat_anchor_ is None
+    assert ewc_of(est).active_stiffness_ is None
+    assert ewc_of(est).active_anchor_ is None
 
 
 def test_separate_mode_is_the_sum_of_one_term_per_update():
@@ -330,8 +331,8 @@ def test_stiffness_is_capped_at_one_over_the_update_lr(digits):
 
     class Spy(EWC):
         def penalty(self, net, X, y, y_pred):
-            if self.stiffness_ is not None:
-                seen.append(self.stiffness_.max().item())
+            if self.active_stiffness_ is not None:
+                seen.append(max(s.max().item() for s in self.active_stiffness_))
             return super().penalty(net, X, y, y_pred)
 
     est = classifier([("ewc", Spy(lambda_=1e9))], update_lr=0.01).fit(X[:200], y[:200])
