@@ -27,7 +27,7 @@ lint: install
 	$(VENV)/bin/ruff format --check sklearn_cl tests examples benchmarks
 
 bench: install
-	$(PY) benchmarks/bench_overhead.py
+	cd benchmarks && for script in bench_*.py; do ../$(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -8,7 +8,6 @@ import weakref
 
 import torch
 
-
 # parameters and buffers per module object: listing them walks the module
 # tree, which costs as much as a small training step; a module is only ever
 # replaced (when the output layer grows), not restructured

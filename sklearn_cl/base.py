@@ -16,11 +16,27 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import ContinualNet
-from ._param_validation import HasMethods, Interval, StrOptions
+from ._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from ._transaction import Transaction, is_finite
 from .modules import MLP
 
 __all__ = ["ContinualEstimator"]
+
+# the parameters every update reads: checked again on each partial_fit, as
+# scikit-learn checks parameters on every call (set_params may change them)
+_UPDATE_PARAMS = (
+    "update_epochs",
+    "update_lr",
+    "update_lr_decay",
+    "batch_size",
+    "on_nonfinite",
+    "acceptance_check",
+)
 
 # keyword arguments routed to the module, optimizer or criterion, as in skorch
 _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
@@ -266,6 +282,10 @@ class ContinualEstimator(BaseEstimator):
         if not reset and self._is_clean(X) and self._is_clean_y(y, len(X)):
             return X.astype(np.float32, copy=False), y
         self._reject_sparse(X)
+        if not reset:
+            self._check_ndim(X)
+        if not self._is_classifier:
+            self._check_numeric_targets(y)
         X, y = validate_data(
             self,
             X,
@@ -284,6 +304,7 @@ class ContinualEstimator(BaseEstimator):
         if self._is_clean(X):
             return X.astype(np.float32, copy=False)
         self._reject_sparse(X)
+        self._check_ndim(X)
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
         return X
@@ -319,6 +340,27 @@ class ContinualEstimator(BaseEstimator):
         if self._is_classifier:
             return y.ndim == 1 and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
         return y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
+
+    def _check_numeric_targets(self, y) -> None:
+        values = np.asarray(y)
+        if values.dtype.kind not in "OSU":
+            return
+        try:
+            values.astype(np.float64)
+        except (TypeError, ValueError):
+            example = values.ravel()[0]
+            raise ValueError(
+                f"{type(self).__name__} needs numeric targets; y holds values such "
+                f"as {str(example)!r}. Use ContinualClassifier for class labels, or "
+                "convert y to numbers."
+            ) from None
+
+    def _check_ndim(self, X) -> None:
+        """A sample layout of another rank: say so before scikit-learn's
+        feature count, which would only compare ``X.shape[1]``."""
+        ndim = getattr(X, "ndim", None)
+        if ndim is not None and ndim != len(self.input_shape_) + 1:
+            self._check_input_shape(X, reset=False)
 
     def _check_input_shape(self, X, *, reset: bool) -> None:
         shape = tuple(X.shape[1:])
@@ -534,6 +576,12 @@ class ContinualEstimator(BaseEstimator):
         first_call = not hasattr(self, "net_")
         if first_call:
             self._check_params()
+        else:
+            validate_parameter_constraints(
+                {k: self._parameter_constraints[k] for k in _UPDATE_PARAMS},
+                {k: getattr(self, k) for k in _UPDATE_PARAMS},
+                caller_name=type(self).__name__,
+            )
         X, y = self._validate_X_y(X, y, reset=first_call)
         y_encoded, n_outputs = self._encode_y(y, reset=first_call, classes=classes)
         if first_call:

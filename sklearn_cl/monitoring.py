@@ -9,7 +9,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    check_array,
+    check_consistent_length,
+    check_is_fitted,
+)
 
 from ._param_validation import HasMethods, Interval, StrOptions
 from .drift import PageHinkley
@@ -255,6 +260,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             self._start(estimator)
             self.history_.append(_record(0, len(y), np.nan, False, "initial"))
             return self
+        self._check_targets(X, y)
         errors = self._errors(y, self.estimator_.predict(X))
         # work on copies: a failing update leaves the updater as it was
         detector = copy.deepcopy(self.detector_)
@@ -284,6 +290,15 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             _record(batch, len(errors), float(np.mean(errors)), drift, reason)
         )
         return self
+
+    def _check_targets(self, X, y) -> None:
+        """Reject targets that testing would misread, even on a batch that
+        triggers no update: a length other than X's, or missing labels."""
+        check_consistent_length(X, y)
+        if is_classifier(self.estimator_):
+            check_classification_targets(y)
+        else:
+            check_array(y, ensure_2d=False, dtype="numeric", input_name="y")
 
     def _reason(self, drift: bool, n_pending: int) -> str | None:
         if self.policy == "always":

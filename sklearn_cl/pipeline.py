@@ -127,7 +127,13 @@ class IncrementalPipeline(Pipeline):
         -------
         self : IncrementalPipeline
         """
-        return super().fit(X, y, **self._prefixed(params))
+        steps = list(self.steps)
+        with _states_restored_on_error([t for _, t in steps if _is_step(t)]):
+            try:
+                return super().fit(X, y, **self._prefixed(params))
+            except BaseException:
+                self.steps = steps  # with memory, Pipeline replaces steps
+                raise
 
     @available_if(_final_step_has_partial_fit)
     def partial_fit(self, X, y=None, classes=None, **params) -> IncrementalPipeline:

@@ -170,7 +170,7 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         return out.ravel() if self._y_1d else out
 
     def _encode_y(self, y, *, reset: bool, classes=None):
-        y = np.asarray(y, dtype=np.float32)
+        y = np.asarray(y, dtype=np.float32)  # numeric: checked by validate_data
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         if reset:
             self._y_1d = y.ndim == 1

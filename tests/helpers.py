@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import pickle
 
 import numpy as np
 import torch
@@ -18,9 +17,15 @@ def model_state(estimator) -> dict:
             k: v.detach().clone() for k, v in net.module_.state_dict().items()
         }
         state["optimizer"] = copy.deepcopy(net.optimizer_.state_dict())
-        state["callbacks"] = pickle.dumps(
-            [(name, vars(cb)) for name, cb in net.callbacks_]
-        )
+        # learned state only, compared value by value (pickled tensors do not
+        # give the same bytes twice)
+        state["callbacks"] = [
+            (
+                name,
+                {k: copy.deepcopy(v) for k, v in vars(cb).items() if k.endswith("_")},
+            )
+            for name, cb in net.callbacks_
+        ]
     return state
 
 
@@ -44,5 +49,8 @@ def _assert_equal(a, b, where):
         assert torch.equal(a, b), where
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b, err_msg=where)
+    elif hasattr(a, "__dict__") and not callable(a):
+        assert type(a) is type(b), where
+        _assert_equal(vars(a), vars(b), f"{where}.{type(a).__name__}")
     else:
         assert a == b, where

@@ -51,7 +51,7 @@ def test_changed_number_of_targets_is_an_error(diabetes):
 
 def test_string_targets_are_an_error(diabetes):
     X, _ = diabetes
-    with pytest.raises(ValueError, match="could not convert|dtype"):
+    with pytest.raises(ValueError, match="needs numeric targets.*ContinualClassifier"):
         small().fit(X[:4], np.array(["a", "b", "c", "d"]))
 
 

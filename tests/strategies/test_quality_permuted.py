@@ -11,12 +11,14 @@ Reference figures (Avalanche, SGD, 5 seeds): naive 0.43-0.49, EWC at its best
 lambda 0.68-0.72, diverging (accuracy 0.10) for lambda >= 1000 on some
 seeds, replay(200) 0.83-0.85, joint 0.92-0.94.
 
-Measured here (seeds 0-4): naive 0.60 (0.56-0.64); EWC (online) 0.63, 0.71,
-0.744, 0.733, 0.55, 0.50 for lambda = 1, 10, 30, 100, 1000, 10000, seeds
-0.70-0.79 at lambda=30; Replay(200) 0.87; with a memory of 50 samples,
-Replay 0.78 and EWC(lambda_=10) + Replay 0.81 (seeds 0-2). With SGD at
-lr=0.05, unclipped EWC gives non-finite weights for lambda_ >= 100; clipped,
-it reaches 0.69-0.70 (lambda_=100) and 0.57 (lambda_=1000) on seeds 0-1.
+Measured here: naive 0.62, 0.61, 0.62 (seeds 0-2); EWC (online, the
+default) at lambda_=30: 0.748, 0.786, 0.731, 0.701, 0.756 (seeds 0-4, mean
+0.744); over seeds 0-2, lambda_ = 1, 10, 30, 100, 1000, 10000 gives 0.63,
+0.71, 0.76, 0.73, 0.55, 0.50 (separate mode: at most 0.69); Replay(200)
+0.87; with a memory of 50 samples, Replay 0.78 and EWC(lambda_=10) + Replay
+0.81 (seeds 0-2). With SGD at lr=0.05, unclipped EWC gives non-finite
+weights for lambda_ >= 100; clipped, it reaches 0.69-0.70 (lambda_=100) and
+0.57 (lambda_=1000) on seeds 0-1.
 """
 
 from functools import cache
@@ -63,7 +65,7 @@ def mean_accuracy(name, seeds=SEEDS):
 def test_ewc_at_its_best_lambda_beats_the_reference():
     ewc = mean_accuracy("ewc")
     assert ewc >= 0.73  # Avalanche's best EWC: 0.68-0.72
-    assert ewc > mean_accuracy("naive", SEEDS[:3]) + 0.1
+    assert ewc > mean_accuracy("naive", SEEDS[:2]) + 0.1
 
 
 @pytest.mark.parametrize("lambda_", [1.0, 10.0, 100.0, 1000.0, 10000.0])
