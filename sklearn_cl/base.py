@@ -359,7 +359,7 @@ class ContinualEstimator(BaseEstimator):
         """A sample layout of another rank: say so before scikit-learn's
         feature count, which would only compare ``X.shape[1]``."""
         ndim = getattr(X, "ndim", None)
-        if ndim is not None and ndim != len(self.input_shape_) + 1:
+        if ndim is not None and ndim >= 2 and ndim != len(self.input_shape_) + 1:
             self._check_input_shape(X, reset=False)
 
     def _check_input_shape(self, X, *, reset: bool) -> None:

@@ -108,51 +108,6 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
     _multi_output = True
     _default_criterion = torch.nn.MSELoss
 
-    def __init__(
-        self,
-        module=None,
-        *,
-        hidden_layer_sizes=(100,),
-        activation="relu",
-        dropout=0.0,
-        criterion=None,
-        optimizer=torch.optim.Adam,
-        lr=1e-3,
-        max_epochs=20,
-        batch_size=32,
-        update_epochs=1,
-        update_lr=None,
-        update_lr_decay=1.0,
-        callbacks=None,
-        on_nonfinite="raise",
-        acceptance_check=None,
-        device="cpu",
-        random_state=None,
-        verbose=0,
-        **kwargs,
-    ):
-        super().__init__(
-            module,
-            hidden_layer_sizes=hidden_layer_sizes,
-            activation=activation,
-            dropout=dropout,
-            criterion=criterion,
-            optimizer=optimizer,
-            lr=lr,
-            max_epochs=max_epochs,
-            batch_size=batch_size,
-            update_epochs=update_epochs,
-            update_lr=update_lr,
-            update_lr_decay=update_lr_decay,
-            callbacks=callbacks,
-            on_nonfinite=on_nonfinite,
-            acceptance_check=acceptance_check,
-            device=device,
-            random_state=random_state,
-            verbose=verbose,
-            **kwargs,
-        )
-
     def partial_fit(self, X, y):
         """One update on ``(X, y)``: ``update_epochs`` epochs with the strategies.
 

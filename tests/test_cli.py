@@ -29,15 +29,6 @@ REPO = Path(__file__).resolve().parent.parent
 TINY = ["--n-tasks", "2", "--epochs", "2", "--update-epochs", "1", "--hidden", "16"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small networks train fastest on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def run(argv, capsys):
     """Exit status, stdout and stderr of ``sklearn-cl argv``."""
     try:

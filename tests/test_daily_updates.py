@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 
 from sklearn_cl import ContinualRegressor, UpdateEnsemble
 from sklearn_cl.datasets import load_elec2
@@ -14,15 +13,6 @@ DAY = 48
 LOOKBACK = 2 * DAY
 INITIAL = 40 * DAY
 DAYS = 14
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small convolutions run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import Perceptron, SGDClassifier, SGDRegressor
 
@@ -31,16 +30,6 @@ from sklearn_cl.evaluation import (
     state_size,
 )
 from sklearn_cl.strategies import Replay
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Small networks train fastest on one thread, above all on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 R3 = np.array(
     [

@@ -4,7 +4,6 @@ import pickle
 
 import numpy as np
 import pytest
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import SGDClassifier, SGDRegressor
 from sklearn.preprocessing import StandardScaler
@@ -13,15 +12,6 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 from sklearn_cl import ContinualClassifier, IncrementalPipeline, MonitoredUpdater
 from sklearn_cl.datasets import load_elec2, load_weather
 from sklearn_cl.drift import PageHinkley
-
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small networks train faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 class Recorder(ClassifierMixin, BaseEstimator):

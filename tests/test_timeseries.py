@@ -2,7 +2,6 @@
 
 import numpy as np
 import pytest
-import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -12,15 +11,6 @@ from sklearn.preprocessing import StandardScaler
 from sklearn_cl import ContinualRegressor, IncrementalPipeline
 from sklearn_cl.modules import CNN1D
 from sklearn_cl.timeseries import StreamWindows, backtest, make_windows
-
-
-@pytest.fixture
-def one_thread():
-    """Small convolutions run faster on one thread on a shared machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_make_windows_univariate_values():
@@ -202,7 +192,7 @@ def test_backtest_errors():
         )
 
 
-def test_windows_train_a_cnn_in_an_incremental_pipeline(one_thread):
+def test_windows_train_a_cnn_in_an_incremental_pipeline():
     t = np.arange(2000)
     series = np.sin(2 * np.pi * t / 48) + 0.05 * np.random.default_rng(0).normal(
         size=len(t)
