@@ -123,7 +123,7 @@ def diagonal_fisher(
             handled = _add_linear_fisher(
                 fisher, module, params, buffers, X[part], y[part], kind, handled
             )
-        rest = [name for name in params if name not in handled]
+        rest = [name for name in params if name not in (handled or ())]
         if rest:
             _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, rest)
     finally:
@@ -132,9 +132,9 @@ def diagonal_fisher(
 
 
 def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
-    is_classifier = not y.dtype.is_floating_point
     """Add the Fisher of the qualifying ``nn.Linear`` layers for one chunk;
     return the names of the parameters done (decided on the first chunk)."""
+    is_classifier = not y.dtype.is_floating_point
     records = []
 
     def record(layer, inputs, out):

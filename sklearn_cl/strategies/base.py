@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback
 
 __all__ = ["Strategy"]
@@ -35,6 +36,13 @@ class Strategy(Callback):
     A strategy that overrides none of a hook costs nothing on that hook: the
     training loop only calls the hooks a strategy overrides.
     """
+
+    @classmethod
+    def _get_param_names(cls):
+        # skorch lists the instance attributes not ending in "_", which drops
+        # parameters such as EWC's lambda_ and would take private attributes
+        # for parameters; read the __init__ signature as scikit-learn does
+        return BaseEstimator._get_param_names.__func__(cls)
 
     def extend_data(self, net, X, y, is_update=True):
         """Return the training set ``(X, y)`` of this call, possibly extended."""

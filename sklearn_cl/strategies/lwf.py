@@ -44,8 +44,9 @@ class LwF(Strategy):
     whose replayed samples are distilled too.
 
     Cost: one extra forward pass of the teacher per training step, without
-    gradients (about a third of a step); memory: one copy of the network,
-    held only during an update.
+    gradients: 1.3-1.4x the time of a plain step
+    (``benchmarks/bench_strategy_steps.py``); memory: one copy of the
+    network, held only during an update.
 
     Parameters
     ----------

@@ -14,11 +14,11 @@ seeds, replay(200) 0.83-0.85, joint 0.92-0.94.
 Measured here: naive 0.62, 0.61, 0.62 (seeds 0-2); EWC (online, the
 default) at lambda_=30: 0.748, 0.786, 0.731, 0.701, 0.756 (seeds 0-4, mean
 0.744); over seeds 0-2, lambda_ = 1, 10, 30, 100, 1000, 10000 gives 0.63,
-0.71, 0.76, 0.73, 0.55, 0.50 (separate mode: at most 0.69); Replay(200)
-0.87; with a memory of 50 samples, Replay 0.78 and EWC(lambda_=10) + Replay
-0.81 (seeds 0-2). With SGD at lr=0.05, unclipped EWC gives non-finite
-weights for lambda_ >= 100; clipped, it reaches 0.69-0.70 (lambda_=100) and
-0.57 (lambda_=1000) on seeds 0-1.
+0.71, 0.76, 0.73, 0.55, 0.50 (mode="separate": 0.71, 0.72, 0.71 for
+lambda_ = 10, 30, 100); Replay(200) 0.87; with a memory of 50 samples,
+Replay 0.78 and EWC(lambda_=10) + Replay 0.81 (seeds 0-2). With SGD at
+lr=0.05, unclipped EWC gives non-finite weights for lambda_ >= 100; clipped,
+it reaches 0.69-0.70 (lambda_=100) and 0.57 (lambda_=1000) on seeds 0-1.
 """
 
 from functools import cache
