@@ -39,6 +39,7 @@ STRATEGIES = {
     "naive": lambda: [],
     "ewc": lambda: [EWC(lambda_=30.0)],
     "replay50": lambda: [Replay(buffer_size=50)],
+    "replay200": lambda: [Replay(buffer_size=200)],
     "ewc+replay50": lambda: [EWC(lambda_=10.0), Replay(buffer_size=50)],
 }
 
@@ -84,6 +85,11 @@ def test_clipped_stiffness_keeps_sgd_from_diverging():
     with pytest.raises(NonFiniteUpdateError):
         average_accuracy(0, [EWC(lambda_=1000.0, clip_stiffness=False)], **sgd)
     assert average_accuracy(0, [EWC(lambda_=1000.0)], **sgd) > 0.5
+
+
+def test_replay_200_beats_the_reference():
+    # measured 0.884, 0.882, 0.856, 0.879, 0.858 (seeds 0-4)
+    assert mean_accuracy("replay200") >= 0.86  # Avalanche: 0.83-0.85
 
 
 def test_ewc_and_replay_together_beat_either_alone():
