@@ -1,25 +1,60 @@
 """The private skorch net that runs training calls and gives strategies hooks.
 
 skorch builds the module, criterion and optimizer, routes ``module__*`` and
-``optimizer__*`` parameters, and handles device placement and pickling. The
-training loop is our own: the data is already a tensor on the device, so
-batches are slices of it, with no Dataset, DataLoader or per-batch history.
-This keeps the wrapper's cost small next to the training steps themselves
-(see ``benchmarks/bench_overhead.py``).
+``optimizer__*`` parameters, handles device placement and pickling, and
+provides the callbacks (scoring, early stopping, printing, progress bars,
+checkpoints). The training loop is our own: the data is already a tensor on
+the device, so batches are slices of it, with no Dataset or DataLoader per
+batch. It emits skorch's events with the arguments skorch's own
+``NeuralNet.fit_loop`` passes, in two modes:
+
+- **lean** (only :class:`~sklearn_cl.strategies.Strategy` callbacks, no
+  validation, ``verbose=0``): the history gets one row per epoch
+  (``train_loss``, ``dur``) and callbacks only the hooks they override;
+  nothing is computed that nobody reads (see ``benchmarks/bench_overhead.py``);
+- **full** (any other skorch callback, a validation split or ``verbose``):
+  skorch's default callbacks run too (``EpochTimer``, ``PassthroughScoring``
+  of the train and valid loss, ``PrintLog``), every callback gets every
+  event, and the history has the batch rows (``train_loss``,
+  ``train_batch_size``, ``valid_loss``, ...) and epoch counts skorch's
+  callbacks read.
+
+Order of events in one training call: ``extend_data`` (strategies), the
+validation split, ``on_update_begin`` (strategies), ``on_train_begin``; per
+epoch ``on_epoch_begin``, per training batch ``extend_batch`` (strategies),
+``on_batch_begin``, forward, ``penalty`` (strategies), backward,
+``on_grad_computed``, optimizer step, ``on_batch_end``; then the validation
+batches (``on_batch_begin``/``on_batch_end`` with ``training=False``) and
+``on_epoch_end``; finally ``on_train_end`` and ``on_update_end``
+(strategies). A callback that raises ``KeyboardInterrupt`` in
+``on_epoch_end`` (skorch's ``EarlyStopping``) ends the epochs of the call,
+as in skorch; ``on_train_end`` and ``on_update_end`` still run and the
+trained model is kept.
 """
 
 from __future__ import annotations
 
 import copy
+import inspect
 import time
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback
+from skorch.dataset import Dataset
 
 from .strategies.base import Strategy
 
-_BATCH_HOOKS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
+_SKORCH_EVENTS = (
+    "on_train_begin",
+    "on_epoch_begin",
+    "on_batch_begin",
+    "on_grad_computed",
+    "on_batch_end",
+    "on_epoch_end",
+    "on_train_end",
+)
+_BATCH_EVENTS = ("on_batch_begin", "on_grad_computed", "on_batch_end")
 _STRATEGY_HOOKS = (
     "extend_data",
     "on_update_begin",
@@ -38,13 +73,24 @@ def _overrides(callback, hook: str) -> bool:
 
 
 class ContinualNet(NeuralNet):
-    """skorch ``NeuralNet`` with update hooks and a lean training loop."""
+    """skorch ``NeuralNet`` with update hooks and a lean training loop.
+
+    Parameters
+    ----------
+    classifier : bool, default=False
+        Whether the module returns logits of classes (``predict`` then gives
+        class indices, as skorch's ``NeuralNetClassifier`` does).
+    """
 
     # strategies may hold tensors on the device (Fisher, anchors): load them
     # with skorch's device mapping so a CUDA model unpickles on a CPU machine.
     # ``hooked_`` goes in the same pickle as ``callbacks_`` so that, after
     # loading, the hooks still call the very callbacks in ``callbacks_``.
     cuda_dependent_attributes_ = ["callbacks_", "hooked_"]
+
+    def __init__(self, *args, classifier=False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.classifier = classifier
 
     def __deepcopy__(self, memo):
         # skorch has no __deepcopy__: deepcopy would pickle the module,
@@ -56,87 +102,281 @@ class ContinualNet(NeuralNet):
         new.__dict__.update(copy.deepcopy(vars(self), memo))
         return new
 
-    def get_default_callbacks(self):
-        return []
-
     def initialize_callbacks(self):
         super().initialize_callbacks()
-        self.hooked_ = {
-            hook: [cb for _, cb in self.callbacks_ if _overrides(cb, hook)]
-            for hook in _BATCH_HOOKS + _STRATEGY_HOOKS
-        }
+        self._index_callbacks()
         return self
+
+    def _index_callbacks(self) -> None:
+        """Which callbacks each hook calls, and whether the full protocol runs.
+
+        Strategies get the hooks they override; any other skorch callback
+        (beyond skorch's defaults) switches on the full protocol, in which
+        every callback gets every skorch event.
+        """
+        defaults = {name for name, _ in self.get_default_callbacks()}
+        strategies = [cb for _, cb in self.callbacks_ if isinstance(cb, Strategy)]
+        self.hooked_ = {
+            hook: [cb for cb in strategies if _overrides(cb, hook)]
+            for hook in _SKORCH_EVENTS + _STRATEGY_HOOKS
+        }
+        # strategies written before sample weights existed take no weights
+        self.weighted_hooks_ = {
+            hook: [_takes_weight(getattr(cb, hook)) for cb in self.hooked_[hook]]
+            for hook in ("extend_data", "extend_batch")
+        }
+        self.skorch_callbacks_ = any(
+            not isinstance(cb, Strategy) and name not in defaults
+            for name, cb in self.callbacks_
+        )
+
+    def get_default_callbacks(self):
+        # skorch's defaults (epoch timer, loss scoring, printing), minus the
+        # kinds the user passes: a user's PrintLog replaces the default one
+        given = {type(cb) for _, cb in (self.callbacks or [])}
+        return [
+            (n, cb)
+            for n, cb in super().get_default_callbacks()
+            if type(cb) not in given
+        ]
+
+    def full_protocol(self) -> bool:
+        """Whether the next call runs skorch's full event protocol."""
+        return bool(self.skorch_callbacks_ or self.train_split or self.verbose)
+
+    def _notify(self, full: bool, event: str, **kwargs) -> None:
+        if full:
+            self.notify(event, **kwargs)
+            return
+        getattr(self, event)(self, **kwargs)
+        for cb in self.hooked_[event]:
+            getattr(cb, event)(self, **kwargs)
 
     def _call(self, hook: str, **kwargs):
         for cb in self.hooked_[hook]:
             getattr(cb, hook)(self, **kwargs)
 
-    def train_call(self, X, y, *, epochs: int, lr: float, is_update: bool) -> float:
+    def train_call(
+        self,
+        X,
+        y,
+        weight=None,
+        *,
+        epochs: int,
+        lr: float,
+        is_update: bool,
+        label: str = "fit",
+    ) -> float:
         """Train ``epochs`` passes over ``(X, y)`` at ``lr``; return the last loss.
 
-        ``X`` and ``y`` are tensors on the net's device. The history keeps the
-        epochs of this call only, so it stays bounded over long streams.
+        ``X``, ``y`` and the per-sample ``weight`` (None: unweighted) are
+        tensors on the net's device. ``is_update`` tells strategies whether
+        a previous model exists; ``label`` names the call in the history's
+        ``call`` column (``fit``, ``update 3``, ``task 2/5``). The history
+        keeps the epochs of this call only, so it stays bounded over long
+        streams.
         """
         for group in self.optimizer_.param_groups:
             group["lr"] = lr
         self.history.clear()
-        new_X, new_y = X, y
-        for cb in self.hooked_["extend_data"]:
-            X, y = cb.extend_data(self, X, y, is_update=is_update)
+        new = (X, y, weight)
+        for cb, weighted in zip(
+            self.hooked_["extend_data"], self.weighted_hooks_["extend_data"]
+        ):
+            extra = {"sample_weight": weight} if weighted else {}
+            X, y, weight = _with_weight(
+                cb.extend_data(self, X, y, is_update=is_update, **extra), weight
+            )
+        train, valid = self._split(X, y, weight)
+        X, y, weight = train
+        whole = self.batch_size <= 0
+        if whole:  # one batch of everything, as skorch's callbacks read it
+            self.batch_size = len(X)
+        try:
+            return self._train_epochs(
+                X, y, weight, valid, new, epochs, is_update, label
+            )
+        finally:
+            if whole:
+                self.batch_size = -1
+
+    def _train_epochs(self, X, y, weight, valid, new, epochs, is_update, label):
+        """The epochs of :meth:`train_call` on its prepared data."""
+        full = self.full_protocol()
         self._call("on_update_begin", X=X, y=y, is_update=is_update)
-        self.notify("on_train_begin", X=X, y=y)
+        datasets = {
+            "dataset_train": Dataset(X, y),
+            "dataset_valid": None if valid is None else Dataset(*valid[:2]),
+        }
+        self._notify(full, "on_train_begin", X=X, y=y)
         if not self.module_.training:  # walking the module tree costs a little
             self.module_.train()
         loss = float("nan")
         for _ in range(epochs):
-            self.notify("on_epoch_begin", X=X, y=y)  # the net's own opens a row
+            self._notify(full, "on_epoch_begin", **datasets)
+            self.history.record("call", label)
             tic = time.perf_counter()
-            loss = self._run_epoch(X, y)
-            self.history.record("train_loss", loss)
-            self.history.record("dur", time.perf_counter() - tic)
-            if self.verbose:
-                print(f"epoch {len(self.history)}  train_loss {loss:.4f}")
-            self.notify("on_epoch_end", X=X, y=y)
-        self.notify("on_train_end", X=X, y=y)
-        self._call("on_update_end", X=new_X, y=new_y, is_update=is_update)
+            loss = self._run_epoch(X, y, weight, full)
+            if valid is not None:
+                self._run_validation(*valid)
+            if not full:
+                # what skorch's PassthroughScoring and EpochTimer record
+                self.history.record("train_loss", loss)
+                self.history.record("dur", time.perf_counter() - tic)
+            try:
+                self._notify(full, "on_epoch_end", **datasets)
+            except KeyboardInterrupt:
+                # skorch's way to stop training (EarlyStopping); an interrupt
+                # anywhere else is the user's, and undoes the call
+                break
+        if full:
+            loss = self.history[-1].get("train_loss", loss)
+        self._notify(full, "on_train_end", X=X, y=y)
+        self._call("on_update_end", X=new[0], y=new[1], is_update=is_update)
         return loss
 
-    def _run_epoch(self, X, y) -> float:
+    def _split(self, X, y, weight):
+        """``(train, valid)`` parts of the call's data by ``train_split``;
+        ``valid`` is None without a split."""
+        if not self.train_split:
+            return (X, y, weight), None
+        dataset = Dataset(X, y)
+        try:
+            parts = self.train_split(dataset, y)
+        except ValueError as error:
+            raise ValueError(
+                f"The validation split {self.train_split!r} failed on this call's "
+                f"{len(X)} samples: {error} Use a smaller validation fraction, "
+                "train on more samples per call, or set train_split=None (and "
+                "early_stopping=False) for calls this small."
+            ) from error
+        train, valid = (_subset_indices(part, dataset) for part in parts)
+        if len(train) == 0:
+            raise ValueError(
+                f"The validation split {self.train_split!r} left no training "
+                f"samples out of {len(X)}. Use a smaller validation fraction."
+            )
+
+        def take(index):
+            index = index.to(X.device)
+            return X[index], y[index], None if weight is None else weight[index]
+
+        return take(train), (take(valid) if len(valid) else None)
+
+    def _run_epoch(self, X, y, weight, full: bool) -> float:
         n = len(X)
         batch_size = self.batch_size if self.batch_size > 0 else n
         order = torch.randperm(n, device=X.device)
-        extenders = self.hooked_["extend_batch"]
+        extenders = list(
+            zip(self.hooked_["extend_batch"], self.weighted_hooks_["extend_batch"])
+        )
         penalties = self.hooked_["penalty"]
-        batch_hooks = any(self.hooked_[hook] for hook in _BATCH_HOOKS)
+        events = full or any(self.hooked_[event] for event in _BATCH_EVENTS)
         total = torch.zeros((), device=X.device)
+        n_batches = 0
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             Xb, yb = X[index], y[index]
-            for cb in extenders:
-                Xb, yb = cb.extend_batch(self, Xb, yb)
-            if batch_hooks:
-                self._call("on_batch_begin", batch=(Xb, yb), training=True)
+            wb = None if weight is None else weight[index]
+            for cb, weighted in extenders:
+                extra = {"sample_weight": wb} if weighted else {}
+                Xb, yb, wb = _with_weight(cb.extend_batch(self, Xb, yb, **extra), wb)
+            if events:
+                self._notify(full, "on_batch_begin", batch=(Xb, yb), training=True)
             self.optimizer_.zero_grad(set_to_none=True)
             y_pred = self.module_(Xb)
-            loss = self.criterion_(y_pred, yb)
+            loss = self.weighted_loss(y_pred, yb, wb)
             for cb in penalties:
                 term = cb.penalty(self, Xb, yb, y_pred)
                 if term is not None:
                     loss = loss + term
             loss.backward()
-            if batch_hooks:
-                self._call(
+            if events:
+                self._notify(
+                    full,
                     "on_grad_computed",
                     named_parameters=list(self.get_all_learnable_params()),
-                    X=Xb,
-                    y=yb,
+                    batch=(Xb, yb),
                     training=True,
                 )
             self.optimizer_.step()
-            if batch_hooks:
-                self._call("on_batch_end", batch=(Xb, yb), training=True, loss=loss)
+            if full:
+                self.history.record_batch("train_loss", loss.item())
+                self.history.record_batch("train_batch_size", len(Xb))
+            if events:
+                self._notify(
+                    full,
+                    "on_batch_end",
+                    batch=(Xb, yb),
+                    training=True,
+                    loss=loss,
+                    y_pred=y_pred,
+                )
             total += loss.detach() * len(index)
+            n_batches += 1
+        if full:
+            self.history.record("train_batch_count", n_batches)
         return total.item() / n
+
+    def _run_validation(self, X, y, weight) -> None:
+        """The validation pass of an epoch, as skorch's ``validation_step``:
+        evaluation mode, no gradients, batch rows ``valid_loss`` and
+        ``valid_batch_size``."""
+        n = len(X)
+        batch_size = self.batch_size if self.batch_size > 0 else n
+        self.module_.eval()
+        n_batches = 0
+        with torch.no_grad():
+            for start in range(0, n, batch_size):
+                Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
+                wb = None if weight is None else weight[start : start + batch_size]
+                self.notify("on_batch_begin", batch=(Xb, yb), training=False)
+                y_pred = self.module_(Xb)
+                loss = self.weighted_loss(y_pred, yb, wb)
+                self.history.record_batch("valid_loss", loss.item())
+                self.history.record_batch("valid_batch_size", len(Xb))
+                self.notify(
+                    "on_batch_end",
+                    batch=(Xb, yb),
+                    training=False,
+                    loss=loss,
+                    y_pred=y_pred,
+                )
+                n_batches += 1
+        self.history.record("valid_batch_count", n_batches)
+        self.module_.train()
+
+    def weighted_loss(self, y_pred, y, weight=None):
+        """The criterion's loss; with ``weight``, the weighted mean of the
+        per-sample losses, ``sum(w_i * l_i) / sum(w_i)`` (0 when every
+        weight is 0)."""
+        if weight is None:
+            return self.criterion_(y_pred, y)
+        cached = getattr(self, "_unreduced", None)
+        if cached is None or cached[0] is not self.criterion_:
+            if not hasattr(self.criterion_, "reduction"):
+                raise ValueError(
+                    f"sample_weight and class_weight need a criterion that can "
+                    f"return per-sample losses (a `reduction` attribute, as "
+                    f"torch's losses have); {type(self.criterion_).__name__} has "
+                    "none. Use a torch loss, or add reduction='none' support."
+                )
+            unreduced = copy.copy(self.criterion_)
+            unreduced.reduction = "none"
+            cached = self._unreduced = (self.criterion_, unreduced)
+        losses = cached[1](y_pred, y)
+        if losses.dim() > 1:  # one loss per output: average them per sample
+            losses = losses.flatten(1).mean(1)
+        return (losses * weight).sum() / weight.sum().clamp_min(
+            torch.finfo(weight.dtype).tiny
+        )
+
+    def predict(self, X):
+        """Class indices for a classifier (as skorch's
+        ``NeuralNetClassifier``), raw outputs otherwise; what skorch's
+        scoring callbacks call."""
+        out = self.predict_proba(X)
+        return out.argmax(axis=1) if self.classifier else out
 
     def grow_output(self, n_new: int) -> None:
         """Widen the module's last ``nn.Linear`` to ``n_new`` outputs.
@@ -174,6 +414,41 @@ class ContinualNet(NeuralNet):
                 for i in range(0, len(X), _PREDICT_CHUNK)
             ]
         return torch.cat(outs).cpu()
+
+
+def _takes_weight(hook) -> bool:
+    parameters = inspect.signature(hook).parameters.values()
+    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)
+
+
+def _with_weight(batch, weight):
+    """``(X, y, weight)`` from what ``extend_batch`` returns: rows a strategy
+    appended without weights weigh 1."""
+    if len(batch) == 3:
+        return batch
+    X, y = batch
+    if weight is None or len(weight) == len(X):
+        return X, y, weight
+    extra = weight.new_ones(len(X) - len(weight))
+    return X, y, torch.cat([weight, extra])
+
+
+def _subset_indices(part, dataset) -> torch.Tensor:
+    """Indices of ``part`` in ``dataset``: what ``train_split`` returns must
+    be ``dataset`` itself or ``torch.utils.data.Subset``s of it (as
+    skorch's ``ValidSplit`` gives)."""
+    if part is None:
+        return torch.zeros(0, dtype=torch.long)
+    if part is dataset:
+        return torch.arange(len(dataset))
+    if isinstance(part, torch.utils.data.Subset) and part.dataset is dataset:
+        return torch.as_tensor(part.indices, dtype=torch.long)
+    raise ValueError(
+        "train_split must return the dataset it is given or Subsets of it (as "
+        f"skorch.dataset.ValidSplit does); got {type(part).__name__}. To "
+        "validate on separate data, pass an AcceptanceCheck or score after "
+        "the call."
+    )
 
 
 def _last_linear(module: torch.nn.Module):

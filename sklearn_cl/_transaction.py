@@ -8,6 +8,8 @@ import weakref
 
 import torch
 
+from .strategies.base import Strategy
+
 # parameters and buffers per module object: listing them walks the module
 # tree, which costs as much as a small training step; a module is only ever
 # replaced (when the output layer grows), not restructured
@@ -56,9 +58,24 @@ class Transaction:
             {k: v for k, v in group.items() if k != "params"}
             for group in net.optimizer_.param_groups
         ]
+        # strategies' learned state; skorch's own callbacks reset theirs when
+        # a training call begins (and some hold objects that cannot be copied)
         self.callbacks = [
-            (cb, copy.deepcopy(_learned_state(cb))) for _, cb in net.callbacks_
+            (cb, copy.deepcopy(_learned_state(cb)))
+            for _, cb in net.callbacks_
+            if isinstance(cb, Strategy)
         ]
+        # replaced, never changed in place, when callbacks change between calls
+        self.callback_lists = {
+            k: vars(net)[k]
+            for k in (
+                "callbacks",
+                "callbacks_",
+                "hooked_",
+                "weighted_hooks_",
+                "skorch_callbacks_",
+            )
+        }
         self.history = list(net.history)
 
     def rollback(self, estimator) -> None:
@@ -83,6 +100,7 @@ class Transaction:
                 delattr(cb, key)
             vars(cb).update(state)
         net.history[:] = self.history
+        vars(net).update(self.callback_lists)
 
 
 def is_finite(net, loss: float) -> bool:

@@ -14,6 +14,8 @@ import torch
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
+from skorch.callbacks import EarlyStopping, EpochScoring, InputShapeSetter
+from skorch.dataset import ValidSplit
 
 from ._net import ContinualNet
 from ._param_validation import (
@@ -34,12 +36,111 @@ _UPDATE_PARAMS = (
     "update_lr",
     "update_lr_decay",
     "batch_size",
+    "train_split",
+    "early_stopping",
+    "validation_fraction",
+    "n_iter_no_change",
+    "tol",
     "on_nonfinite",
     "acceptance_check",
+    "verbose",
+)
+
+# the parameters that define the network: changing one after fitting needs a
+# new fit (the module__* and criterion__* arguments too)
+_NETWORK_PARAMS = (
+    "module",
+    "hidden_layer_sizes",
+    "activation",
+    "dropout",
+    "criterion",
+    "optimizer",
+    "device",
 )
 
 # keyword arguments routed to the module, optimizer or criterion, as in skorch
 _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
+
+# skorch callbacks that cannot work here, and why
+_UNSUPPORTED_CALLBACKS = {
+    InputShapeSetter: (
+        "the estimators already pass the input size to the module "
+        "(n_features, input_shape) and rebuilding the module in the middle "
+        "of training would discard it"
+    ),
+}
+
+# names of the callbacks that early_stopping=True adds
+_EARLY_STOPPING_NAMES = ("valid_score", "early_stopping")
+
+
+def _same(a, b) -> bool:
+    """Whether a parameter kept its value: equal plain values, or the same
+    object (modules, classes, callables)."""
+    if a is b:
+        return True
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return len(a) == len(b) and all(_same(x, z) for x, z in zip(a, b))
+    plain = (numbers.Number, str, bytes, type(None))
+    return isinstance(a, plain) and isinstance(b, plain) and a == b
+
+
+def _nonzero(weight):
+    if weight is not None and not weight.any():
+        raise ValueError(
+            "The sample and class weights of this call are all zero: there is "
+            "nothing to train on. Give some samples a positive weight."
+        )
+    return weight
+
+
+def _same_spec(a, b) -> bool:
+    """Whether two (class, parameters) callback descriptions match."""
+    return (
+        b is not None
+        and a[0] is b[0]
+        and a[1].keys() == b[1].keys()
+        and all(_same(v, b[1][k]) for k, v in a[1].items())
+    )
+
+
+def _callback_params(cb) -> dict:
+    """A callback's constructor parameters (skorch's definition for skorch
+    callbacks, the ``__init__`` signature for strategies)."""
+    return cb.get_params(deep=False) if hasattr(cb, "get_params") else {}
+
+
+def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
+    """``sample_weight`` as a float32 array of ``n_samples`` non-negative,
+    finite values, not all zero; None stays None."""
+    if sample_weight is None:
+        return None
+    if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
+        sample_weight = np.full(n_samples, sample_weight)
+    weights = np.asarray(sample_weight)
+    if weights.dtype.kind not in "fiu" or weights.shape != (n_samples,):
+        raise ValueError(
+            f"sample_weight must be a 1-D array of {n_samples} numbers, one per "
+            f"sample; got {weights.dtype} values of shape {weights.shape}."
+        )
+    weights = weights.astype(np.float64)
+    if not np.isfinite(weights).all() or (weights < 0).any():
+        raise ValueError(
+            "sample_weight must hold finite, non-negative values; got "
+            f"{weights[~np.isfinite(weights) | (weights < 0)][:5]}. Replace them, "
+            "or drop those samples."
+        )
+    if weights.sum() == 0:
+        raise ValueError(
+            "sample_weight sums to zero: there is nothing to train on. Give "
+            "some samples a positive weight."
+        )
+    if weights.max() > np.finfo(np.float32).max:
+        raise ValueError(
+            "sample_weight has values beyond float32's range; rescale them "
+            "(only their ratios matter)."
+        )
+    return weights.astype(np.float32)
 
 
 def _is_optimizer_class(value) -> bool:
@@ -144,6 +245,11 @@ class ContinualEstimator(BaseEstimator):
         "update_epochs": [Interval(numbers.Integral, 1, None, closed="left")],
         "update_lr": [Interval(numbers.Real, 0, None, closed="neither"), None],
         "update_lr_decay": [Interval(numbers.Real, 0, 1, closed="right")],
+        "train_split": [Interval(numbers.Real, 0, 1, closed="neither"), callable, None],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "tol": [Interval(numbers.Real, 0, None, closed="left")],
         "callbacks": [list, None],
         "device": [str, torch.device],
         "on_nonfinite": [StrOptions({"raise", "warn"})],
@@ -151,6 +257,8 @@ class ContinualEstimator(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
+    _update_params = _UPDATE_PARAMS
+    _network_param_names = _NETWORK_PARAMS
 
     def __init__(
         self,
@@ -167,6 +275,11 @@ class ContinualEstimator(BaseEstimator):
         update_epochs=1,
         update_lr=None,
         update_lr_decay=1.0,
+        train_split=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         callbacks=None,
         on_nonfinite="raise",
         acceptance_check=None,
@@ -187,6 +300,11 @@ class ContinualEstimator(BaseEstimator):
         self.update_epochs = update_epochs
         self.update_lr = update_lr
         self.update_lr_decay = update_lr_decay
+        self.train_split = train_split
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
         self.callbacks = callbacks
         self.on_nonfinite = on_nonfinite
         self.acceptance_check = acceptance_check
@@ -276,7 +394,23 @@ class ContinualEstimator(BaseEstimator):
                 "`hidden_layer_sizes` must hold positive integers; got "
                 f"{self.hidden_layer_sizes!r}."
             )
-        _named_callbacks(self.callbacks)
+        self._check_callbacks()
+
+    def _check_callbacks(self) -> None:
+        named = _named_callbacks(self.callbacks)
+        for name, cb in named:
+            for kind, reason in _UNSUPPORTED_CALLBACKS.items():
+                if isinstance(cb, kind):
+                    raise ValueError(
+                        f"The callback {name!r} ({kind.__name__}) cannot be used "
+                        f"with {type(self).__name__}: {reason}. Remove it."
+                    )
+        clash = sorted({n for n, _ in named} & set(_EARLY_STOPPING_NAMES))
+        if self.early_stopping and clash:
+            raise ValueError(
+                "early_stopping=True adds callbacks named "
+                f"{list(_EARLY_STOPPING_NAMES)}; rename your callbacks {clash}."
+            )
 
     def _validate_X_y(self, X, y, *, reset: bool):
         if not reset and self._is_clean(X) and self._is_clean_y(y, len(X)):
@@ -415,14 +549,46 @@ class ContinualEstimator(BaseEstimator):
                 kwargs[f"module__{name}"] = value
         return self.module, kwargs
 
+    def _callback_entries(self) -> list[tuple[str, object]]:
+        """The (name, callback) pairs the net runs: the user's (None ones
+        disabled with ``set_params(callbacks__NAME=None)``), then those of
+        ``early_stopping=True``: scikit-learn's MLP stops when the
+        validation score has not improved by ``tol`` for
+        ``n_iter_no_change`` epochs and keeps the best weights."""
+        entries = [
+            (n, cb) for n, cb in _named_callbacks(self.callbacks) if cb is not None
+        ]
+        if self.early_stopping:
+            score = EpochScoring(
+                "accuracy" if self._is_classifier else "r2",
+                lower_is_better=False,
+                name="valid_score",
+            )
+            stop = EarlyStopping(
+                monitor="valid_score",
+                lower_is_better=False,
+                patience=self.n_iter_no_change,
+                threshold=self.tol,
+                threshold_mode="abs",
+                load_best=True,
+            )
+            entries += list(zip(_EARLY_STOPPING_NAMES, (score, stop)))
+        return entries
+
+    def _network_params(self) -> dict:
+        """The parameters that define the network, as set now."""
+        params = {name: getattr(self, name) for name in self._network_param_names}
+        params.update(
+            (k, v)
+            for k, v in self._routed_params().items()
+            if k.startswith(("module__", "criterion__"))
+        )
+        return params
+
     def _build_net(self, X: np.ndarray, n_outputs: int) -> ContinualNet:
         n_features = int(np.prod(X.shape[1:]))
         module, kwargs = self._module_and_kwargs(n_features, n_outputs)
-        callbacks = [
-            (name, clone(cb))
-            for name, cb in _named_callbacks(self.callbacks)
-            if cb is not None  # set_params(callbacks__NAME=None) disables one
-        ]
+        entries = self._callback_entries()
         net = ContinualNet(
             module=module,
             criterion=self.criterion or self._default_criterion,
@@ -431,14 +597,67 @@ class ContinualEstimator(BaseEstimator):
             max_epochs=self.max_epochs,
             batch_size=self.batch_size or -1,
             train_split=None,
-            callbacks=callbacks,
+            callbacks=[(name, clone(cb)) for name, cb in entries],
             device=self.device,
             verbose=self.verbose,
+            classifier=self._is_classifier,
             **kwargs,
         )
         net.initialize()
         self._check_output_shape(net, X[:1], n_outputs)
+        self._built_with = self._network_params()
+        self._callback_specs = {
+            name: (type(cb), _callback_params(cb)) for name, cb in entries
+        }
         return net
+
+    def _check_network_unchanged(self) -> None:
+        built = self._built_with
+        now = self._network_params()
+        changed = sorted(
+            k for k in built.keys() | now.keys() if not _same(built.get(k), now.get(k))
+        )
+        if changed:
+            raise ValueError(
+                f"The parameters {changed} define the network and changed since "
+                f"it was built; partial_fit only updates the network it has. Call "
+                "fit to build and train a new one, or set them back."
+            )
+
+    def _sync_callbacks(self) -> None:
+        """Apply callback changes made since the last call: a callback whose
+        parameters changed takes them (a strategy keeps its learned state), a
+        new one starts fresh, a removed one stops acting."""
+        entries = self._callback_entries()
+        specs = {name: (type(cb), _callback_params(cb)) for name, cb in entries}
+        unchanged = {
+            n
+            for n, spec in specs.items()
+            if _same_spec(spec, self._callback_specs.get(n))
+        }
+        if len(unchanged) == len(specs) == len(self._callback_specs):
+            return
+        net = self.net_
+        live = dict(net.callbacks_)
+        defaults = [
+            (n, cb) for n, cb in net.callbacks_ if n not in self._callback_specs
+        ]
+        chosen = []
+        for name, cb in entries:
+            old = live.get(name) if name in self._callback_specs else None
+            if old is not None and name in unchanged:
+                chosen.append((name, old))
+                continue
+            new = clone(cb).initialize()
+            if old is not None and type(old) is type(cb) and hasattr(old, "state_dict"):
+                new.load_state_dict(old.state_dict())
+            chosen.append((name, new))
+        logs = [(n, cb) for n, cb in defaults if n == "print_log"]
+        rest = [(n, cb) for n, cb in defaults if n != "print_log"]
+        net.callbacks = [(name, clone(cb)) for name, cb in entries]
+        net.callbacks_ = rest + chosen + logs
+        net._index_callbacks()
+        self._callback_specs = specs
 
     def _check_output_shape(self, net, X_one, n_outputs: int) -> None:
         out = net.forward_raw(self._to_tensor(X_one))
@@ -473,7 +692,7 @@ class ContinualEstimator(BaseEstimator):
         self._decay_origin = self.n_updates_
         return self
 
-    def fit(self, X, y, tasks=None):
+    def fit(self, X, y, tasks=None, sample_weight=None):
         """Train from scratch; with ``tasks``, train on the tasks in sequence.
 
         Parameters
@@ -487,6 +706,10 @@ class ContinualEstimator(BaseEstimator):
             from scratch on the samples of the first task (``max_epochs`` at
             ``lr``), then calls the update (:meth:`partial_fit`) on each
             later task, in order of first appearance.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample: the loss is the weighted mean of the
+            per-sample losses. Stored with the samples a strategy keeps
+            (replay, rehearsal).
 
         Returns
         -------
@@ -494,7 +717,7 @@ class ContinualEstimator(BaseEstimator):
         """
         transaction = Transaction(self, net_state=False)
         try:
-            loss = self._fit(X, y, tasks)
+            loss = self._fit(X, y, tasks, sample_weight)
         except BaseException:
             transaction.rollback(self)
             raise
@@ -503,10 +726,19 @@ class ContinualEstimator(BaseEstimator):
             self._nonfinite(loss, "fit", self.lr)
         return self
 
-    def _fit(self, X, y, tasks):
+    def _start(self, X, n_outputs) -> None:
+        """Set up the first training: seeds, counters and a new network."""
+        self._base_seed = int(check_random_state(self.random_state).randint(2**31))
+        self.n_updates_ = 0
+        self._decay_origin = 0
+        self.rejected_updates_ = []
+        with _seeded(self._base_seed, self.device):
+            self.net_ = self._build_net(X, n_outputs)
+
+    def _fit(self, X, y, tasks, sample_weight):
         self._check_params()
         X, y = self._validate_X_y(X, y, reset=True)
-        y_encoded, n_outputs = self._encode_y(y, reset=True)
+        weight = _check_sample_weight(sample_weight, len(X))
         if tasks is not None:
             tasks = np.asarray(tasks)
             if tasks.shape != (len(X),):
@@ -514,21 +746,29 @@ class ContinualEstimator(BaseEstimator):
                     f"`tasks` must hold one task id per sample: expected shape "
                     f"({len(X)},), got {tasks.shape}."
                 )
-        self._base_seed = int(check_random_state(self.random_state).randint(2**31))
-        self.n_updates_ = 0
-        self._decay_origin = 0
-        with _seeded(self._base_seed, self.device):
-            self.net_ = self._build_net(X, n_outputs)
-        self.rejected_updates_ = []
+        y_encoded, n_outputs = self._encode_y(y, reset=True)
+        weight = _nonzero(self._combined_weight(weight, y_encoded, y))
+        self._start(X, n_outputs)
         if tasks is None:
-            return self._train(X, y_encoded, is_update=False)
+            return self._train(X, y_encoded, weight, is_update=False, label="fit")
         _, first = np.unique(tasks, return_index=True)
-        for rank, start in enumerate(np.sort(first)):
+        starts = np.sort(first)
+        for rank, start in enumerate(starts):
             mask = tasks == tasks[start]
-            loss = self._train(X[mask], y_encoded[mask], is_update=rank > 0)
+            loss = self._train(
+                X[mask],
+                y_encoded[mask],
+                None if weight is None else weight[mask],
+                is_update=rank > 0,
+                label=f"task {rank + 1}/{len(starts)}",
+            )
         return loss
 
-    def _partial_fit(self, X, y, classes=None):
+    def _combined_weight(self, weight, y_encoded, y):
+        """Per-sample weights: ``sample_weight`` times the class weights."""
+        return weight
+
+    def _partial_fit(self, X, y, classes=None, sample_weight=None):
         """One all-or-nothing update: on an exception, a non-finite loss or
         weights, or a rejection by ``acceptance_check``, the estimator is put
         back exactly as it was before the call."""
@@ -536,7 +776,7 @@ class ContinualEstimator(BaseEstimator):
         check = self.acceptance_check if transaction.net is not None else None
         try:
             before = check.score(self) if check is not None else None
-            loss = self._update(X, y, classes)
+            loss = self._update(X, y, classes, sample_weight)
             lr = self.net_.optimizer_.param_groups[0]["lr"]
             finite = is_finite(self.net_, loss)
             after = check.score(self) if check is not None and finite else None
@@ -572,44 +812,97 @@ class ContinualEstimator(BaseEstimator):
         warnings.warn(message, UpdateRejectedWarning, stacklevel=3)
         self._reject("non-finite loss or weights", loss=loss)
 
-    def _update(self, X, y, classes):
+    def _update(self, X, y, classes, sample_weight):
         first_call = not hasattr(self, "net_")
         if first_call:
             self._check_params()
         else:
             validate_parameter_constraints(
-                {k: self._parameter_constraints[k] for k in _UPDATE_PARAMS},
-                {k: getattr(self, k) for k in _UPDATE_PARAMS},
+                {k: self._parameter_constraints[k] for k in self._update_params},
+                {k: getattr(self, k) for k in self._update_params},
                 caller_name=type(self).__name__,
             )
+            self._check_network_unchanged()
+            self._check_callbacks()
         X, y = self._validate_X_y(X, y, reset=first_call)
+        weight = _check_sample_weight(sample_weight, len(X))
+        self._check_update_weights()
         y_encoded, n_outputs = self._encode_y(y, reset=first_call, classes=classes)
+        weight = _nonzero(self._combined_weight(weight, y_encoded, y))
         if first_call:
-            self._base_seed = int(check_random_state(self.random_state).randint(2**31))
-            self.n_updates_ = 0
-            self._decay_origin = 0
-            self.rejected_updates_ = []
-            with _seeded(self._base_seed, self.device):
-                self.net_ = self._build_net(X, n_outputs)
-        return self._train(X, y_encoded, is_update=True)
+            # the first training of the model, not an update: strategies that
+            # protect an old model leave it alone
+            self._start(X, n_outputs)
+        else:
+            self._sync_callbacks()
+        label = "fit" if first_call else f"update {self.n_updates_ + 1}"
+        loss = self._train(
+            X, y_encoded, weight, is_update=not first_call, label=label, from_fit=False
+        )
+        if first_call:  # every partial_fit call counts, the first one included
+            self.n_updates_ += 1
+        return loss
 
-    def _train(self, X: np.ndarray, y: np.ndarray, *, is_update: bool) -> float:
-        if is_update:
+    def _check_update_weights(self) -> None:
+        """Hook for the classifier's check of ``class_weight`` in updates."""
+
+    def _train(
+        self, X, y, weight, *, is_update: bool, label: str, from_fit: bool = True
+    ) -> float:
+        if is_update or not from_fit:  # every partial_fit: the update budget
             epochs, lr = self.update_epochs, self._current_update_lr()
         else:
             epochs, lr = self.max_epochs, self.lr
+        net = self.net_
+        # parameters that act from the next call after they are set
+        net.batch_size = self.batch_size or -1
+        net.verbose = self.verbose
+        for key, value in self._routed_params().items():
+            if key.startswith("optimizer__"):
+                for group in net.optimizer_.param_groups:
+                    if key[len("optimizer__") :] in group:
+                        group[key[len("optimizer__") :]] = value
+        seed = self._call_seed()
+        net.train_split = self._train_split(seed)
         # net_.device, not device: a CUDA model unpickled on a CPU-only machine
         # was moved to the CPU by skorch and keeps working there
-        device = self.net_.device
+        device = net.device
         X_t = self._to_tensor(X).to(device)
         y_t = self._to_tensor(y).to(device)
-        with _seeded(self._call_seed(), device):
-            loss = self.net_.train_call(
-                X_t, y_t, epochs=epochs, lr=lr, is_update=is_update
+        w_t = None if weight is None else self._to_tensor(weight).to(device)
+        with _seeded(seed, device):
+            loss = net.train_call(
+                X_t, y_t, w_t, epochs=epochs, lr=lr, is_update=is_update, label=label
             )
+        self._record_curves()
         if is_update:
             self.n_updates_ += 1
         return loss
+
+    def _train_split(self, seed: int):
+        """The net's ``train_split`` for this call (seeded, stratified for
+        classifiers, as scikit-learn's MLP splits its validation data)."""
+        split = self.train_split
+        if split is None and self.early_stopping:
+            split = self.validation_fraction
+        if isinstance(split, numbers.Real) and not isinstance(split, bool):
+            return ValidSplit(
+                float(split), stratified=self._is_classifier, random_state=seed % 2**32
+            )
+        return split
+
+    def _record_curves(self) -> None:
+        """scikit-learn MLP's attributes, for the last training call."""
+        history = self.net_.history
+        self.loss_curve_ = [row["train_loss"] for row in history]
+        self.n_iter_ = len(history)
+        if self.early_stopping:
+            self.validation_scores_ = [row["valid_score"] for row in history]
+            self.best_validation_score_ = max(self.validation_scores_)
+            self.best_loss_ = None
+        else:
+            self.validation_scores_ = self.best_validation_score_ = None
+            self.best_loss_ = min(self.loss_curve_)
 
     def _forward(self, X) -> np.ndarray:
         X = self._validate_X(X)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
-from .base import ContinualEstimator, _seeded
+from ._param_validation import StrOptions
+from .base import _UPDATE_PARAMS, ContinualEstimator, _seeded
 
 __all__ = ["ContinualClassifier"]
 
@@ -111,7 +113,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
     _parameter_constraints = {
         **ContinualEstimator._parameter_constraints,
         "allow_new_classes": ["boolean"],
+        "class_weight": [dict, StrOptions({"balanced"}), None],
     }
+    _update_params = (*_UPDATE_PARAMS, "allow_new_classes", "class_weight")
     _is_classifier = True
     _multi_output = False
     _default_criterion = torch.nn.CrossEntropyLoss
@@ -132,6 +136,12 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         update_lr=None,
         update_lr_decay=1.0,
         allow_new_classes=False,
+        class_weight=None,
+        train_split=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
         callbacks=None,
         on_nonfinite="raise",
         acceptance_check=None,
@@ -153,6 +163,11 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             update_epochs=update_epochs,
             update_lr=update_lr,
             update_lr_decay=update_lr_decay,
+            train_split=train_split,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
             callbacks=callbacks,
             on_nonfinite=on_nonfinite,
             acceptance_check=acceptance_check,
@@ -162,8 +177,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             **kwargs,
         )
         self.allow_new_classes = allow_new_classes
+        self.class_weight = class_weight
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """One update on ``(X, y)``: ``update_epochs`` epochs with the strategies.
 
         Parameters
@@ -173,6 +189,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         classes : array-like of shape (n_classes,), default=None
             All labels the model will see. Required on the first call when
             the estimator is not fitted yet, as in scikit-learn.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample (the loss is the weighted mean), multiplied
+            by ``class_weight``.
 
         Returns
         -------
@@ -184,7 +203,40 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
                 "output layer needs every label up front. Pass "
                 "classes=np.unique(y_all), or call fit first."
             )
-        return self._partial_fit(X, y, classes=classes)
+        return self._partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+
+    def _check_update_weights(self) -> None:
+        if isinstance(self.class_weight, str):  # "balanced", as SGDClassifier
+            raise ValueError(
+                "class_weight='balanced' is not supported for partial_fit: the "
+                "class frequencies of one batch are not those of the data. Compute "
+                "the weights once, with sklearn.utils.class_weight."
+                "compute_class_weight('balanced', classes=classes, y=y) on a large "
+                "enough sample of the targets, and pass them as a dict "
+                "{label: weight} in class_weight."
+            )
+
+    def _combined_weight(self, weight, y_encoded, y):
+        if self.class_weight is None:
+            return weight
+        if isinstance(self.class_weight, str):
+            per_class = compute_class_weight("balanced", classes=self.classes_, y=y)
+        else:
+            # labels a later update brings may be listed already: not an error
+            per_class = np.array(
+                [self.class_weight.get(label, 1.0) for label in self.classes_.tolist()]
+            )
+            values = np.asarray(list(self.class_weight.values()))
+            if values.dtype.kind not in "fiu" or not (
+                np.isfinite(values).all() and (values >= 0).all()
+            ):
+                raise ValueError(
+                    "class_weight must map labels to finite, non-negative numbers; "
+                    f"got {self.class_weight!r}."
+                )
+        per_class = per_class.astype(np.float32)
+        per_sample = per_class[y_encoded]
+        return per_sample if weight is None else weight * per_sample
 
     def predict_proba(self, X) -> np.ndarray:
         """Class probabilities, columns in the order of ``classes_``."""

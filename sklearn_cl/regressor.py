@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
+from sklearn.preprocessing import StandardScaler
 
-from .base import ContinualEstimator
+from ._param_validation import StrOptions
+from .base import _NETWORK_PARAMS, ContinualEstimator
 
 __all__ = ["ContinualRegressor"]
 
@@ -19,8 +21,9 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
     the batch at the update learning rate ``update_lr * update_lr_decay **
     n_updates_``, with the strategies in ``callbacks`` applied. ``y`` may be
     1-D or 2-D (several targets); predictions have the same number of
-    dimensions. Scale the targets (e.g. with ``TransformedTargetRegressor``)
-    when they are far from unit scale.
+    dimensions. By default the network learns standardised targets
+    (``target_scaling="standard"``), with the statistics of the first
+    training kept for every update, and predicts in the original units.
 
     Parameters
     ----------
@@ -54,6 +57,16 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         Learning rate of the first update; None means ``lr``.
     update_lr_decay : float, default=1.0
         Factor applied to the update learning rate after each update.
+    target_scaling : {"standard"} or None, default="standard"
+        ``"standard"``: the network learns ``(y - mean) / std``, with the mean
+        and standard deviation of the targets of the first training (``fit``,
+        or the first ``partial_fit``), fixed for all updates so that the
+        network's outputs keep their meaning; predictions are transformed
+        back. None: the network learns ``y`` as it is. Changing it needs a
+        new ``fit``.
+    train_split, early_stopping, validation_fraction, n_iter_no_change, tol
+        Validation and early stopping, as in :class:`ContinualClassifier`
+        (the validation score is R²).
     callbacks : list of callbacks or of (name, callback) pairs, default=None
         Update strategies (see :mod:`sklearn_cl.strategies`) and skorch
         callbacks. They are cloned on ``fit``; tune them with
@@ -82,6 +95,8 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         The fitted net; ``net_.module_`` is the torch module.
     n_outputs_ : int
         Number of targets.
+    target_scaler_ : StandardScaler or None
+        The target standardisation (``target_scaling="standard"``).
     n_updates_ : int
         Number of ``partial_fit`` updates kept since the last ``fit``.
     rejected_updates_ : list of dict
@@ -104,38 +119,117 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
     True
     """
 
+    _parameter_constraints = {
+        **ContinualEstimator._parameter_constraints,
+        "target_scaling": [StrOptions({"standard"}), None],
+    }
+    _network_param_names = (*_NETWORK_PARAMS, "target_scaling")
     _is_classifier = False
     _multi_output = True
     _default_criterion = torch.nn.MSELoss
 
-    def partial_fit(self, X, y):
+    def __init__(
+        self,
+        module=None,
+        *,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        dropout=0.0,
+        criterion=None,
+        optimizer=torch.optim.Adam,
+        lr=1e-3,
+        max_epochs=20,
+        batch_size=32,
+        update_epochs=1,
+        update_lr=None,
+        update_lr_decay=1.0,
+        target_scaling="standard",
+        train_split=None,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        callbacks=None,
+        on_nonfinite="raise",
+        acceptance_check=None,
+        device="cpu",
+        random_state=None,
+        verbose=0,
+        **kwargs,
+    ):
+        super().__init__(
+            module,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            dropout=dropout,
+            criterion=criterion,
+            optimizer=optimizer,
+            lr=lr,
+            max_epochs=max_epochs,
+            batch_size=batch_size,
+            update_epochs=update_epochs,
+            update_lr=update_lr,
+            update_lr_decay=update_lr_decay,
+            train_split=train_split,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            callbacks=callbacks,
+            on_nonfinite=on_nonfinite,
+            acceptance_check=acceptance_check,
+            device=device,
+            random_state=random_state,
+            verbose=verbose,
+            **kwargs,
+        )
+        self.target_scaling = target_scaling
+
+    def partial_fit(self, X, y, sample_weight=None):
         """One update on ``(X, y)``: ``update_epochs`` epochs with the strategies.
 
         On an unfitted estimator it first builds the network from this batch.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample: the loss is the weighted mean.
 
         Returns
         -------
         self
         """
-        return self._partial_fit(X, y)
+        return self._partial_fit(X, y, sample_weight=sample_weight)
 
     def predict(self, X) -> np.ndarray:
         """Predicted values, of shape (n_samples,) when fitted on 1-D ``y``."""
         out = self._forward(X).astype(np.float64)
+        if self.target_scaler_ is not None:
+            out = out * self.target_scaler_.scale_ + self.target_scaler_.mean_
         return out.ravel() if self._y_1d else out
 
     def _encode_y(self, y, *, reset: bool, classes=None):
         y = np.asarray(y, dtype=np.float32)  # numeric: checked by validate_data
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
+        one_dimensional = y.ndim == 1
+        y = y.reshape(len(y), n_outputs)
         if reset:
-            self._y_1d = y.ndim == 1
+            self._y_1d = one_dimensional
             self.n_outputs_ = n_outputs
+            self.target_scaler_ = (
+                StandardScaler().fit(y) if self.target_scaling == "standard" else None
+            )
         elif n_outputs != self.n_outputs_:
             raise ValueError(
                 f"y has {n_outputs} targets, but {type(self).__name__} was fitted "
                 f"with {self.n_outputs_}. Pass the same targets as in fit, or refit."
             )
-        return y.reshape(len(y), n_outputs), n_outputs
+        scaler = self.target_scaler_
+        if scaler is not None:
+            y = ((y - scaler.mean_) / scaler.scale_).astype(np.float32)
+        return y, n_outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -65,6 +65,7 @@ def test_cuda_model_loads_on_cpu_only_machine(digits):
     expected = est.predict_proba(X[:20])
     # what a model fitted with device="cuda" looks like when pickled
     est.set_params(device="cuda")
+    est._built_with["device"] = "cuda"
     est.net_.device = "cuda"
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -107,7 +107,7 @@ class Augment(Strategy):
                 self.rng_ = strategy_rng(self.random_state)
             self.generator_ = torch_generator(self.rng_, X.device)
 
-    def extend_batch(self, net, X, y):
+    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
         if self.generator_ is None:
             return X, y
         if self.scale_range is not None:

@@ -44,18 +44,22 @@ class Strategy(Callback):
         # for parameters; read the __init__ signature as scikit-learn does
         return BaseEstimator._get_param_names.__func__(cls)
 
-    def extend_data(self, net, X, y, is_update=True):
-        """Return the training set ``(X, y)`` of this call, possibly extended."""
+    def extend_data(self, net, X, y, is_update=True, sample_weight=None, **kwargs):
+        """Return the training set ``(X, y)`` of this call, possibly extended,
+        or ``(X, y, sample_weight)`` to give the added samples their weights
+        (``sample_weight`` is None when the call is unweighted; samples
+        appended without weights weigh 1)."""
         return X, y
 
     def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
         """Called before training on ``X, y``."""
 
-    def extend_batch(self, net, X, y):
-        """Return the training batch ``(X, y)``, possibly extended or changed."""
+    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
+        """Return the training batch ``(X, y)``, possibly extended or changed,
+        or ``(X, y, sample_weight)`` (as :meth:`extend_data`)."""
         return X, y
 
-    def penalty(self, net, X, y, y_pred):
+    def penalty(self, net, X, y, y_pred, **kwargs):
         """Return a scalar tensor added to the batch loss, or None."""
 
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):

@@ -253,7 +253,7 @@ class EWC(Strategy):
         ]
         self.active_anchor_ = in_parameter_order(module, self.anchor_)
 
-    def penalty(self, net, X, y, y_pred):
+    def penalty(self, net, X, y, y_pred, **kwargs):
         if self.active_stiffness_ is None:
             return None
         return anchor_penalty(net.module_, self.active_anchor_, self.active_stiffness_)

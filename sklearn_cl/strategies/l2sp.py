@@ -94,7 +94,7 @@ class L2SP(Strategy):
         if is_update:
             self.anchor_ = [p.detach().clone() for p in net.module_.parameters()]
 
-    def penalty(self, net, X, y, y_pred):
+    def penalty(self, net, X, y, y_pred, **kwargs):
         if self.anchor_ is None:
             return None
         return anchor_penalty(net.module_, self.anchor_, self.alpha, self.norm)

@@ -106,7 +106,7 @@ class LwF(Strategy):
         teacher = copy.deepcopy(net.module_).eval()
         self.teacher_ = teacher.requires_grad_(False)
 
-    def penalty(self, net, X, y, y_pred):
+    def penalty(self, net, X, y, y_pred, **kwargs):
         if self.teacher_ is None:
             return None
         with torch.no_grad():

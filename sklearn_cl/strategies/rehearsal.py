@@ -84,7 +84,7 @@ class Rehearsal(_Memory):
     def _new_buffer(self):
         return ReservoirBuffer(self.max_samples, random_state=self._rng())
 
-    def extend_data(self, net, X, y, is_update=True):
+    def extend_data(self, net, X, y, is_update=True, sample_weight=None, **kwargs):
         n_stored = self._stored()
         if not n_stored:
             return X, y

@@ -170,7 +170,7 @@ class Replay(_Memory):
         self.cache_y_ = torch.from_numpy(self.buffer_.y).to(y.device, y.dtype)
         self.generator_ = torch_generator(self._rng(), X.device)
 
-    def extend_batch(self, net, X, y):
+    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
         if self.cache_X_ is None:
             return X, y
         k = self.replay_batch_size or max(1, round(self.replay_ratio * len(X)))

@@ -413,6 +413,7 @@ def test_regressor_uses_the_gaussian_likelihood():
     reg = ContinualRegressor(
         hidden_layer_sizes=(8,),
         max_epochs=3,
+        target_scaling=None,  # the Fisher of the targets as given
         callbacks=[("ewc", EWC())],
         random_state=0,
     ).fit(X, y)
