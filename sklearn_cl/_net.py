@@ -40,7 +40,7 @@ import time
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, PrintLog
 from skorch.dataset import Dataset
 
 from .strategies.base import Strategy
@@ -131,13 +131,13 @@ class ContinualNet(NeuralNet):
         )
 
     def get_default_callbacks(self):
-        # skorch's defaults (epoch timer, loss scoring, printing), minus the
-        # kinds the user passes: a user's PrintLog replaces the default one
-        given = {type(cb) for _, cb in (self.callbacks or [])}
+        # skorch's defaults (epoch timer, loss scoring, printing); a user's
+        # PrintLog replaces the default one rather than printing twice
+        own_log = any(isinstance(cb, PrintLog) for _, cb in (self.callbacks or []))
         return [
             (n, cb)
             for n, cb in super().get_default_callbacks()
-            if type(cb) not in given
+            if not (own_log and isinstance(cb, PrintLog))
         ]
 
     def full_protocol(self) -> bool:

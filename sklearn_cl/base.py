@@ -118,7 +118,7 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
         sample_weight = np.full(n_samples, sample_weight)
     weights = np.asarray(sample_weight)
-    if weights.dtype.kind not in "fiu" or weights.shape != (n_samples,):
+    if weights.dtype.kind not in "biuf" or weights.shape != (n_samples,):
         raise ValueError(
             f"sample_weight must be a 1-D array of {n_samples} numbers, one per "
             f"sample; got {weights.dtype} values of shape {weights.shape}."
@@ -894,7 +894,7 @@ class ContinualEstimator(BaseEstimator):
     def _record_curves(self) -> None:
         """scikit-learn MLP's attributes, for the last training call."""
         history = self.net_.history
-        self.loss_curve_ = [row["train_loss"] for row in history]
+        self.loss_curve_ = [row.get("train_loss") for row in history]
         self.n_iter_ = len(history)
         if self.early_stopping:
             self.validation_scores_ = [row["valid_score"] for row in history]
@@ -902,7 +902,9 @@ class ContinualEstimator(BaseEstimator):
             self.best_loss_ = None
         else:
             self.validation_scores_ = self.best_validation_score_ = None
-            self.best_loss_ = min(self.loss_curve_)
+            self.best_loss_ = min(
+                (loss for loss in self.loss_curve_ if loss is not None), default=None
+            )
 
     def _forward(self, X) -> np.ndarray:
         X = self._validate_X(X)

@@ -238,7 +238,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         self._start(estimator)
         return self
 
-    def partial_fit(self, X, y, classes=None):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
         """Test the model on a new batch, then update it if the policy says so.
 
         Parameters
@@ -248,6 +248,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         classes : array-like, default=None
             Passed to the estimator's ``partial_fit`` (classifiers need it on
             the first call when the updater is not fitted).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Passed to the estimator's ``partial_fit`` with the batch (kept
+            with it while it waits for a periodic update). Testing is
+            unweighted.
 
         Returns
         -------
@@ -256,7 +260,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         if not hasattr(self, "estimator_"):
             self._check_params()
             estimator = clone(self.estimator)
-            _partial_fit(estimator, X, y, classes, None)
+            _partial_fit(estimator, X, y, classes, None, sample_weight)
             self._start(estimator)
             self.history_.append(_record(0, len(y), np.nan, False, "initial"))
             return self
@@ -270,16 +274,22 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             drift = drift or bool(detector.drift_detected)
         # batches wait for a periodic update only where one is scheduled
         gathering = self.period is not None and self.policy in ("periodic", "drift")
-        pending = [*self._pending, (_copy(X), _copy(y))] if gathering else [(X, y)]
+        weights = None if sample_weight is None else _copy(sample_weight)
+        pending = (
+            [*self._pending, (_copy(X), _copy(y), weights)]
+            if gathering
+            else [(X, y, sample_weight)]
+        )
         batch = len(self.history_)
         reason = self._reason(drift, len(pending))
         if reason is not None:
             if reason == "drift":
-                data, params = (X, y), self.drift_params
+                data, params = (X, y, sample_weight), self.drift_params
             else:
-                data = tuple(_concat([p[i] for p in pending]) for i in (0, 1))
+                data = (*(_concat([p[i] for p in pending]) for i in (0, 1)),)
+                data += (_pending_weights(pending),)
                 params = None
-            _partial_fit(self.estimator_, *data, classes, params)
+            _partial_fit(self.estimator_, *data[:2], classes, params, data[2])
             self.updates_.append(
                 {"batch": batch, "reason": reason, "n_samples": len(data[1])}
             )
@@ -390,9 +400,21 @@ def _record(batch: int, n_samples: int, error: float, drift: bool, update) -> di
     }
 
 
-def _partial_fit(estimator, X, y, classes, params) -> None:
+def _pending_weights(pending):
+    """The weights of the waiting batches, joined (1 for unweighted ones);
+    None when no batch has weights."""
+    if all(w is None for _, _, w in pending):
+        return None
+    return np.concatenate(
+        [np.ones(len(y)) if w is None else np.asarray(w, float) for _, y, w in pending]
+    )
+
+
+def _partial_fit(estimator, X, y, classes, params, sample_weight=None) -> None:
     """``estimator.partial_fit(X, y)`` with ``params`` set for this call only."""
     kwargs = {} if classes is None else {"classes": classes}
+    if sample_weight is not None:
+        kwargs["sample_weight"] = sample_weight
     if not params:
         estimator.partial_fit(X, y, **kwargs)
         return

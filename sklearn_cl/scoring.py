@@ -67,7 +67,7 @@ class Snapshots(Strategy):
     ...     hidden_layer_sizes=(16,), max_epochs=1,
     ...     callbacks=[("snapshots", Snapshots())], random_state=0,
     ... ).fit(X, y, tasks=tasks)
-    >>> len(clf.net_.callbacks_[0][1].modules_)
+    >>> len(dict(clf.net_.callbacks_)["snapshots"].modules_)
     3
     """
 

@@ -60,7 +60,7 @@ class Rehearsal(_Memory):
     ...     max_epochs=10, update_epochs=5, callbacks=[Rehearsal(fraction=0.5)],
     ...     random_state=0,
     ... ).fit(X, y, tasks=tasks)
-    >>> len(clf.net_.callbacks_[0][1].buffer_) == len(X)
+    >>> len(dict(clf.net_.callbacks_)["rehearsal"].buffer_) == len(X)
     True
     """
 

@@ -112,7 +112,7 @@ class Replay(_Memory):
     ... )
     >>> clf = clf.partial_fit(tasks[0].X_train, tasks[0].y_train, classes=range(10))
     >>> clf = clf.partial_fit(tasks[1].X_train, tasks[1].y_train)
-    >>> replay = clf.net_.callbacks_[0][1]
+    >>> replay = dict(clf.net_.callbacks_)["replay"]
     >>> len(replay.buffer_), replay.buffer_.n_seen
     (100, 360)
     >>> float(clf.score(tasks[0].X_test, tasks[0].y_test)) > 0.9
