@@ -7,6 +7,8 @@ import copy
 import numpy as np
 import torch
 
+from sklearn_cl.strategies import Strategy
+
 
 def model_state(estimator) -> dict:
     """A deep copy of everything a fitted estimator learned."""
@@ -17,14 +19,16 @@ def model_state(estimator) -> dict:
             k: v.detach().clone() for k, v in net.module_.state_dict().items()
         }
         state["optimizer"] = copy.deepcopy(net.optimizer_.state_dict())
-        # learned state only, compared value by value (pickled tensors do not
-        # give the same bytes twice)
+        # the strategies' learned state, compared value by value (pickled
+        # tensors do not give the same bytes twice); skorch's own callbacks
+        # reset theirs when a call begins
         state["callbacks"] = [
             (
                 name,
                 {k: copy.deepcopy(v) for k, v in vars(cb).items() if k.endswith("_")},
             )
             for name, cb in net.callbacks_
+            if isinstance(cb, Strategy)
         ]
     return state
 
@@ -49,6 +53,8 @@ def _assert_equal(a, b, where):
         assert torch.equal(a, b), where
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, np.random.Generator):
+        assert a.bit_generator.state == b.bit_generator.state, where
     elif hasattr(a, "__dict__") and not callable(a):
         assert type(a) is type(b), where
         _assert_equal(vars(a), vars(b), f"{where}.{type(a).__name__}")
