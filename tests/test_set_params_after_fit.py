@@ -90,8 +90,18 @@ def test_on_nonfinite(fitted):
 
 def test_acceptance_check(fitted):
     est, X, y = fitted
-    est.set_params(update_lr=0.5, acceptance_check=AcceptanceCheck(X[1000:], y[1000:]))
-    update(est, X, y)  # a far too large step: rejected
+    class Declining:
+        """A score that drops at every call."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, estimator, X, y):
+            self.calls += 1
+            return -self.calls
+
+    est.set_params(acceptance_check=AcceptanceCheck(X, y, scoring=Declining()))
+    update(est, X, y)
     assert est.n_updates_ == 0 and est.rejected_updates_
 
 
