@@ -131,11 +131,12 @@ def test_stored_samples_keep_their_weights(weighted):
     # rehearsal trains on the stored data with the weights it came with
     a = one_batch(callbacks=[Rehearsal()]).fit(X[:100], y[:100], sample_weight=w[:100])
     a.partial_fit(X[100:], y[100:], sample_weight=w[100:])
-    b = one_batch(callbacks=[Rehearsal()]).fit(X[:100], y[:100], sample_weight=w[:100])
-    rows = np.repeat(np.arange(100, 200), w[100:])
-    b_old = np.repeat(np.arange(100), w[:100])
+    # the same as training on the new rows and the old ones, each repeated by
+    # its weight
+    new_rows = np.repeat(np.arange(100, 200), w[100:])
+    old_rows = np.repeat(np.arange(100), w[:100])
     both = one_batch().fit(X[:100], y[:100], sample_weight=w[:100])
-    both.partial_fit(np.r_[X[b_old], X[rows]], np.r_[y[b_old], y[rows]])
+    both.partial_fit(np.r_[X[new_rows], X[old_rows]], np.r_[y[new_rows], y[old_rows]])
     assert_same_model(a, both, X)
 
 

@@ -90,6 +90,7 @@ def test_on_nonfinite(fitted):
 
 def test_acceptance_check(fitted):
     est, X, y = fitted
+
     class Declining:
         """A score that drops at every call."""
 
