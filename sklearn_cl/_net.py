@@ -245,7 +245,8 @@ class ContinualNet(NeuralNet):
             parts = self.train_split(dataset, y)
         except ValueError as error:
             raise ValueError(
-                f"The validation split {self.train_split!r} failed on this call's "
+                "The validation split (train_split, or validation_fraction with "
+                f"early_stopping) failed on this call's "
                 f"{len(X)} samples: {error} Use a smaller validation fraction, "
                 "train on more samples per call, or set train_split=None (and "
                 "early_stopping=False) for calls this small."
@@ -253,7 +254,8 @@ class ContinualNet(NeuralNet):
         train, valid = (_subset_indices(part, dataset) for part in parts)
         if len(train) == 0:
             raise ValueError(
-                f"The validation split {self.train_split!r} left no training "
+                "The validation split (train_split, or validation_fraction) left "
+                "no training "
                 f"samples out of {len(X)}. Use a smaller validation fraction."
             )
 

@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from helpers import assert_same_state, model_state
 from sklearn.datasets import load_diabetes
 from sklearn.preprocessing import StandardScaler
@@ -60,3 +61,49 @@ def test_first_partial_fit_initialises(diabetes):
     reg = small(update_epochs=3).partial_fit(X[:64], y[:64])
     assert reg.n_features_in_ == 10 and reg.n_updates_ == 1
     assert len(reg.net_.history) == 3
+
+
+def _linear_target(n=500, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(n, 5))
+    signal = X @ [1.0, -2.0, 0.5, 0.0, 1.5] + 0.3 * np.sin(3 * X[:, 0])
+    return X, (signal - signal.mean()) / signal.std()
+
+
+def test_raw_targets_fit_as_well_as_standardised_ones():
+    X, z = _linear_target()
+    raw = ContinualRegressor(random_state=0).fit(X, 50 + 20 * z)
+    standard = ContinualRegressor(random_state=0).fit(X, z)
+    assert raw.score(X, 50 + 20 * z) == pytest.approx(standard.score(X, z), abs=0.01)
+    assert raw.score(X, 50 + 20 * z) > 0.95
+    # without scaling the same budget underfits the raw target
+    unscaled = ContinualRegressor(target_scaling=None, random_state=0)
+    assert unscaled.fit(X, 50 + 20 * z).score(X, 50 + 20 * z) < 0.9
+
+
+def test_target_statistics_stay_those_of_the_first_training():
+    X, z = _linear_target()
+    reg = ContinualRegressor(random_state=0).fit(X[:250], 50 + 20 * z[:250])
+    mean, scale = reg.target_scaler_.mean_.copy(), reg.target_scaler_.scale_.copy()
+    reg.partial_fit(X[250:], 500 + 20 * z[250:])  # a shifted period
+    np.testing.assert_array_equal(reg.target_scaler_.mean_, mean)
+    np.testing.assert_array_equal(reg.target_scaler_.scale_, scale)
+    # predictions are the network's outputs brought back to the original units
+    outputs = reg.net_.module_(torch.as_tensor(X[:5], dtype=torch.float32))
+    expected = outputs.detach().numpy().ravel() * scale + mean
+    np.testing.assert_allclose(reg.predict(X[:5]), expected, rtol=1e-5)
+
+
+def test_first_partial_fit_sets_the_statistics_and_multioutput_scales_each():
+    X, z = _linear_target()
+    Y = np.c_[50 + 20 * z, -3 + 0.01 * z]
+    reg = ContinualRegressor(random_state=0, update_epochs=20).partial_fit(X, Y)
+    np.testing.assert_allclose(reg.target_scaler_.mean_, Y.mean(axis=0), rtol=1e-5)
+    assert reg.predict(X).shape == (500, 2)
+    assert reg.score(X, Y) > 0.9
+
+
+def test_constant_target_does_not_divide_by_zero():
+    X, _ = _linear_target()
+    reg = ContinualRegressor(max_epochs=2, random_state=0).fit(X, np.full(500, 7.0))
+    np.testing.assert_allclose(reg.predict(X), 7.0, atol=0.5)
