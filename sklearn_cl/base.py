@@ -16,6 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._net import ContinualNet
+from ._netstate import load_net_state, net_state, params_from_plain, params_to_plain
 from ._param_validation import (
     HasMethods,
     Interval,
@@ -619,6 +620,37 @@ class ContinualEstimator(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+    # ------------------------------------------------------------------
+    # state: pickle and skops store parameters and arrays (see _netstate)
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = params_to_plain(super().__getstate__())
+        if "net_" in state:
+            state["net_"] = net_state(state["net_"])
+        return state
+
+    def __setstate__(self, state):
+        state = params_from_plain(dict(state))
+        saved_net = state.pop("net_", None)
+        super().__setstate__(state)
+        if saved_net is not None:
+            n_outputs = (
+                len(self.classes_) if self._is_classifier else self.n_outputs_
+            )
+            X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
+            # seeded: loading leaves the caller's random stream alone
+            with _seeded(self._base_seed, self.device):
+                self.net_ = self._build_net(X_one, n_outputs)
+            load_net_state(self.net_, saved_net)
+
+    def __deepcopy__(self, memo):
+        # attribute by attribute: the net copies itself directly
+        # (ContinualNet.__deepcopy__), its strategies through their state
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        return new
 
 
 class NonFiniteUpdateError(ValueError):
