@@ -80,7 +80,9 @@ def load_net_state(net, state: dict) -> None:
     net.module_.load_state_dict(restore(state["module"]))
     net.optimizer_.load_state_dict(restore(state["optimizer"]))
     callbacks = [(name, cb) for name, cb in state["callbacks"]]
-    learned = [cb.state_dict() if isinstance(cb, Strategy) else None for _, cb in callbacks]
+    learned = [
+        cb.state_dict() if isinstance(cb, Strategy) else None for _, cb in callbacks
+    ]
     net.callbacks = callbacks
     net.initialize_callbacks()  # resets the strategies' state: put it back
     for (_, cb), cb_state in zip(callbacks, learned):

@@ -66,7 +66,10 @@ def _convert(value, *, as_plain: bool):
         return value
     if torch.is_tensor(value):
         if as_plain:
-            return {"$tensor": value.detach().cpu().numpy(), "device": value.device.type}
+            return {
+                "$tensor": value.detach().cpu().numpy(),
+                "device": value.device.type,
+            }
         return value.detach().clone()
     if isinstance(value, np.ndarray):
         return value if as_plain else value.copy()

@@ -635,9 +635,7 @@ class ContinualEstimator(BaseEstimator):
         saved_net = state.pop("net_", None)
         super().__setstate__(state)
         if saved_net is not None:
-            n_outputs = (
-                len(self.classes_) if self._is_classifier else self.n_outputs_
-            )
+            n_outputs = len(self.classes_) if self._is_classifier else self.n_outputs_
             X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
             # seeded: loading leaves the caller's random stream alone
             with _seeded(self._base_seed, self.device):

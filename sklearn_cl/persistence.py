@@ -43,9 +43,9 @@ from os import PathLike
 
 import numpy as np
 import sklearn
-import skorch
 import skops
 import skops.io as skops_io
+import skorch
 import torch
 from skops.io.exceptions import UntrustedTypesFoundException
 
@@ -227,8 +227,7 @@ def _untrusted(data: bytes, path, trusted: set[str]) -> list[str]:
 
 def _names(trusted: Iterable[str | type]) -> set[str]:
     return {
-        t if isinstance(t, str) else f"{t.__module__}.{t.__qualname__}"
-        for t in trusted
+        t if isinstance(t, str) else f"{t.__module__}.{t.__qualname__}" for t in trusted
     }
 
 

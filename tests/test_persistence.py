@@ -87,7 +87,9 @@ def round_trips():
     return [safe, with_skops, with_pickle, with_joblib, with_deepcopy]
 
 
-@pytest.mark.parametrize("round_trip", round_trips(), ids=["safe", "skops", "pickle", "joblib", "deepcopy"])
+@pytest.mark.parametrize(
+    "round_trip", round_trips(), ids=["safe", "skops", "pickle", "joblib", "deepcopy"]
+)
 def test_loaded_model_predicts_and_keeps_learning_the_same(
     updated, digits, tmp_path, round_trip
 ):
@@ -196,8 +198,6 @@ def test_user_classes_must_be_trusted(digits, tmp_path):
         np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
 
 
-
-
 def test_column_transformer_pipeline_round_trips_with_skops(tmp_path):
     pd = pytest.importorskip("pandas")
     from sklearn.compose import ColumnTransformer
@@ -223,7 +223,9 @@ def test_column_transformer_pipeline_round_trips_with_skops(tmp_path):
     save(pipe, tmp_path / "pipe.skops")
     assert untrusted_types(tmp_path / "pipe.skops") == []
     loaded = load(tmp_path / "pipe.skops")
-    np.testing.assert_array_equal(loaded.predict_proba(frame), pipe.predict_proba(frame))
+    np.testing.assert_array_equal(
+        loaded.predict_proba(frame), pipe.predict_proba(frame)
+    )
 
 
 def test_skops_lists_only_our_types_and_the_user_module(updated, tmp_path):
@@ -309,9 +311,7 @@ def test_a_function_in_the_file_must_be_trusted(tmp_path):
     save(FunctionTransformer(np.tanh).fit([[0.0]]), path)
 
     def edit(schema):
-        schema["content"]["content"]["func"].update(
-            __module__="os", __class__="system"
-        )
+        schema["content"]["content"]["func"].update(__module__="os", __class__="system")
 
     _edit_schema(path, edit)
     assert untrusted_types(path) == ["os.system"]
