@@ -12,12 +12,13 @@ bool or None, a dict, list or tuple of those, a numpy ``Generator``, or an
 object of a class registered with :func:`stateful` (the buffers), which
 provides ``state_dict()`` and ``load_state_dict()`` itself. Two forms exist:
 
-- the *snapshot* form (:func:`snapshot`): tensors cloned, arrays copied,
-  generators as their state: later training cannot change it (the
-  transaction taken before every update);
+- the *snapshot* form (:func:`snapshot`): tensors cloned, arrays and
+  generators copied: later training cannot change it (the transaction taken
+  before every update);
 - the *plain* form (:func:`plain`): tensors as numpy arrays tagged with
-  their device, nothing but numbers, strings, arrays and containers: what
-  pickle, ``copy.deepcopy`` and skops store.
+  their device; numbers, strings, arrays, numpy generators and containers
+  only: what pickle, ``copy.deepcopy`` and skops store (all three store a
+  numpy ``Generator`` exactly, and skops trusts it by default).
 
 Written here rather than taken from torch (``nn.Module.state_dict`` covers
 tensors of modules only) or skops (which stores objects, not the state a
@@ -39,7 +40,6 @@ __all__ = ["all_finite", "plain", "restore", "snapshot", "stateful"]
 
 _PLAIN = (type(None), bool, int, float, str, np.generic)
 _STATEFUL: dict[str, type] = {}
-_BIT_GENERATORS = ("MT19937", "PCG64", "PCG64DXSM", "Philox", "SFC64")
 
 
 def stateful(cls: type) -> type:
@@ -51,14 +51,6 @@ def stateful(cls: type) -> type:
 
 def is_stateful(value) -> bool:
     return _STATEFUL.get(type(value).__name__) is type(value)
-
-
-def _generator_state(generator: np.random.Generator) -> dict:
-    bit_generator = generator.bit_generator
-    return {
-        "$generator": type(bit_generator).__name__,
-        "state": copy.deepcopy(bit_generator.state),
-    }
 
 
 def _convert(value, *, as_plain: bool):
@@ -78,7 +70,8 @@ def _convert(value, *, as_plain: bool):
     if isinstance(value, list | tuple):
         return type(value)(_convert(v, as_plain=as_plain) for v in value)
     if isinstance(value, np.random.Generator):
-        return _generator_state(value)
+        # pickle and skops store generators exactly (seed sequence included)
+        return value if as_plain else copy.deepcopy(value)
     if is_stateful(value):
         state = value.state_dict()
         if as_plain:
@@ -119,13 +112,6 @@ def restore(value):
             # pickle, deepcopy and skops hand over fresh arrays: no copy
             array = np.require(value["$tensor"], requirements=["C", "W"])
             return torch.from_numpy(array).to(_device(value["device"]))
-        if "$generator" in value:
-            name = value["$generator"]
-            if name not in _BIT_GENERATORS:
-                raise ValueError(f"Unknown bit generator {name!r} in the state.")
-            bit_generator = getattr(np.random, name)()
-            bit_generator.state = copy.deepcopy(value["state"])
-            return np.random.Generator(bit_generator)
         if "$object" in value:
             cls = _STATEFUL.get(value["$object"])
             if cls is None:

@@ -41,6 +41,17 @@ _UPDATE_PARAMS = (
 
 # keyword arguments routed to the module, optimizer or criterion, as in skorch
 _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _fits_float32(array: np.ndarray) -> bool:
+    """Whether a numeric array is finite once cast to float32 (float64
+    values beyond 3.4e38 become infinite); False for NaN."""
+    if array.dtype.kind != "f":
+        return True
+    if array.dtype.itemsize <= 4:
+        return bool(np.isfinite(array).all())
+    return bool(np.abs(array).max(initial=0.0) <= _FLOAT32_MAX)
 
 
 def _is_optimizer_class(value) -> bool:
@@ -283,6 +294,7 @@ class ContinualEstimator(BaseEstimator):
         if not reset and self._is_clean(X) and self._is_clean_y(y, len(X)):
             return X.astype(np.float32, copy=False), y
         self._reject_sparse(X)
+        self._check_float32_range(X)
         if not reset:
             self._check_ndim(X)
         if not self._is_classifier:
@@ -305,6 +317,7 @@ class ContinualEstimator(BaseEstimator):
         if self._is_clean(X):
             return X.astype(np.float32, copy=False)
         self._reject_sparse(X)
+        self._check_float32_range(X)
         self._check_ndim(X)
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
@@ -316,6 +329,19 @@ class ContinualEstimator(BaseEstimator):
                 f"{type(self).__name__} does not accept sparse X: a neural network "
                 "takes dense input. Convert it with X.toarray() (or reduce it with "
                 "TruncatedSVD first)."
+            )
+
+    def _check_float32_range(self, X) -> None:
+        if (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind == "f"
+            and np.isfinite(X).all()
+            and not _fits_float32(X)
+        ):
+            raise ValueError(
+                f"X holds values beyond float32's range (|x| > {_FLOAT32_MAX:.3g}); "
+                f"{type(self).__name__} computes in float32, where they would "
+                "become infinite. Scale the inputs (e.g. with StandardScaler)."
             )
 
     def _is_clean(self, X) -> bool:
@@ -332,7 +358,7 @@ class ContinualEstimator(BaseEstimator):
             and X.dtype.kind in "fiu"
             and X.shape[1:] == self.input_shape_
             and len(X) > 0
-            and (X.dtype.kind != "f" or bool(np.isfinite(X).all()))
+            and _fits_float32(X)
         )
 
     def _is_clean_y(self, y, n_samples: int) -> bool:
@@ -340,10 +366,18 @@ class ContinualEstimator(BaseEstimator):
             return False
         if self._is_classifier:
             return y.ndim == 1 and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
-        return y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
+        return y.ndim in (1, 2) and y.dtype.kind in "fiu" and _fits_float32(y)
 
     def _check_numeric_targets(self, y) -> None:
         values = np.asarray(y)
+        if values.dtype.kind == "f" and np.isfinite(values).all():
+            if not _fits_float32(values):
+                raise ValueError(
+                    f"y holds values beyond float32's range (|y| > {_FLOAT32_MAX:.3g}"
+                    f"); {type(self).__name__} computes in float32. Scale the "
+                    "targets (e.g. with TransformedTargetRegressor)."
+                )
+            return
         if values.dtype.kind not in "OSU":
             return
         try:
@@ -547,9 +581,9 @@ class ContinualEstimator(BaseEstimator):
         if not finite:
             transaction.rollback(self)
             self._nonfinite(loss, "update", lr)
-        elif after is not None and after < before - check.tolerance:
+        elif after is not None and check.rejection(before, after) is not None:
             transaction.rollback(self)
-            self._reject("validation score dropped", before=before, after=after)
+            self._reject(check.rejection(before, after), before=before, after=after)
         return self
 
     def _reject(self, reason: str, **details) -> None:
