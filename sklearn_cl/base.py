@@ -15,6 +15,7 @@ from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._locking import serving, updating
 from ._net import ContinualNet
 from ._netstate import load_net_state, net_state, params_from_plain, params_to_plain
 from ._param_validation import (
@@ -527,15 +528,16 @@ class ContinualEstimator(BaseEstimator):
         -------
         self
         """
-        transaction = Transaction(self, net_state=False)
-        try:
-            loss = self._fit(X, y, tasks)
-        except BaseException:
-            transaction.rollback(self)
-            raise
-        if not is_finite(self.net_, loss):
-            transaction.rollback(self)
-            self._nonfinite(loss, "fit", self.lr)
+        with updating(self):  # concurrent updates run one after the other
+            transaction = Transaction(self, net_state=False)
+            try:
+                loss = self._fit(X, y, tasks)
+            except BaseException:
+                transaction.rollback(self)
+                raise
+            if not is_finite(self.net_, loss):
+                transaction.rollback(self)
+                self._nonfinite(loss, "fit", self.lr)
         return self
 
     def _fit(self, X, y, tasks):
@@ -567,6 +569,10 @@ class ContinualEstimator(BaseEstimator):
         """One all-or-nothing update: on an exception, a non-finite loss or
         weights, or a rejection by ``acceptance_check``, the estimator is put
         back exactly as it was before the call."""
+        with updating(self):  # concurrent updates run one after the other
+            return self._partial_fit_locked(X, y, classes)
+
+    def _partial_fit_locked(self, X, y, classes):
         transaction = Transaction(self)
         check = self.acceptance_check if transaction.net is not None else None
         try:
@@ -647,8 +653,15 @@ class ContinualEstimator(BaseEstimator):
         return loss
 
     def _forward(self, X) -> np.ndarray:
+        return self._forward_with_classes(X)[0]
+
+    def _forward_with_classes(self, X):
+        """Module outputs for ``X`` and the ``classes_`` that go with them,
+        from the committed model (see ``_locking``): safe while another
+        thread updates the estimator."""
         X = self._validate_X(X)
-        return self.net_.forward_raw(self._to_tensor(X)).numpy()
+        with serving(self) as (forward, classes):
+            return forward(self._to_tensor(X)).numpy(), classes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -195,8 +195,8 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
-        indices = self._forward(X).argmax(axis=1)
-        return self.classes_[indices]
+        outputs, classes = self._forward_with_classes(X)
+        return classes[outputs.argmax(axis=1)]
 
     def _output_hint(self, n_outputs: int) -> str:
         return (
@@ -275,7 +275,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
 
 
 def _label_kind(labels: np.ndarray) -> str:
-    """"bool", "number" or "string": labels of different kinds never mix."""
+    """ "bool", "number" or "string": labels of different kinds never mix."""
     kind = labels.dtype.kind
     if kind == "b":
         return "bool"
@@ -305,4 +305,3 @@ def _check_label_kind(classes: np.ndarray, y: np.ndarray) -> None:
             f"{classes}. Labels of different kinds cannot be mixed: convert y to "
             "the kind of the classes seen so far, or refit."
         )
-
