@@ -49,6 +49,8 @@ def _assert_equal(a, b, where):
         assert torch.equal(a, b), where
     elif isinstance(a, np.ndarray):
         np.testing.assert_array_equal(a, b, err_msg=where)
+    elif isinstance(a, np.random.Generator):
+        assert a.bit_generator.state == b.bit_generator.state, where
     elif hasattr(a, "__dict__") and not callable(a):
         assert type(a) is type(b), where
         _assert_equal(vars(a), vars(b), f"{where}.{type(a).__name__}")
