@@ -684,9 +684,20 @@ class ContinualEstimator(BaseEstimator):
         if saved_net is not None:
             n_outputs = len(self.classes_) if self._is_classifier else self.n_outputs_
             X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
-            # seeded: loading leaves the caller's random stream alone
-            with _seeded(self._base_seed, self.device):
-                self.net_ = self._build_net(X_one, n_outputs)
+            device = self.device
+            if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+                warnings.warn(
+                    f"The model was saved on device={device!r}, but CUDA is not "
+                    "available here: it is loaded on the CPU.",
+                    stacklevel=2,
+                )
+                self.device = "cpu"  # for building the net only
+            try:
+                # seeded: loading leaves the caller's random stream alone
+                with _seeded(self._base_seed, self.device):
+                    self.net_ = self._build_net(X_one, n_outputs)
+            finally:
+                self.device = device
             load_net_state(self.net_, saved_net)
 
     def __deepcopy__(self, memo):
