@@ -6,9 +6,10 @@ failed update can be undone. The snapshot goes through
 only ever appends, so its snapshot is two views and a few numbers, O(1),
 not a copy of the stored data. This measures one ``partial_fit`` on 256 new
 samples (MLP 64-100-10, one epoch, batches of 32) with ``Rehearsal``
-holding 256 or 100,000 past samples, drawing 256 of them in both cases
-(``fraction`` set so), so both calls train on the same number of samples
-and differ only in what the store holds:
+holding 256 (a bounded store) or 100,000 past samples (unbounded),
+drawing 256 of them in both cases (``fraction`` set so), on the same
+network: both calls train on the same number of samples and differ only in
+what the store holds:
 
 - the ratio of the two (target: at most 1.2);
 - the snapshot alone (``state_dict()``), against a deep copy of the
@@ -47,25 +48,27 @@ def best_time(fn, calls: int = 5) -> float:
 
 
 def with_store(n_stored: int, X, y) -> ContinualClassifier:
+    # the same network (fitted on all 100,000 samples) in both cases; the
+    # small store is a uniform sample of them (max_samples)
+    max_samples = None if n_stored == len(X) else n_stored
+    rehearsal = Rehearsal(fraction=BATCH / n_stored, max_samples=max_samples)
     clf = ContinualClassifier(
-        max_epochs=1,
-        callbacks=[("rehearsal", Rehearsal(fraction=BATCH / n_stored))],
-        random_state=0,
+        max_epochs=1, callbacks=[("rehearsal", rehearsal)], random_state=0
     )
-    # fit offers its data to the store: n_stored samples in one call
-    return clf.fit(X[:n_stored], y[:n_stored])
+    return clf.fit(X, y)
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
     rng = np.random.default_rng(0)
-    X = rng.random((100_000 + BATCH, 64), dtype=np.float32)
+    X = rng.random((100_000, 64), dtype=np.float32)
     y = rng.integers(0, 10, len(X))
-    new_X, new_y = X[-BATCH:], y[-BATCH:]
+    new_X = rng.random((BATCH, 64), dtype=np.float32)
+    new_y = rng.integers(0, 10, BATCH)
     rows = []
     times = {}
-    for n_stored in (BATCH, 100_000):
+    for n_stored in (100_000, BATCH):
         clf = with_store(n_stored, X, y)
         rehearsal = dict(clf.net_.callbacks_)["rehearsal"]
         assert len(rehearsal.buffer_) == n_stored
