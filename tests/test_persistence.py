@@ -421,3 +421,39 @@ def test_lambdas_are_not_trusted(tmp_path):
     save(FunctionTransformer(lambda X: X).fit([[0.0]]), path)
     with pytest.raises(UntrustedTypeError, match="lambda"):
         load(path)
+
+
+def _meta_estimators(X, y):
+    from sklearn_cl.monitoring import MonitoredUpdater
+
+    member = ContinualClassifier(
+        hidden_layer_sizes=(8,), max_epochs=1, callbacks=[Replay()], random_state=0
+    )
+    ensemble = UpdateEnsemble(member, data="old_and_new", random_state=0)
+    monitored = MonitoredUpdater(member, policy="always")
+    pipe = make_incremental_pipeline(StandardScaler(), member)
+    return {
+        "UpdateEnsemble": ensemble.fit(X[:200], y[:200]).partial_fit(
+            X[200:300], y[200:300]
+        ),
+        "MonitoredUpdater": monitored.partial_fit(X[:200], y[:200], classes=range(10)),
+        "IncrementalPipeline": pipe.partial_fit(X[:200], y[:200], classes=range(10)),
+    }
+
+
+@pytest.mark.parametrize(
+    "name", ["UpdateEnsemble", "MonitoredUpdater", "IncrementalPipeline"]
+)
+def test_meta_estimators_round_trip_through_skops(digits, tmp_path, name):
+    X, y = digits
+    model = _meta_estimators(X, y)[name]
+    path = tmp_path / "model.skops"
+    skops.io.dump(model, path)
+    names = skops.io.get_untrusted_types(file=path)
+    assert all(n.startswith("sklearn_cl.") for n in names), names
+    loaded = skops.io.load(path, trusted=names)
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+    # and it keeps learning the same way
+    for m in (loaded, model):
+        m.partial_fit(X[300:400], y[300:400])
+    np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))

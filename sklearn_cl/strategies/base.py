@@ -65,7 +65,6 @@ class Strategy(Callback):
 
         Examples
         --------
-        >>> import numpy as np, torch
         >>> from sklearn_cl.strategies import Replay
         >>> replay = Replay(buffer_size=10, random_state=0).initialize()
         >>> sorted(replay.state_dict())
