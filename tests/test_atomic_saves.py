@@ -92,6 +92,7 @@ def test_failed_save_keeps_the_old_file(
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.slow  # a child process that imports torch
 def test_sigkill_during_a_save_keeps_the_old_file(models, digits, tmp_path):
     X, _ = digits
     old, _ = models
@@ -99,8 +100,8 @@ def test_sigkill_during_a_save_keeps_the_old_file(models, digits, tmp_path):
     save(old, path)
     before = path.read_bytes()
     ready = tmp_path / "ready"
-    # the child writes a larger model, announces it is in the middle of the
-    # write, and waits there to be killed
+    # the child writes another model, announces it is in the middle of the
+    # write (data written, not yet committed), and waits there to be killed
     script = textwrap.dedent(
         f"""
         import os, time
@@ -111,7 +112,7 @@ def test_sigkill_during_a_save_keeps_the_old_file(models, digits, tmp_path):
 
         X = np.random.default_rng(0).normal(size=(64, 64)).astype("float32")
         model = ContinualClassifier(
-            hidden_layer_sizes=(512, 512), max_epochs=1, random_state=0
+            hidden_layer_sizes=(64,), max_epochs=1, random_state=0
         ).fit(X, np.arange(64) % 10)
 
         def stall(fd):
