@@ -25,6 +25,8 @@ import threading
 import weakref
 from contextlib import contextmanager
 
+from ._net import forward_in_chunks
+
 __all__ = ["serving", "updating"]
 
 _GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -52,8 +54,6 @@ class _Committed:
         self.classes = getattr(estimator, "classes_", None)
 
     def forward(self, X):
-        from ._net import forward_in_chunks
-
         return forward_in_chunks(self.module, X, self.device)
 
 
