@@ -7,9 +7,9 @@ generators all decide how the next update goes. Both formats keep all of it:
 
 - pickle / joblib: any object, but loading a pickle runs whatever code the
   file names. Only for files you wrote yourself or fully trust.
-- ``sklearn_cl.persistence``: a zip of JSON, tensors read with
-  ``torch.load(weights_only=True)`` and arrays read without pickle; classes
-  must be on an allow-list. Use it for files from anyone else.
+- skops (``skops.io`` or its thin convenience ``sklearn_cl.persistence``):
+  JSON and numpy arrays read without pickle; every type in the file must be
+  trusted before anything is imported. Use it for files from anyone else.
 
 Run: ``python examples/safe_persistence.py``.
 """
@@ -19,6 +19,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import skops.io
 import torch
 
 from sklearn_cl import ContinualClassifier
@@ -28,7 +29,7 @@ from sklearn_cl.strategies import EWC, Replay
 
 
 class SmallNet(torch.nn.Module):
-    """A module of our own: the safe format does not trust it by default."""
+    """A module of our own: the files name it, and it must be trusted."""
 
     def __init__(self, n_features=64, n_outputs=10):
         super().__init__()
@@ -53,9 +54,9 @@ clf.fit(tasks[0].X_train, tasks[0].y_train)
 clf.partial_fit(tasks[1].X_train, tasks[1].y_train)
 
 folder = Path(tempfile.mkdtemp())
-save(clf, folder / "model.skcl")
-print(f"saved {(folder / 'model.skcl').stat().st_size / 1024:.0f} KiB")
-loaded = load(folder / "model.skcl")
+save(clf, folder / "model.skops")
+print(f"saved {(folder / 'model.skops').stat().st_size / 1024:.0f} KiB")
+loaded = load(folder / "model.skops")
 trusted_copy = pickle.loads(pickle.dumps(clf))
 
 # the next update goes exactly the same way for all three
@@ -72,11 +73,20 @@ print(f"accuracy on all three tasks: {loaded.score(X_test, y_test):.3f}")
 # a class of our own must be trusted explicitly
 custom = ContinualClassifier(module=SmallNet, max_epochs=5, random_state=0)
 custom.fit(tasks[0].X_train, tasks[0].y_train)
-save(custom, folder / "custom.skcl")
-print("classes not trusted by default:", untrusted_types(folder / "custom.skcl"))
+save(custom, folder / "custom.skops")
+print("classes not trusted by default:", untrusted_types(folder / "custom.skops"))
 try:
-    load(folder / "custom.skcl")
+    load(folder / "custom.skops")
 except UntrustedTypeError as error:
     print("load refuses:", str(error)[:70], "...")
-custom_loaded = load(folder / "custom.skcl", trusted=[SmallNet])
+custom_loaded = load(folder / "custom.skops", trusted=[SmallNet])
 print("loaded with trusted=[SmallNet]:", type(custom_loaded.net_.module_).__name__)
+
+# skops itself: the same file, the same trust step
+names = skops.io.get_untrusted_types(file=folder / "custom.skops")
+print("skops lists:", names)
+skops_loaded = skops.io.load(folder / "custom.skops", trusted=names)
+print(
+    "skops.io.load predicts the same:",
+    np.array_equal(skops_loaded.predict(X_test), custom.predict(X_test)),
+)

@@ -410,12 +410,17 @@ class ContinualNet(NeuralNet):
     def forward_raw(self, X: torch.Tensor) -> torch.Tensor:
         """Module outputs for ``X`` in evaluation mode, on the CPU."""
         self.module_.eval()
-        with torch.inference_mode():
-            outs = [
-                self.module_(X[i : i + _PREDICT_CHUNK].to(self.device))
-                for i in range(0, len(X), _PREDICT_CHUNK)
-            ]
-        return torch.cat(outs).cpu()
+        return forward_in_chunks(self.module_, X, self.device)
+
+
+def forward_in_chunks(module: torch.nn.Module, X: torch.Tensor, device) -> torch.Tensor:
+    """Outputs of ``module`` (already in evaluation mode) for ``X``, on the CPU."""
+    with torch.inference_mode():
+        outs = [
+            module(X[i : i + _PREDICT_CHUNK].to(device))
+            for i in range(0, len(X), _PREDICT_CHUNK)
+        ]
+    return torch.cat(outs).cpu()
 
 
 def _takes_weight(hook) -> bool:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import copy
 import math
 import weakref
 
 import torch
 
+from ._state import interrupts_deferred, is_stateful
 from .strategies.base import Strategy
 
 # parameters and buffers per module object: listing them walks the module
@@ -23,22 +23,25 @@ def _state_tensors(module: torch.nn.Module) -> list:
     return tensors
 
 
-def _learned_state(callback) -> dict:
-    return {k: v for k, v in vars(callback).items() if k.endswith("_")}
-
-
 class Transaction:
     """A copy of an estimator's state taken before a training call.
 
-    ``rollback`` puts back the estimator's attributes and, when it was
-    fitted, the net's module weights, optimizer state, strategy state and
-    history. Training changes those in place; growing the output layer
-    replaces the module and optimizer with new objects, so keeping the old
-    objects is enough to undo it.
+    ``rollback`` puts back the estimator's attributes, the content of the
+    buffers among them (``UpdateEnsemble``'s memory) and, when it was fitted,
+    the net's module weights, optimizer state, strategy state (through
+    ``Strategy.state_dict``) and history. Training changes those in place;
+    growing the output layer replaces the module and optimizer with new
+    objects, so keeping the old objects is enough to undo it. A rollback
+    runs with ``KeyboardInterrupt`` held back until it is complete.
     """
 
     def __init__(self, estimator, net_state: bool = True):
         self.attrs = dict(vars(estimator))
+        self.buffers = [
+            (value, value.state_dict())
+            for value in self.attrs.values()
+            if is_stateful(value)
+        ]
         # fit builds a new net and leaves the old one alone: no copy needed
         net = getattr(estimator, "net_", None) if net_state else None
         self.net = net
@@ -58,10 +61,11 @@ class Transaction:
             {k: v for k, v in group.items() if k != "params"}
             for group in net.optimizer_.param_groups
         ]
-        # strategies' learned state; skorch's own callbacks reset theirs when
-        # a training call begins (and some hold objects that cannot be copied)
+        # strategies' declared state; skorch's own callbacks reset theirs when
+        # a training call begins (and some hold objects that cannot be copied,
+        # such as ProgressBar's bar)
         self.callbacks = [
-            (cb, copy.deepcopy(_learned_state(cb)))
+            (cb, cb.state_dict())
             for _, cb in net.callbacks_
             if isinstance(cb, Strategy)
         ]
@@ -79,8 +83,18 @@ class Transaction:
         self.history = list(net.history)
 
     def rollback(self, estimator) -> None:
-        vars(estimator).clear()
-        vars(estimator).update(self.attrs)
+        with interrupts_deferred():
+            self._rollback(estimator)
+
+    def _rollback(self, estimator) -> None:
+        # attributes are replaced, never missing: threads reading the
+        # estimator meanwhile (predict) find every attribute
+        attributes = vars(estimator)
+        attributes.update(self.attrs)
+        for key in [k for k in attributes if k not in self.attrs]:
+            del attributes[key]
+        for buffer, state in self.buffers:
+            buffer.load_state_dict(state)
         net = self.net
         if net is None:
             return
@@ -96,19 +110,22 @@ class Transaction:
         for group, saved in zip(net.optimizer_.param_groups, self.groups):
             group.update(saved)
         for cb, state in self.callbacks:
-            for key in list(_learned_state(cb)):
-                delattr(cb, key)
-            vars(cb).update(state)
+            cb.load_state_dict(state)
         net.history[:] = self.history
         vars(net).update(self.callback_lists)
 
 
 def is_finite(net, loss: float) -> bool:
-    """Whether the last loss and every parameter of the net are finite.
+    """Whether the last loss, every parameter of the net and every strategy's
+    learned state (EWC's Fisher, say) are finite.
 
     One sum per tensor: a NaN or an infinity anywhere makes it non-finite.
     """
     if not math.isfinite(loss):
         return False
     sums = torch.stack([p.detach().sum() for p in _state_tensors(net.module_)])
-    return bool(sums.isfinite().all())
+    if not bool(sums.isfinite().all()):
+        return False
+    return all(
+        cb._state_is_finite() for _, cb in net.callbacks_ if isinstance(cb, Strategy)
+    )

@@ -17,7 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from skorch.callbacks import EarlyStopping, EpochScoring, InputShapeSetter
 from skorch.dataset import ValidSplit
 
+from ._locking import serving, updating
 from ._net import ContinualNet
+from ._netstate import load_net_state, net_state, params_from_plain, params_to_plain
 from ._param_validation import (
     HasMethods,
     Interval,
@@ -58,11 +60,26 @@ _NETWORK_PARAMS = (
     "device",
 )
 
+# private attributes that loading derives from the parameters again
+_REBUILT_ON_LOAD = ("_built_with", "_callback_specs", "_checked_params")
+
 # the __init__ parameter names of each estimator class
 _PARAM_NAMES: dict = {}
 
 # keyword arguments routed to the module, optimizer or criterion, as in skorch
 _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _fits_float32(array: np.ndarray) -> bool:
+    """Whether a numeric array is finite once cast to float32 (float64
+    values beyond 3.4e38 become infinite); False for NaN."""
+    if array.dtype.kind != "f":
+        return True
+    if array.dtype.itemsize <= 4:
+        return bool(np.isfinite(array).all())
+    return bool(np.abs(array).max(initial=0.0) <= _FLOAT32_MAX)
+
 
 # skorch callbacks that cannot work here, and why
 _UNSUPPORTED_CALLBACKS = {
@@ -428,6 +445,7 @@ class ContinualEstimator(BaseEstimator):
         if not reset and self._is_clean(X) and self._is_clean_y(y, len(X)):
             return X.astype(np.float32, copy=False), y
         self._reject_sparse(X)
+        self._check_float32_range(X)
         if not reset:
             self._check_ndim(X)
         if not self._is_classifier:
@@ -450,6 +468,7 @@ class ContinualEstimator(BaseEstimator):
         if self._is_clean(X):
             return X.astype(np.float32, copy=False)
         self._reject_sparse(X)
+        self._check_float32_range(X)
         self._check_ndim(X)
         X = validate_data(self, X, reset=False, dtype=np.float32, allow_nd=True)
         self._check_input_shape(X, reset=False)
@@ -461,6 +480,19 @@ class ContinualEstimator(BaseEstimator):
                 f"{type(self).__name__} does not accept sparse X: a neural network "
                 "takes dense input. Convert it with X.toarray() (or reduce it with "
                 "TruncatedSVD first)."
+            )
+
+    def _check_float32_range(self, X) -> None:
+        if (
+            isinstance(X, np.ndarray)
+            and X.dtype.kind == "f"
+            and np.isfinite(X).all()
+            and not _fits_float32(X)
+        ):
+            raise ValueError(
+                f"X holds values beyond float32's range (|x| > {_FLOAT32_MAX:.3g}); "
+                f"{type(self).__name__} computes in float32, where they would "
+                "become infinite. Scale the inputs (e.g. with StandardScaler)."
             )
 
     def _is_clean(self, X) -> bool:
@@ -477,7 +509,7 @@ class ContinualEstimator(BaseEstimator):
             and X.dtype.kind in "fiu"
             and X.shape[1:] == self.input_shape_
             and len(X) > 0
-            and (X.dtype.kind != "f" or bool(np.isfinite(X).all()))
+            and _fits_float32(X)
         )
 
     def _is_clean_y(self, y, n_samples: int) -> bool:
@@ -485,10 +517,18 @@ class ContinualEstimator(BaseEstimator):
             return False
         if self._is_classifier:
             return y.ndim == 1 and (y.dtype.kind != "f" or bool(np.isfinite(y).all()))
-        return y.ndim in (1, 2) and y.dtype.kind in "fiu" and bool(np.isfinite(y).all())
+        return y.ndim in (1, 2) and y.dtype.kind in "fiu" and _fits_float32(y)
 
     def _check_numeric_targets(self, y) -> None:
         values = np.asarray(y)
+        if values.dtype.kind == "f" and np.isfinite(values).all():
+            if not _fits_float32(values):
+                raise ValueError(
+                    f"y holds values beyond float32's range (|y| > {_FLOAT32_MAX:.3g}"
+                    f"); {type(self).__name__} computes in float32. Scale the "
+                    "targets (e.g. with TransformedTargetRegressor)."
+                )
+            return
         if values.dtype.kind not in "OSU":
             return
         try:
@@ -727,15 +767,16 @@ class ContinualEstimator(BaseEstimator):
         -------
         self
         """
-        transaction = Transaction(self, net_state=False)
-        try:
-            loss = self._fit(X, y, tasks, sample_weight)
-        except BaseException:
-            transaction.rollback(self)
-            raise
-        if not is_finite(self.net_, loss):
-            transaction.rollback(self)
-            self._nonfinite(loss, "fit", self.lr)
+        with updating(self):  # concurrent updates run one after the other
+            transaction = Transaction(self, net_state=False)
+            try:
+                loss = self._fit(X, y, tasks, sample_weight)
+            except BaseException:
+                transaction.rollback(self)
+                raise
+            if not is_finite(self.net_, loss):
+                transaction.rollback(self)
+                self._nonfinite(loss, "fit", self.lr)
         return self
 
     def _start(self, X, n_outputs) -> None:
@@ -785,6 +826,10 @@ class ContinualEstimator(BaseEstimator):
         """One all-or-nothing update: on an exception, a non-finite loss or
         weights, or a rejection by ``acceptance_check``, the estimator is put
         back exactly as it was before the call."""
+        with updating(self):  # concurrent updates run one after the other
+            return self._partial_fit_locked(X, y, classes, sample_weight)
+
+    def _partial_fit_locked(self, X, y, classes, sample_weight):
         transaction = Transaction(self)
         check = self.acceptance_check if transaction.net is not None else None
         try:
@@ -799,9 +844,9 @@ class ContinualEstimator(BaseEstimator):
         if not finite:
             transaction.rollback(self)
             self._nonfinite(loss, "update", lr)
-        elif after is not None and after < before - check.tolerance:
+        elif after is not None and check.rejection(before, after) is not None:
             transaction.rollback(self)
-            self._reject("validation score dropped", before=before, after=after)
+            self._reject(check.rejection(before, after), before=before, after=after)
         return self
 
     def _reject(self, reason: str, **details) -> None:
@@ -934,13 +979,65 @@ class ContinualEstimator(BaseEstimator):
             )
 
     def _forward(self, X) -> np.ndarray:
+        return self._forward_with_classes(X)[0]
+
+    def _forward_with_classes(self, X):
+        """Module outputs for ``X`` and the ``classes_`` that go with them,
+        from the committed model (see ``_locking``): safe while another
+        thread updates the estimator."""
         X = self._validate_X(X)
-        return self.net_.forward_raw(self._to_tensor(X)).numpy()
+        with serving(self) as (forward, classes):
+            return forward(self._to_tensor(X)).numpy(), classes
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.non_deterministic = False
         return tags
+
+    # ------------------------------------------------------------------
+    # state: pickle and skops store parameters and arrays (see _netstate)
+    # ------------------------------------------------------------------
+    def __getstate__(self):
+        state = params_to_plain(super().__getstate__())
+        # derived from the parameters when the net is rebuilt on loading
+        for name in _REBUILT_ON_LOAD:
+            state.pop(name, None)
+        if "net_" in state:
+            state["net_"] = net_state(state["net_"])
+        return state
+
+    def __setstate__(self, state):
+        state = params_from_plain(dict(state))
+        saved_net = state.pop("net_", None)
+        super().__setstate__(state)
+        if saved_net is not None:
+            n_outputs = len(self.classes_) if self._is_classifier else self.n_outputs_
+            X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
+            device = self.device
+            if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+                warnings.warn(
+                    f"The model was saved on device={device!r}, but CUDA is not "
+                    "available here: it is loaded on the CPU.",
+                    stacklevel=2,
+                )
+                self.device = "cpu"  # for building the net only
+            try:
+                # seeded: loading leaves the caller's random stream alone
+                with _seeded(self._base_seed, self.device):
+                    self.net_ = self._build_net(X_one, n_outputs)
+            finally:
+                self.device = device
+            self._built_with = self._network_params()
+            self._checked_params = {}  # every update parameter checked again
+            load_net_state(self.net_, saved_net)
+
+    def __deepcopy__(self, memo):
+        # attribute by attribute: the net copies itself directly
+        # (ContinualNet.__deepcopy__), its strategies through their state
+        new = object.__new__(type(self))
+        memo[id(self)] = new
+        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        return new
 
 
 class NonFiniteUpdateError(ValueError):

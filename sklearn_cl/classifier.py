@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 from sklearn.base import ClassifierMixin
@@ -245,8 +247,8 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted labels, taken from ``classes_``."""
-        indices = self._forward(X).argmax(axis=1)
-        return self.classes_[indices]
+        outputs, classes = self._forward_with_classes(X)
+        return classes[outputs.argmax(axis=1)]
 
     def _output_hint(self, n_outputs: int) -> str:
         return (
@@ -276,6 +278,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         known = self._known_indices(y)
         if known is not None:
             return known, len(self.classes_)
+        _check_label_kind(self.classes_, y)
         new = np.setdiff1d(np.unique(y), self.classes_)
         if new.size:
             check_classification_targets(y)
@@ -321,3 +324,36 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         with _seeded(self._call_seed() + 1, self.net_.device):
             self.net_.grow_output(n_old + len(new))
         self._set_classes(np.concatenate([self.classes_, new]))
+
+
+def _label_kind(labels: np.ndarray) -> str:
+    """ "bool", "number" or "string": labels of different kinds never mix."""
+    kind = labels.dtype.kind
+    if kind == "b":
+        return "bool"
+    if kind in "iuf":
+        return "number"
+    if kind in "US":
+        return "string"
+    kinds = {
+        "bool"
+        if isinstance(v, bool | np.bool_)
+        else "number"
+        if isinstance(v, numbers.Number)
+        else "string"
+        for v in labels.ravel()
+    }
+    return kinds.pop() if len(kinds) == 1 else "mixed"
+
+
+def _check_label_kind(classes: np.ndarray, y: np.ndarray) -> None:
+    """Refuse labels of another kind than ``classes_``: numpy would turn the
+    classes into strings (``predict`` then returns ``'0'`` for ``0``) or read
+    booleans as 0 and 1."""
+    expected, got = _label_kind(classes), _label_kind(np.asarray(y))
+    if got != expected:
+        raise ValueError(
+            f"`y` holds {got} labels, but `self.classes_` holds {expected} labels "
+            f"{classes}. Labels of different kinds cannot be mixed: convert y to "
+            "the kind of the classes seen so far, or refit."
+        )

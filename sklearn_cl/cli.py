@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import json
 import math
 import sys
@@ -27,6 +28,7 @@ from sklearn.metrics import check_scoring
 from sklearn.utils.multiclass import type_of_target
 
 from . import __version__
+from ._atomic import atomic_write
 from ._strategy_registry import (
     STRATEGIES,
     base_estimator,
@@ -466,16 +468,18 @@ def _json_safe(value):
 def _write_outputs(out: Path, records, results, tasks, settings, quiet) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     written = [out / "results.csv", out / "results.json"]
-    with open(written[0], "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(records[0]))
-        writer.writeheader()
-        for record in records:
-            writer.writerow(
-                {
-                    k: "" if isinstance(v, float) and math.isnan(v) else v
-                    for k, v in record.items()
-                }
-            )
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(records[0]))
+    writer.writeheader()
+    for record in records:
+        writer.writerow(
+            {
+                k: "" if isinstance(v, float) and math.isnan(v) else v
+                for k, v in record.items()
+            }
+        )
+    # every output replaces the old one only once completely written
+    atomic_write(written[0], table.getvalue().encode())
     matrices = {
         name: np.mean([r.matrix for r in runs], axis=0)
         for name, runs in results.items()
@@ -487,7 +491,9 @@ def _write_outputs(out: Path, records, results, tasks, settings, quiet) -> list[
         "accuracy_matrices": matrices,
         "runs": {name: [r.metrics for r in runs] for name, runs in results.items()},
     }
-    written[1].write_text(json.dumps(_json_safe(document), indent=2) + "\n")
+    atomic_write(
+        written[1], (json.dumps(_json_safe(document), indent=2) + "\n").encode()
+    )
     try:
         written += _plots(out, matrices, [t.name for t in tasks])
     except ImportError:
@@ -528,7 +534,9 @@ def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
             ax.set_title(name)
         for ax in axes[len(shown) :]:
             ax.set_visible(False)
-        fig.savefig(out / file, dpi=80)
+        atomic_write(
+            out / file, lambda f, fig=fig: fig.savefig(f, format="png", dpi=80)
+        )
         paths.append(out / file)
     return paths
 

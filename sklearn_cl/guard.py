@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from sklearn.base import BaseEstimator
@@ -17,7 +18,10 @@ class AcceptanceCheck(BaseEstimator):
     :class:`ContinualRegressor`. Every ``partial_fit`` on a fitted model then
     scores the model on ``(X, y)`` before and after the update; if the score
     falls by more than ``tolerance``, the update is undone (weights, optimizer
-    and strategy state, counters) and recorded in ``rejected_updates_``.
+    and strategy state, counters) and recorded in ``rejected_updates_``. A
+    NaN score (before or after) or a NaN tolerance rejects the update too,
+    recorded with its own reason: an update is kept only when the check
+    shows that it is good enough.
 
     Parameters
     ----------
@@ -50,6 +54,17 @@ class AcceptanceCheck(BaseEstimator):
         self.y = y
         self.tolerance = tolerance
         self.scoring = scoring
+
+    def rejection(self, before: float, after: float) -> str | None:
+        """Why an update that moved the score from ``before`` to ``after`` is
+        rejected, or None if it is kept."""
+        if after >= before - self.tolerance:  # False whenever a NaN is involved
+            return None
+        if math.isnan(before) or math.isnan(after):
+            return "validation score is NaN"
+        if math.isnan(self.tolerance):
+            return "tolerance is NaN"
+        return "validation score dropped"
 
     def score(self, estimator) -> float:
         """The score of ``estimator`` on the validation data."""

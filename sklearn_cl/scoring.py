@@ -71,6 +71,24 @@ class Snapshots(Strategy):
     3
     """
 
+    # the copies are never changed once taken: a rollback keeps the list as
+    # it was; they are torch modules, so a model holding them cannot be
+    # saved in the safe format
+    _learned_state = ("modules_",)
+
+    def state_dict(self) -> dict:
+        return {"modules_": list(self.modules_)} if hasattr(self, "modules_") else {}
+
+    def load_state_dict(self, state: dict):
+        self.modules_ = list(state.get("modules_", []))
+        return self
+
+    def __getstate__(self):
+        return dict(vars(self))
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+
     def initialize(self):
         self.modules_ = []
         return super().initialize()

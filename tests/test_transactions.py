@@ -18,6 +18,8 @@ from sklearn_cl.strategies import Strategy
 class FailAfter(Strategy):
     """Raises ``error`` on the n-th training batch of an update."""
 
+    _learned_state = ("seen_",)
+
     def __init__(self, n=3, error=RuntimeError):
         self.n = n
         self.error = error

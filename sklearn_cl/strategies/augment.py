@@ -60,6 +60,9 @@ class Augment(Strategy):
     True
     """
 
+    _learned_state = ("rng_",)
+    _transient_state = ("generator_",)
+
     def __init__(self, noise_std=0.0, scale_range=None, func=None, random_state=None):
         self.noise_std = noise_std
         self.scale_range = scale_range

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sklearn.base import BaseEstimator
 from skorch.callbacks import Callback
 
+from .._state import all_finite, plain, restore, snapshot
+
 __all__ = ["Strategy"]
 
 
@@ -28,14 +30,100 @@ class Strategy(Callback):
     - :meth:`on_output_grown` when a classifier's output layer grows.
 
     ``X`` and ``y`` are the validated training tensors of the call, on the
-    net's device (``y`` holds class indices for classifiers). Learned state
-    lives in attributes ending in ``_`` and is reset by :meth:`initialize`;
-    the estimators clone the strategies the user passes, so the user's objects
-    are never mutated.
+    net's device (``y`` holds class indices for classifiers). The estimators
+    clone the strategies the user passes, so the user's objects are never
+    mutated.
+
+    **State.** A strategy declares its learned state in the class attribute
+    ``_learned_state``: the names of the attributes (ending in ``_``) that
+    hold it, as tensors, numpy arrays, numbers, strings, None, dicts, lists
+    and tuples of them, numpy ``Generator`` objects or buffers. :meth:`initialize`
+    resets it; :meth:`state_dict` and :meth:`load_state_dict` read and set
+    it. The rollback of a failed update, ``copy.deepcopy``, pickle and the
+    skops files all go through these two methods, so a new strategy gets all
+    of them by declaring its state. Parameters (the ``__init__`` arguments,
+    such as EWC's ``lambda_``) are never state. Attributes that live only
+    during a training call (a penalty's cached tensors, say) are listed in
+    ``_transient_state``: they are not saved, and are set to None after a
+    rollback or a load.
 
     A strategy that overrides none of a hook costs nothing on that hook: the
     training loop only calls the hooks a strategy overrides.
     """
+
+    _learned_state: tuple[str, ...] = ()
+    _transient_state: tuple[str, ...] = ()
+
+    def state_dict(self) -> dict:
+        """The learned state, as a copy that later training does not change.
+
+        Returns
+        -------
+        state : dict
+            ``{name: value}`` for each attribute of ``_learned_state`` that
+            is set (none before :meth:`initialize`).
+
+        Examples
+        --------
+        >>> from sklearn_cl.strategies import Replay
+        >>> replay = Replay(buffer_size=10, random_state=0).initialize()
+        >>> sorted(replay.state_dict())
+        ['buffer_', 'rng_']
+        """
+        return {
+            name: snapshot(getattr(self, name))
+            for name in self._learned_state
+            if hasattr(self, name)
+        }
+
+    def load_state_dict(self, state: dict):
+        """Set the learned state from :meth:`state_dict` (either form).
+
+        Parameters
+        ----------
+        state : dict
+
+        Returns
+        -------
+        self
+        """
+        unknown = sorted(set(state) - set(self._learned_state))
+        if unknown:
+            raise ValueError(
+                f"{type(self).__name__} has no learned state {unknown}; its "
+                f"state is {list(self._learned_state)}."
+            )
+        for name, value in state.items():
+            setattr(self, name, restore(value))
+        for name in self._transient_state:
+            setattr(self, name, None)
+        return self
+
+    def _state_is_finite(self) -> bool:
+        return all(
+            all_finite(getattr(self, name, None)) for name in self._learned_state
+        )
+
+    def __getstate__(self):
+        # parameters as they are, learned state in its plain form (numbers,
+        # strings, arrays): pickle, copy.deepcopy and skops store this
+        hidden = {*self._learned_state, *self._transient_state}
+        state = {k: v for k, v in vars(self).items() if k not in hidden}
+        if any(hasattr(self, name) for name in hidden):  # initialized
+            learned = {
+                name: getattr(self, name)
+                for name in self._learned_state
+                if hasattr(self, name)
+            }
+            state["_learned"] = plain(learned)
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        learned = state.pop("_learned", None)
+        vars(self).update(state)
+        if learned is not None:
+            self.load_state_dict(learned)
 
     @classmethod
     def _get_param_names(cls):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .._state import plain, restore, snapshot, stateful
+
 __all__ = ["ReservoirBuffer", "ClassBalancedBuffer", "WindowBuffer", "make_buffer"]
 
 
@@ -63,6 +65,57 @@ class _Buffer:
             f"{type(self).__name__}(capacity={self.capacity}, "
             f"stored={self._size}, seen={self.n_seen})"
         )
+
+    def state_dict(self) -> dict:
+        """What the buffer holds, as a copy later additions do not change.
+
+        An unbounded buffer only ever appends, so its stored samples are
+        returned as views, without copying: this is what makes the rollback
+        of an update O(1) however much is stored. A bounded one overwrites
+        slots once full, so its (at most ``capacity``) samples are copied.
+        """
+        X = y = None
+        if self._X is not None:
+            X, y = self._X[: self._size], self._y[: self._size]
+            if self.capacity is not None:
+                X, y = X.copy(), y.copy()
+        return {
+            "capacity": self.capacity,
+            "n_seen": self.n_seen,
+            "X": X,
+            "y": y,
+            "rng": snapshot(self._rng),
+            **self._extra_state(),
+        }
+
+    def _extra_state(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict):
+        """Set what the buffer holds from :meth:`state_dict`; return self."""
+        self.capacity = state["capacity"]
+        self.n_seen = int(state["n_seen"])
+        X, y = state["X"], state["y"]
+        if X is not None and not (X.flags.writeable and y.flags.writeable):
+            X, y = X.copy(), y.copy()
+        self._X, self._y = X, y
+        self._size = 0 if X is None else len(X)
+        self._rng = restore(state["rng"])
+        return self
+
+    @classmethod
+    def _from_state(cls, state: dict):
+        buffer = cls(state["capacity"])
+        return buffer.load_state_dict(state)
+
+    def __getstate__(self):
+        # a generator given as random_state lives on in the saved "rng"
+        seed = self.random_state if isinstance(self.random_state, int) else None
+        return {"random_state": seed, "state": plain(self.state_dict())}
+
+    def __setstate__(self, state):
+        self.random_state = state["random_state"]
+        self.load_state_dict(restore(state["state"]))
 
     @property
     def X(self) -> np.ndarray:
@@ -183,6 +236,7 @@ def _keep_last(dest: np.ndarray, src: np.ndarray):
     return dest[keep], src[keep]
 
 
+@stateful
 class ReservoirBuffer(_Buffer):
     """A uniform random sample of everything seen (Vitter's algorithm R).
 
@@ -227,6 +281,7 @@ class ReservoirBuffer(_Buffer):
         return _keep_last(dest, src)
 
 
+@stateful
 class WindowBuffer(_Buffer):
     """The most recent ``capacity`` samples (a sliding window).
 
@@ -275,6 +330,7 @@ class WindowBuffer(_Buffer):
         return dest, src
 
 
+@stateful
 class ClassBalancedBuffer(_Buffer):
     """An equal share of the memory for every class seen so far.
 
@@ -309,6 +365,19 @@ class ClassBalancedBuffer(_Buffer):
         super().__init__(capacity, random_state)
         self._members: dict = {}  # label -> slots holding it
         self._seen_per_class: dict = {}
+
+    def _extra_state(self) -> dict:
+        # label -> slots: copied, as they change on every addition
+        return {
+            "members": [[label, list(slots)] for label, slots in self._members.items()],
+            "seen_per_class": [[k, v] for k, v in self._seen_per_class.items()],
+        }
+
+    def load_state_dict(self, state: dict):
+        super().load_state_dict(state)
+        self._members = {label: list(slots) for label, slots in state["members"]}
+        self._seen_per_class = {k: int(v) for k, v in state["seen_per_class"]}
+        return self
 
     def _check_layout(self, X, y) -> None:
         if y.ndim != 1:

@@ -190,6 +190,16 @@ class EWC(Strategy):
     (1, torch.Size([100, 64]))
     """
 
+    _learned_state = (
+        "fisher_",
+        "anchor_",
+        "n_consolidations_",
+        "pending_fisher_",
+        "n_pending_calls_",
+        "n_pending_samples_",
+    )
+    _transient_state = ("active_stiffness_", "active_anchor_")
+
     def __init__(
         self,
         lambda_=100.0,

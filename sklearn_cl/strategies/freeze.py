@@ -98,6 +98,9 @@ class Freeze(Strategy):
     True
     """
 
+    _learned_state = ("head_replaced_",)
+    _transient_state = ("frozen_",)
+
     def __init__(self, patterns=None, train_last=None, new_head=False):
         self.patterns = patterns
         self.train_last = train_last
@@ -177,6 +180,6 @@ class Freeze(Strategy):
     def on_train_end(self, net, X=None, y=None, **kwargs):
         # before any strategy's on_update_end, which may need gradients of
         # every parameter (a Fisher, for instance)
-        for param in self.frozen_:
+        for param in self.frozen_ or ():
             param.requires_grad_(True)
         self.frozen_ = []

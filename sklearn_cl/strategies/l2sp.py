@@ -80,6 +80,8 @@ class L2SP(Strategy):
     True
     """
 
+    _transient_state = ("anchor_",)
+
     def __init__(self, alpha=0.01, norm="l2"):
         self.alpha = alpha
         self.norm = norm

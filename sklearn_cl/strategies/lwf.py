@@ -85,6 +85,8 @@ class LwF(Strategy):
     fine-tuning 0.19, LwF 0.96
     """
 
+    _transient_state = ("teacher_", "n_distilled_")
+
     def __init__(self, alpha=1.0, temperature=2.0):
         self.alpha = alpha
         self.temperature = temperature

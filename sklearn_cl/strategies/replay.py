@@ -30,6 +30,14 @@ class _Memory(Strategy):
     sequences give equal results. Subclasses say which buffer to build.
     """
 
+    _learned_state = ("rng_", "buffer_")
+
+    def load_state_dict(self, state: dict):
+        super().load_state_dict(state)
+        if self.buffer_ is not None and self.rng_ is not None:
+            self.buffer_._rng = self.rng_  # one stream, as when built
+        return self
+
     def initialize(self):
         self.rng_ = None
         self.buffer_ = None
@@ -118,6 +126,8 @@ class Replay(_Memory):
     >>> float(clf.score(tasks[0].X_test, tasks[0].y_test)) > 0.9
     True
     """
+
+    _transient_state = ("cache_X_", "cache_y_", "generator_")
 
     def __init__(
         self,

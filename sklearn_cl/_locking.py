@@ -1,0 +1,118 @@
+"""Thread safety: one update at a time, predictions from the committed model.
+
+An estimator may serve ``predict``, ``predict_proba`` and ``score`` from any
+number of threads while one thread updates it:
+
+- ``fit`` and ``partial_fit`` hold the estimator's lock, so concurrent
+  updates run one after the other (none is lost);
+- a prediction never runs on the module while it trains: it runs on the
+  live module only while it holds the lock itself (no update in progress),
+  or, while an update runs in another thread, on a copy of the model as
+  committed by the last update. The copy is made only once threads have
+  been seen to contend, then once per update, so a single-threaded program
+  never pays for it; it costs one copy of the module's weights.
+
+Readers therefore see the model before or after an update, never a mix,
+and a prediction never switches the training module to evaluation mode.
+Python's ``threading`` has no reader-writer lock; this is the small part of
+one these estimators need.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import weakref
+from contextlib import contextmanager
+
+from ._net import forward_in_chunks
+
+__all__ = ["serving", "updating"]
+
+_GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_GUARDS_LOCK = threading.Lock()
+
+
+class _Guard:
+    def __init__(self):
+        self.lock = threading.RLock()
+        self.writer: int | None = None  # thread updating the estimator
+        self.version = 0  # committed updates so far
+        self.contended = False  # a reader has waited for a writer
+        self.copy: _Committed | None = None
+
+
+class _Committed:
+    """A copy of a fitted estimator's module and classes, for readers."""
+
+    def __init__(self, estimator, version: int):
+        net = estimator.net_
+        self.version = version
+        self.source = net.module_
+        self.module = copy.deepcopy(net.module_).eval().requires_grad_(False)
+        self.device = net.device
+        self.classes = getattr(estimator, "classes_", None)
+
+    def forward(self, X):
+        return forward_in_chunks(self.module, X, self.device)
+
+
+def _guard(estimator) -> _Guard:
+    guard = _GUARDS.get(estimator)
+    if guard is None:
+        with _GUARDS_LOCK:
+            guard = _GUARDS.setdefault(estimator, _Guard())
+    return guard
+
+
+@contextmanager
+def updating(estimator):
+    """Hold the estimator's lock for an update (re-entrant)."""
+    guard = _guard(estimator)
+    with guard.lock:
+        outer = guard.writer
+        guard.writer = threading.get_ident()
+        try:
+            yield
+        finally:
+            guard.writer = outer
+            if outer is None:
+                guard.version += 1
+                guard.copy = None
+
+
+@contextmanager
+def serving(estimator):
+    """Yield ``(forward, classes)`` of the committed model for a prediction."""
+    guard = _guard(estimator)
+    if guard.writer == threading.get_ident():  # the updating thread itself
+        yield estimator.net_.forward_raw, getattr(estimator, "classes_", None)
+        return
+    committed = guard.copy
+    if committed is not None and _current(committed, guard, estimator):
+        yield committed.forward, committed.classes
+        return
+    if not guard.lock.acquire(blocking=False):
+        guard.contended = True
+        guard.lock.acquire()
+    try:
+        if not guard.contended:
+            # no other thread has updated meanwhile: the live module is safe
+            # while the lock is held
+            yield estimator.net_.forward_raw, getattr(estimator, "classes_", None)
+            return
+        if guard.copy is None or not _current(guard.copy, guard, estimator):
+            guard.copy = _Committed(estimator, guard.version)
+        committed = guard.copy
+    finally:
+        guard.lock.release()
+    yield committed.forward, committed.classes
+
+
+def _current(committed: _Committed, guard: _Guard, estimator) -> bool:
+    net = getattr(estimator, "net_", None)
+    return (
+        committed.version == guard.version
+        and net is not None
+        and committed.source is net.module_
+    )

@@ -1,0 +1,156 @@
+"""Thread safety: readers see the committed model while one thread updates.
+
+``predict``, ``predict_proba`` and ``score`` may run in any number of threads
+while another thread calls ``partial_fit``: they see the model before or
+after an update, never a mix, never an error, and never switch the training
+module to evaluation mode. Concurrent ``partial_fit`` calls run one after the
+other.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import torch
+
+from sklearn_cl import ContinualClassifier
+from sklearn_cl.strategies import Strategy
+
+
+def _run_threads(targets) -> list[BaseException]:
+    errors: list[BaseException] = []
+
+    def guarded(target):
+        def run():
+            try:
+                target()
+            except BaseException as error:  # reported by the test
+                errors.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def test_concurrent_updates_are_serialised(digits):
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,), max_epochs=1, update_epochs=2, random_state=0
+    ).fit(X[:200], y[:200])
+
+    def updates(start):
+        def run():
+            for i in range(20):
+                batch = slice(start + 20 * i, start + 20 * i + 20)
+                clf.partial_fit(X[batch], y[batch])
+
+        return run
+
+    assert _run_threads([updates(200), updates(600), updates(1000)]) == []
+    assert clf.n_updates_ == 60
+
+
+class TrainingMode(Strategy):
+    """Records whether the module is in training mode on every batch."""
+
+    def initialize(self):
+        self.modes_ = []
+        return self
+
+    def penalty(self, net, X, y, y_pred):
+        self.modes_.append(net.module_.training)
+
+
+def test_readers_see_committed_models_only(digits):
+    X, y = digits
+    probe = X[1500:1600]
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(32,),
+        dropout=0.2,
+        max_epochs=1,
+        update_epochs=5,
+        callbacks=[("mode", TrainingMode())],
+        random_state=0,
+    ).fit(X[:200], y[:200])
+    committed = [clf.predict_proba(probe)]
+    done = threading.Event()
+    seen: list[np.ndarray] = []
+
+    def writer():
+        try:
+            for start in range(200, 1000, 100):
+                clf.partial_fit(X[start : start + 100], y[start : start + 100])
+                committed.append(clf.predict_proba(probe))
+        finally:
+            done.set()
+
+    def reader():
+        while not done.is_set():
+            seen.append(clf.predict_proba(probe))
+            assert 0.0 <= clf.score(probe, y[1500:1600]) <= 1.0
+
+    assert _run_threads([writer, reader, reader]) == []
+    assert len(seen) > 0
+    for outputs in seen:
+        assert any(np.array_equal(outputs, c) for c in committed)
+    # no prediction switched the training module to evaluation mode
+    modes = dict(clf.net_.callbacks_)["mode"].modes_
+    assert modes and all(modes)
+
+
+def test_growing_classes_while_predicting(digits):
+    X, y = digits
+    probe = X[1500:1600]
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,),
+        max_epochs=1,
+        update_epochs=3,
+        allow_new_classes=True,
+        random_state=0,
+    )
+    clf.fit(X[y < 2][:100], y[y < 2][:100])
+    done = threading.Event()
+    results: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def writer():
+        try:
+            for label in range(2, 10):
+                mask = y == label
+                clf.partial_fit(X[mask][:60], y[mask][:60])
+        finally:
+            done.set()
+
+    def reader():
+        while not done.is_set():
+            results.append((clf.predict(probe), clf.predict_proba(probe)))
+
+    assert _run_threads([writer, reader, reader]) == []
+    assert list(clf.classes_) == list(range(10))
+    for labels, proba in results:
+        width = proba.shape[1]
+        assert 2 <= width <= 10
+        assert set(labels) <= set(range(10))
+        np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_a_single_thread_makes_no_copy(digits):
+    from sklearn_cl._locking import _guard
+
+    X, y = digits
+    clf = ContinualClassifier(hidden_layer_sizes=(16,), max_epochs=1, random_state=0)
+    clf.fit(X[:200], y[:200])
+    for start in range(200, 500, 100):
+        clf.predict(X[:10])
+        clf.partial_fit(X[start : start + 100], y[start : start + 100])
+    assert _guard(clf).copy is None
+    assert torch.equal(
+        torch.from_numpy(clf.predict_proba(X[:10])),
+        torch.softmax(clf.net_.forward_raw(torch.from_numpy(X[:10])).double(), 1),
+    )
