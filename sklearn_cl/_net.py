@@ -123,7 +123,7 @@ class ContinualNet(NeuralNet):
         # strategies written before sample weights existed take no weights
         self.weighted_hooks_ = {
             hook: [_takes_weight(getattr(cb, hook)) for cb in self.hooked_[hook]]
-            for hook in ("extend_data", "extend_batch")
+            for hook in ("extend_data", "extend_batch", "on_update_end")
         }
         self.skorch_callbacks_ = any(
             not isinstance(cb, Strategy) and name not in defaults
@@ -232,7 +232,11 @@ class ContinualNet(NeuralNet):
         if full:
             loss = self.history[-1].get("train_loss", loss)
         self._notify(full, "on_train_end", X=X, y=y)
-        self._call("on_update_end", X=new[0], y=new[1], is_update=is_update)
+        for cb, weighted in zip(
+            self.hooked_["on_update_end"], self.weighted_hooks_["on_update_end"]
+        ):
+            extra = {"sample_weight": new[2]} if weighted else {}
+            cb.on_update_end(self, X=new[0], y=new[1], is_update=is_update, **extra)
         return loss
 
     def _split(self, X, y, weight):

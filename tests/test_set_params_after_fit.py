@@ -19,6 +19,8 @@ from sklearn_cl.strategies import EWC, Replay, Strategy
 class BatchSizes(Strategy):
     """Records the size of every training batch of the last call."""
 
+    _learned_state = ("sizes_",)
+
     def on_update_begin(self, net, **kwargs):
         self.sizes_ = []
 

@@ -166,7 +166,7 @@ def test_rehearsal_rollback_restores_the_store(digits):
     class Boom(RuntimeError):
         pass
 
-    rehearsal = clf.net_.callbacks_[0][1]
+    rehearsal = dict(clf.net_.callbacks_)["r"]
     store = rehearsal.on_update_end
 
     def store_then_fail(*args, **kwargs):

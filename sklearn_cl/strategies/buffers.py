@@ -55,6 +55,8 @@ class _Buffer:
         self._rng = _generator(random_state)
         self._X: np.ndarray | None = None
         self._y: np.ndarray | None = None
+        # sample weights, allocated when the first weighted samples arrive
+        self._w: np.ndarray | None = None
         self._size = 0
 
     def __len__(self) -> int:
@@ -74,16 +76,19 @@ class _Buffer:
         of an update O(1) however much is stored. A bounded one overwrites
         slots once full, so its (at most ``capacity``) samples are copied.
         """
-        X = y = None
+        X = y = w = None
         if self._X is not None:
             X, y = self._X[: self._size], self._y[: self._size]
+            w = None if self._w is None else self._w[: self._size]
             if self.capacity is not None:
                 X, y = X.copy(), y.copy()
+                w = None if w is None else w.copy()
         return {
             "capacity": self.capacity,
             "n_seen": self.n_seen,
             "X": X,
             "y": y,
+            "w": w,
             "rng": snapshot(self._rng),
             **self._extra_state(),
         }
@@ -95,13 +100,36 @@ class _Buffer:
         """Set what the buffer holds from :meth:`state_dict`; return self."""
         self.capacity = state["capacity"]
         self.n_seen = int(state["n_seen"])
-        X, y = state["X"], state["y"]
+        X, y, w = state["X"], state["y"], state.get("w")
         if X is not None and not (X.flags.writeable and y.flags.writeable):
             X, y = X.copy(), y.copy()
-        self._X, self._y = X, y
+        if w is not None and not w.flags.writeable:
+            w = w.copy()
+        self._X, self._y, self._w = X, y, w
         self._size = 0 if X is None else len(X)
         self._rng = restore(state["rng"])
         return self
+
+    def resized(self, capacity: int | None):
+        """A buffer of ``capacity`` holding what this one would have kept.
+
+        The stored samples are offered, in order, to a new buffer of the same
+        kind that shares this one's generator, and the counts of samples seen
+        carry over: a smaller reservoir keeps a uniform sample of what it
+        held (itself a uniform sample of everything seen), a smaller window
+        the most recent samples, a smaller class-balanced memory an equal
+        share per class. A larger one keeps everything and fills up with the
+        next samples.
+        """
+        new = type(self)(capacity)
+        new._rng = self._rng
+        new.add(self.X, self.y, self.sample_weight)
+        new._carry_counts(self)
+        return new
+
+    def _carry_counts(self, old) -> None:
+        """Copy the counts of samples seen from ``old``."""
+        self.n_seen = old.n_seen
 
     @classmethod
     def _from_state(cls, state: dict):
@@ -132,13 +160,20 @@ class _Buffer:
         return self._y[: self._size]
 
     @property
+    def sample_weight(self) -> np.ndarray | None:
+        """Weights of the stored samples, aligned with :attr:`X`; None when
+        no weighted sample was ever added (every weight is then 1)."""
+        return None if self._w is None else self._w[: self._size]
+
+    @property
     def nbytes(self) -> int:
         """Bytes held by the storage arrays (allocated, at most ``capacity``)."""
         if self._X is None:
             return 0
-        return int(self._X.nbytes + self._y.nbytes)
+        weights = 0 if self._w is None else self._w.nbytes
+        return int(self._X.nbytes + self._y.nbytes + weights)
 
-    def add(self, X, y):
+    def add(self, X, y, sample_weight=None):
         """Offer the samples ``X, y`` to the buffer, in order; return self.
 
         Parameters
@@ -148,6 +183,8 @@ class _Buffer:
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets: integers are stored as int64, floats as float32, other
             labels as objects.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights stored with the samples (None: 1 each).
         """
         X = np.asarray(X, dtype=np.float32)
         y = np.asarray(y)
@@ -156,6 +193,13 @@ class _Buffer:
                 "`X` and `y` must hold the same number of samples; got X of "
                 f"shape {X.shape} and y of shape {y.shape}."
             )
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=np.float32)
+            if sample_weight.shape != (len(X),):
+                raise ValueError(
+                    f"`sample_weight` must hold one weight per sample ({len(X)}); "
+                    f"got shape {sample_weight.shape}."
+                )
         if len(X) == 0:
             return self
         self._check_layout(X, y)
@@ -163,14 +207,18 @@ class _Buffer:
         if self.capacity is not None:
             new_size = min(new_size, self.capacity)
         self._reserve(new_size, X, y)
+        if sample_weight is not None and self._w is None:
+            self._w = np.ones(len(self._X), dtype=np.float32)
         dest, src = self._place(y, new_size)
         self._X[dest] = X[src]
         self._y[dest] = y[src]
+        if self._w is not None:
+            self._w[dest] = 1.0 if sample_weight is None else sample_weight[src]
         self._size = new_size
         self.n_seen += len(X)
         return self
 
-    def sample(self, n: int, rng=None) -> tuple[np.ndarray, np.ndarray]:
+    def sample(self, n: int, rng=None, return_weight: bool = False) -> tuple:
         """``min(n, len(self))`` distinct stored samples drawn uniformly.
 
         Parameters
@@ -179,18 +227,26 @@ class _Buffer:
             How many samples to draw.
         rng : numpy Generator, int or None, default=None
             Source of randomness; None uses the buffer's own generator.
+        return_weight : bool, default=False
+            Also return the drawn samples' weights.
 
         Returns
         -------
         X, y : ndarray
             Copies of the drawn samples.
+        sample_weight : ndarray or None
+            Their weights, only with ``return_weight=True`` (None when the
+            buffer holds no weights).
         """
         if self._X is None:
-            return self.X, self.y
+            return (self.X, self.y, None) if return_weight else (self.X, self.y)
         rng = self._rng if rng is None else _generator(rng)
         n = min(int(n), self._size)
         index = rng.choice(self._size, size=n, replace=False)
-        return self._X[index], self._y[index]
+        if not return_weight:
+            return self._X[index], self._y[index]
+        weights = None if self._w is None else self._w[index]
+        return self._X[index], self._y[index], weights
 
     def _check_layout(self, X, y) -> None:
         if self._X is None:
@@ -221,6 +277,10 @@ class _Buffer:
         if self._X is not None:
             X_store[: self._size] = self.X
             y_store[: self._size] = self.y
+        if self._w is not None:
+            w_store = np.ones(new, dtype=np.float32)
+            w_store[: self._size] = self._w[: self._size]
+            self._w = w_store
         self._X, self._y = X_store, y_store
 
     def _place(self, y, new_size: int) -> tuple[np.ndarray, np.ndarray]:
@@ -307,6 +367,10 @@ class WindowBuffer(_Buffer):
     array([3, 4, 5])
     """
 
+    def __init__(self, capacity: int | None = None, random_state=None):
+        super().__init__(capacity, random_state)
+        self._written = 0  # samples written into the ring, for its order
+
     @property
     def X(self) -> np.ndarray:
         return self._chronological(super().X)
@@ -315,18 +379,32 @@ class WindowBuffer(_Buffer):
     def y(self) -> np.ndarray:
         return self._chronological(super().y)
 
+    @property
+    def sample_weight(self) -> np.ndarray | None:
+        weights = super().sample_weight
+        return None if weights is None else self._chronological(weights)
+
+    def _extra_state(self) -> dict:
+        return {"written": self._written}
+
+    def load_state_dict(self, state: dict):
+        super().load_state_dict(state)
+        self._written = int(state.get("written", self.n_seen))
+        return self
+
     def _chronological(self, stored: np.ndarray) -> np.ndarray:
-        if self.capacity is None or self.n_seen <= self.capacity:
+        if self.capacity is None or self._written <= self.capacity:
             return stored
-        return np.roll(stored, -(self.n_seen % self.capacity), axis=0)
+        return np.roll(stored, -(self._written % self.capacity), axis=0)
 
     def _place(self, y, new_size):
         n = len(y)
         keep = n if self.capacity is None else min(n, self.capacity)
         src = np.arange(n - keep, n)
-        dest = self.n_seen + src
+        dest = self._written + src
         if self.capacity is not None:
             dest = dest % self.capacity
+        self._written += n
         return dest, src
 
 
@@ -365,6 +443,10 @@ class ClassBalancedBuffer(_Buffer):
         super().__init__(capacity, random_state)
         self._members: dict = {}  # label -> slots holding it
         self._seen_per_class: dict = {}
+
+    def _carry_counts(self, old) -> None:
+        super()._carry_counts(old)
+        self._seen_per_class = dict(old._seen_per_class)
 
     def _extra_state(self) -> dict:
         # label -> slots: copied, as they change on every addition

@@ -81,6 +81,9 @@ class Rehearsal(_Memory):
         _check_int("max_samples", self.max_samples, allow_none=True)
         return super().initialize()
 
+    def _capacity(self):
+        return self.max_samples
+
     def _new_buffer(self):
         return ReservoirBuffer(self.max_samples, random_state=self._rng())
 
@@ -89,7 +92,15 @@ class Rehearsal(_Memory):
         if not n_stored:
             return X, y
         n = max(1, round(self.fraction * n_stored))
-        old_X, old_y = self.buffer_.sample(n, rng=self._rng())
+        old_X, old_y, old_w = self.buffer_.sample(
+            n, rng=self._rng(), return_weight=True
+        )
         old_X = torch.from_numpy(old_X).to(X.device, X.dtype)
         old_y = torch.from_numpy(old_y).to(y.device, y.dtype)
-        return torch.cat([X, old_X]), torch.cat([y, old_y])
+        X, y = torch.cat([X, old_X]), torch.cat([y, old_y])
+        if sample_weight is None and old_w is None:
+            return X, y
+        # stored samples keep the weight they were stored with
+        new = sample_weight if sample_weight is not None else X.new_ones(len(X) - n)
+        old = X.new_ones(n) if old_w is None else torch.from_numpy(old_w).to(X.device)
+        return X, y, torch.cat([new, old])

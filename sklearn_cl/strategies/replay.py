@@ -36,7 +36,14 @@ class _Memory(Strategy):
         super().load_state_dict(state)
         if self.buffer_ is not None and self.rng_ is not None:
             self.buffer_._rng = self.rng_  # one stream, as when built
+        if self.buffer_ is not None and self.buffer_.capacity != self._capacity():
+            # the memory's size is a parameter: set_params changed it
+            self.buffer_ = self.buffer_.resized(self._capacity())
         return self
+
+    def _capacity(self) -> int | None:
+        """The number of samples the memory may hold (a parameter)."""
+        raise NotImplementedError
 
     def initialize(self):
         self.rng_ = None
@@ -54,10 +61,13 @@ class _Memory(Strategy):
     def _stored(self) -> int:
         return 0 if self.buffer_ is None else len(self.buffer_)
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
+    def on_update_end(
+        self, net, X=None, y=None, is_update=True, sample_weight=None, **kwargs
+    ):
         if self.buffer_ is None:
             self.buffer_ = self._new_buffer()
-        self.buffer_.add(X.detach().cpu().numpy(), y.detach().cpu().numpy())
+        weight = None if sample_weight is None else sample_weight.cpu().numpy()
+        self.buffer_.add(X.detach().cpu().numpy(), y.detach().cpu().numpy(), weight)
 
 
 class Replay(_Memory):
@@ -127,7 +137,7 @@ class Replay(_Memory):
     True
     """
 
-    _transient_state = ("cache_X_", "cache_y_", "generator_")
+    _transient_state = ("cache_X_", "cache_y_", "cache_w_", "generator_")
 
     def __init__(
         self,
@@ -160,8 +170,12 @@ class Replay(_Memory):
             )
         self.cache_X_ = None
         self.cache_y_ = None
+        self.cache_w_ = None
         self.generator_ = None
         return super().initialize()
+
+    def _capacity(self):
+        return self.buffer_size
 
     def _new_buffer(self):
         return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
@@ -178,6 +192,10 @@ class Replay(_Memory):
         # one device copy per call: drawing a replay batch is then an index
         self.cache_X_ = torch.from_numpy(self.buffer_.X).to(X.device, X.dtype)
         self.cache_y_ = torch.from_numpy(self.buffer_.y).to(y.device, y.dtype)
+        weights = self.buffer_.sample_weight
+        self.cache_w_ = (
+            None if weights is None else torch.from_numpy(weights).to(X.device)
+        )
         self.generator_ = torch_generator(self._rng(), X.device)
 
     def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
@@ -187,11 +205,17 @@ class Replay(_Memory):
         index = torch.randint(
             len(self.cache_X_), (k,), generator=self.generator_, device=X.device
         )
-        return (
+        X, y = (
             torch.cat([X, self.cache_X_[index]]),
             torch.cat([y, self.cache_y_[index]]),
         )
+        if sample_weight is None and self.cache_w_ is None:
+            return X, y
+        # replayed samples keep the weight they were stored with
+        new = sample_weight if sample_weight is not None else X.new_ones(len(X) - k)
+        old = self.cache_w_[index] if self.cache_w_ is not None else X.new_ones(k)
+        return X, y, torch.cat([new, old])
 
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.cache_X_ = self.cache_y_ = self.generator_ = None
-        super().on_update_end(net, X=X, y=y, is_update=is_update)
+        self.cache_X_ = self.cache_y_ = self.cache_w_ = self.generator_ = None
+        super().on_update_end(net, X=X, y=y, is_update=is_update, **kwargs)

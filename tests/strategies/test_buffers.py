@@ -248,3 +248,35 @@ def test_bad_additions_leave_the_buffer_unchanged():
         ClassBalancedBuffer(10).add(np.zeros((4, 3)), np.zeros((4, 2)))
     assert len(buffer) == 4 and buffer.n_seen == 4
     np.testing.assert_array_equal(buffer.y, np.arange(4))
+
+
+@pytest.mark.parametrize("kind", ["reservoir", "window", "class_balanced"])
+def test_resized_keeps_a_sample_of_what_it_held(kind):
+    buffer = make_buffer(kind, 100, random_state=0)
+    X = np.arange(600, dtype=np.float32).reshape(300, 2)
+    y = np.arange(300) % 3
+    buffer.add(X, y, sample_weight=np.arange(300) + 1.0)
+    small = buffer.resized(30)
+    assert len(small) == 30 and small.capacity == 30 and small.n_seen == 300
+    held = {tuple(row) for row in buffer.X}
+    assert all(tuple(row) in held for row in small.X)
+    # every sample keeps its weight
+    np.testing.assert_array_equal(small.sample_weight, small.X[:, 0] / 2 + 1)
+    if kind == "window":
+        np.testing.assert_array_equal(small.X, X[-30:])
+    if kind == "class_balanced":
+        assert np.bincount(small.y).tolist() == [10, 10, 10]
+    larger = buffer.resized(200).add(X[:50], y[:50])
+    assert len(larger) == 150 and larger.n_seen == 350
+
+
+def test_weights_are_stored_only_once_given():
+    buffer = make_buffer("reservoir", None, random_state=0)
+    buffer.add(np.zeros((5, 2)), np.zeros(5, dtype=int))
+    assert buffer.sample_weight is None and buffer.nbytes == 5 * 8 + 5 * 8
+    buffer.add(np.ones((3, 2)), np.ones(3, dtype=int), sample_weight=[2, 3, 4])
+    np.testing.assert_array_equal(buffer.sample_weight, [1, 1, 1, 1, 1, 2, 3, 4])
+    X, y, w = buffer.sample(8, rng=0, return_weight=True)
+    np.testing.assert_array_equal(w, np.where(y == 1, X[:, 0] * 0 + w, 1))
+    with pytest.raises(ValueError, match="one weight per sample"):
+        buffer.add(np.ones((3, 2)), np.ones(3, dtype=int), sample_weight=[1, 2])
