@@ -434,6 +434,20 @@ class ContinualEstimator(BaseEstimator):
                         f"The callback {name!r} ({kind.__name__}) cannot be used "
                         f"with {type(self).__name__}: {reason}. Remove it."
                     )
+        validates = self.train_split is not None or self.early_stopping
+        for name, cb in named:
+            monitor = getattr(cb, "monitor", None)
+            if (
+                not validates
+                and isinstance(monitor, str)
+                and monitor.startswith("valid")
+            ):
+                raise ValueError(
+                    f"The callback {name!r} ({type(cb).__name__}) monitors "
+                    f"{monitor!r}, but there is no validation data. Set train_split "
+                    "(e.g. 0.2) or early_stopping=True, or monitor a training "
+                    "score such as 'train_loss'."
+                )
         clash = sorted({n for n, _ in named} & set(_EARLY_STOPPING_NAMES))
         if self.early_stopping and clash:
             raise ValueError(

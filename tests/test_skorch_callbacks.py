@@ -393,3 +393,19 @@ def test_skorch_events_get_skorch_arguments(digits):
     assert seen[0] == ("epoch", 200, 50)
     assert seen[1:3] == [("batch", True, 100, (100, 10))] * 2
     assert seen[-1] == ("batch", False, 50, (50, 10))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda tmp: EarlyStopping(),
+        lambda tmp: Checkpoint(dirname=str(tmp)),
+        lambda tmp: LRScheduler(policy="ReduceLROnPlateau", monitor="valid_loss"),
+    ],
+    ids=["EarlyStopping", "Checkpoint", "LRScheduler"],
+)
+def test_monitoring_validation_without_validation_data_says_so(make, digits, tmp_path):
+    X, y = digits
+    with pytest.raises(ValueError, match="monitors 'valid_loss.*no validation data"):
+        classifier([make(tmp_path)]).fit(X[:100], y[:100])
+    classifier([make(tmp_path)], train_split=0.2).fit(X[:200], y[:200])
