@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .replay import Replay
+from .replay import Replay, _Memory
 
 __all__ = ["ERACE"]
 
@@ -33,8 +33,16 @@ class ERACE(Replay):
     with equal batch sizes). It is written as the estimator's mean
     cross-entropy over :math:`B` plus the correction
     :math:`\frac{1}{|B|}\sum_{B_{in}} (\log\sum_{c \in C_{in}} e^{z_c} -
-    \log\sum_c e^{z_c})`, exactly the difference of the two losses. ``fit``,
-    whose memory is empty, trains with the plain cross-entropy.
+    \log\sum_c e^{z_c})`, exactly the difference of the two losses. ``fit``
+    trains with the plain cross-entropy.
+
+    The data of every training call joins the memory *before* the call
+    trains on it, as in Avalanche's ``ER_ACE`` for several epochs per task
+    (the paper's online setting adds it batch by batch): the incoming loss
+    never compares the new classes with the old ones, so the replayed
+    samples must include the new classes, or they would never be predicted
+    (0.77 instead of 0.91 accuracy on split digits). The memory is
+    class-balanced by default, as in Avalanche.
 
     Use it instead of :class:`Replay` when updates bring new classes
     (class-incremental learning); with the same classes in every update it
@@ -53,7 +61,7 @@ class ERACE(Replay):
     replay_ratio : float, default=1.0
         Replayed samples per new sample in a batch, when
         ``replay_batch_size`` is None.
-    buffer : {"reservoir", "class_balanced", "window"}, default="reservoir"
+    buffer : {"class_balanced", "reservoir", "window"}, default="class_balanced"
         How the memory chooses what to keep (see :class:`Replay`).
     random_state : int, RandomState, numpy Generator or None, default=None
         Seeds what the memory keeps and what it replays. None derives the
@@ -75,11 +83,12 @@ class ERACE(Replay):
     >>> X, y, task_ids = tasks.train_arrays()
     >>> X_test, y_test, _ = tasks.test_arrays()
     >>> for strategy in (Replay(200), ERACE(200)):
-    ...     clf = ContinualClassifier(callbacks=[strategy], random_state=0)
+    ...     clf = ContinualClassifier(max_epochs=20, update_epochs=20,
+    ...                               callbacks=[strategy], random_state=0)
     ...     clf = clf.fit(X, y, tasks=task_ids)
     ...     print(f"{type(strategy).__name__:6} {clf.score(X_test, y_test):.2f}")
-    Replay 0.91
-    ERACE  0.93
+    Replay 0.88
+    ERACE  0.92
     """
 
     _learned_state = (
@@ -90,6 +99,22 @@ class ERACE(Replay):
         "generator_",
         "n_incoming_",
     )
+
+    def __init__(
+        self,
+        buffer_size=200,
+        replay_batch_size=None,
+        replay_ratio=1.0,
+        buffer="class_balanced",
+        random_state=None,
+    ):
+        super().__init__(
+            buffer_size=buffer_size,
+            replay_batch_size=replay_batch_size,
+            replay_ratio=replay_ratio,
+            buffer=buffer,
+            random_state=random_state,
+        )
 
     def initialize(self):
         self.n_incoming_ = None
@@ -108,7 +133,11 @@ class ERACE(Replay):
                 "needs the default criterion, torch.nn.CrossEntropyLoss; got "
                 f"{type(net.criterion_).__name__}."
             )
-        super().on_update_begin(net, X=X, y=y, is_update=is_update, **kwargs)
+        # the new data joins the memory before training, so that the new
+        # classes are replayed against the old ones during the update
+        _Memory.on_update_end(self, net, X=X, y=y)
+        if is_update:
+            super().on_update_begin(net, X=X, y=y, is_update=is_update, **kwargs)
 
     def extend_batch(self, net, X, y):
         self.n_incoming_ = len(X)
@@ -124,4 +153,4 @@ class ERACE(Replay):
 
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
         self.n_incoming_ = None
-        super().on_update_end(net, X=X, y=y, is_update=is_update, **kwargs)
+        self.cache_X_ = self.cache_y_ = self.generator_ = None

@@ -181,9 +181,7 @@ class Graft(Strategy):
         if self.kind == "head":
             setattr(parent, name, GraftedHead(head, self.width))
         else:
-            module = GraftedColumn(
-                module, X[0].numel(), head.out_features, self.width
-            )
+            module = GraftedColumn(module, X[0].numel(), head.out_features, self.width)
         optimizer = net.optimizer_
         group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
         trained = [p for p in module.parameters() if p.requires_grad]

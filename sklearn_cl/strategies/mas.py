@@ -153,4 +153,3 @@ class MAS(ImportancePenalty):
         if n is not None and n < len(X):
             X = X[torch.randperm(len(X), device=X.device)[:n]]
         self.consolidate(net.module_, output_sensitivity(net.module_, X))
-

@@ -119,9 +119,11 @@ class SI(ImportancePenalty):
             for p, w in zip(net.module_.parameters(), self.path_)
             if p.grad is not None
         ]
-        return [p.grad for p, _ in pairs], [p.detach() for p, _ in pairs], [
-            w for _, w in pairs
-        ]
+        return (
+            [p.grad for p, _ in pairs],
+            [p.detach() for p, _ in pairs],
+            [w for _, w in pairs],
+        )
 
     def on_grad_computed(
         self, net, named_parameters, X=None, y=None, training=False, **kwargs
