@@ -219,6 +219,8 @@ class DER(_Memory):
         ids = np.arange(first, first + len(X), dtype=np.int64)
         self.buffer_.add(X.detach().cpu().numpy(), ids)
         new = np.isin(ids, self.buffer_.y)
+        if not new.any():  # nothing replaced: the memory is as it was
+            return
         X, y = X[torch.from_numpy(new).to(X.device)], y.detach().cpu().numpy()[new]
         outputs = net.forward_raw(X).numpy().astype(np.float32)
         if outputs.ndim == 1:
