@@ -20,17 +20,20 @@ seconds of one update, and the size of the strategy's state):
   repeats).
 
 The machine is shared with other jobs; timings are best-of-repeats ratios.
-Run: ``python benchmarks/bench_strategies.py``.
+Run: ``python benchmarks/bench_strategies.py [PART ...]`` (all parts by
+default, or e.g. ``update_cost`` alone, keeping the others' figures).
 """
 
 from __future__ import annotations
 
+import json
 import pickle
+import sys
 import time
 
 import numpy as np
 import torch
-from _common import print_table, write_results
+from _common import RESULTS, print_table, write_results
 
 from sklearn_cl import ContinualClassifier
 from sklearn_cl.datasets import permuted_digits, split_digits, split_mnist1d
@@ -193,49 +196,60 @@ def update_cost(repeats=7):
     return rows
 
 
-def main():
+PARTS = {
+    "split_digits_avalanche": lambda: table(
+        "split digits, Avalanche settings and 75/25 split",
+        lambda seed: split_digits(5, test_size=0.25, random_state=seed),
+        MEMORY,
+        AVALANCHE_SPLIT,
+        **AVALANCHE,
+    ),
+    "split_digits": lambda: table(
+        "split digits, 50/50 split (sklearn-cl compare)",
+        lambda seed: split_digits(5, random_state=seed),
+        MEMORY,
+        **AVALANCHE,
+    ),
+    "permuted_digits_avalanche": lambda: table(
+        "permuted digits, Avalanche settings and 75/25 split",
+        lambda seed: permuted_digits(5, test_size=0.25, random_state=seed),
+        MEMORY,
+        AVALANCHE_PERMUTED,
+        **AVALANCHE,
+    ),
+    "split_mnist1d_mlp": lambda: table(
+        "split MNIST-1D, MLP",
+        lambda seed: split_mnist1d(5, random_state=seed),
+        MEMORY,
+        **AVALANCHE,
+    ),
+    "split_mnist1d_cnn": lambda: table(
+        "split MNIST-1D, CNN1D",
+        lambda seed: split_mnist1d(5, random_state=seed),
+        MEMORY,
+        module=CNN1D,
+        module__head_layer_sizes=(64,),
+        **AVALANCHE,
+    ),
+    "regularisers": regularisers,
+    "update_cost": update_cost,
+}
+
+
+def main(parts):
+    """Run the named parts (all by default); a partial run keeps the other
+    parts' figures of the last full run."""
     torch.set_num_threads(1)
-    figures = {
-        "split_digits_avalanche": table(
-            "split digits, Avalanche settings and 75/25 split",
-            lambda seed: split_digits(5, test_size=0.25, random_state=seed),
-            MEMORY,
-            AVALANCHE_SPLIT,
-            **AVALANCHE,
-        ),
-        "split_digits": table(
-            "split digits, 50/50 split (sklearn-cl compare)",
-            lambda seed: split_digits(5, random_state=seed),
-            MEMORY,
-            **AVALANCHE,
-        ),
-        "permuted_digits_avalanche": table(
-            "permuted digits, Avalanche settings and 75/25 split",
-            lambda seed: permuted_digits(5, test_size=0.25, random_state=seed),
-            MEMORY,
-            AVALANCHE_PERMUTED,
-            **AVALANCHE,
-        ),
-        "split_mnist1d_mlp": table(
-            "split MNIST-1D, MLP",
-            lambda seed: split_mnist1d(5, random_state=seed),
-            MEMORY,
-            **AVALANCHE,
-        ),
-        "split_mnist1d_cnn": table(
-            "split MNIST-1D, CNN1D",
-            lambda seed: split_mnist1d(5, random_state=seed),
-            MEMORY,
-            module=CNN1D,
-            module__head_layer_sizes=(64,),
-            **AVALANCHE,
-        ),
-        "regularisers": regularisers(),
-        "update_cost": update_cost(),
-        "note": "2-core machine shared with other jobs while this ran",
-    }
+    path = RESULTS / "strategies.json"
+    figures = {}
+    if parts and path.exists():
+        figures = json.loads(path.read_text())
+        figures.pop("machine", None)
+    for part in parts or PARTS:
+        figures[part] = PARTS[part]()
+    figures["note"] = "2-core machine shared with other jobs while this ran"
     write_results("strategies", figures)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
