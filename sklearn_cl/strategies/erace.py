@@ -42,7 +42,9 @@ class ERACE(Replay):
     never compares the new classes with the old ones, so the replayed
     samples must include the new classes, or they would never be predicted
     (0.77 instead of 0.91 accuracy on split digits). The memory is
-    class-balanced by default, as in Avalanche.
+    class-balanced by default, as in Avalanche. What joins the memory is the
+    call's training set as the strategies listed before ERACE in
+    ``callbacks`` left it (so do not combine it with :class:`Rehearsal`).
 
     Use it instead of :class:`Replay` when updates bring new classes
     (class-incremental learning); with the same classes in every update it

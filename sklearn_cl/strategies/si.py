@@ -50,8 +50,9 @@ class SI(ImportancePenalty):
     parameters (the path integral) plus the penalty's; no pass over the
     data. An update of 10 epochs on digits took 1.8x a plain one (EWC,
     Fisher pass included: 1.5x; the shared penalty alone: 1.55x;
-    ``benchmarks/bench_strategies.py``). Memory: three copies of the parameters (importance, anchor, path
-    integral) and the weights at the start of each call.
+    ``benchmarks/bench_strategies.py``). Memory: three copies of the
+    parameters (importance, anchor, path integral) and the weights at the
+    start of each call.
 
     Parameters
     ----------

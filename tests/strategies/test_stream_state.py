@@ -5,7 +5,7 @@ import pickle
 import numpy as np
 import pytest
 
-from sklearn_cl import ContinualClassifier
+from sklearn_cl import ContinualClassifier, ContinualRegressor
 from sklearn_cl.strategies import AGEM, DER, ERACE, MAS, SI, DERPlusPlus, Graft
 
 STRATEGIES = [
@@ -36,3 +36,31 @@ def test_state_stays_bounded_over_many_updates(digits, strategy):
     assert np.isfinite(clf.predict_proba(X)).all()
     # same pickled size after 40 and after 120 updates (up to counters)
     assert abs(sizes[1] - sizes[0]) < 0.01 * sizes[0]
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES, ids=lambda s: type(s).__name__)
+def test_the_declared_learned_state_is_all_of_it(digits, strategy):
+    X, y = digits
+    clf = ContinualClassifier(hidden_layer_sizes=(16,), callbacks=[strategy])
+    clf.fit(X[:100], y[:100]).partial_fit(X[100:200], y[100:200])
+    used = clf.net_.callbacks_[0][1]
+    params = set(used.get_params())
+    learned = {k for k in vars(used) if k.endswith("_") and k not in params}
+    assert learned == set(type(used)._learned_state)
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [s for s in STRATEGIES if not isinstance(s, ERACE)],
+    ids=lambda s: type(s).__name__,
+)
+def test_regressors_update_with_it(strategy):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    y = np.c_[X[:, 0] - X[:, 1], np.tanh(X[:, 2])]
+    reg = ContinualRegressor(
+        hidden_layer_sizes=(16,), max_epochs=5, callbacks=[strategy], random_state=0
+    )
+    reg.fit(X[:150], y[:150]).partial_fit(X[150:], y[150:])
+    assert reg.predict(X).shape == (300, 2)
+    assert reg.score(X[150:], y[150:]) > 0
