@@ -55,21 +55,33 @@ def test_der_plus_plus_also_replays_the_labels(digits):
     assert scores["der"] < 0.2 and scores["der++"] > 0.7
 
 
-def test_outputs_stored_before_the_layer_grew_are_masked(digits):
+def test_outputs_stored_before_the_layer_grew_rank_new_classes_lowest(digits):
     X, y = digits
     clf = classifier([DERPlusPlus(buffer_size=40)], allow_new_classes=True)
     clf.fit(X[y < 5][:200], y[y < 5][:200])
+    before = dict(zip(der_of(clf).ids_, der_of(clf).outputs_))
     assert der_of(clf).outputs_.shape == (40, 5)
     clf.partial_fit(X[y >= 5][:200], y[y >= 5][:200])
     der = der_of(clf)
     assert der.outputs_.shape == (40, 10)
-    old_rows = der.targets_ < 5
-    assert old_rows.any() and (~old_rows).any()
-    assert np.isnan(der.outputs_[old_rows, 5:]).all()
-    assert not np.isnan(der.outputs_[old_rows, :5]).any()
-    assert not np.isnan(der.outputs_[~old_rows]).any()
-    clf.partial_fit(X[:100], y[:100])  # the masked entries keep the loss finite
-    assert np.isfinite(clf.predict_proba(X)).all()
+    kept = [i for i, id_ in enumerate(der.ids_) if id_ in before]
+    assert kept and len(kept) < 40  # old and new samples share the memory
+    for i in kept:
+        old = before[der.ids_[i]]
+        np.testing.assert_array_equal(der.outputs_[i, :5], old)
+        np.testing.assert_array_equal(der.outputs_[i, 5:], np.full(5, old.min()))
+
+
+def test_der_keeps_old_classes_when_the_output_layer_grows(digits):
+    X, y = digits
+    scores = {}
+    for name, callbacks in [("plain", []), ("der", [DER(buffer_size=100)])]:
+        clf = classifier(callbacks, allow_new_classes=True, max_epochs=20)
+        clf.set_params(update_epochs=10)
+        clf.fit(X[y < 5][:400], y[y < 5][:400])
+        clf.partial_fit(X[y >= 5][:400], y[y >= 5][:400])
+        scores[name] = clf.score(X[y < 5][400:], y[y < 5][400:])
+    assert scores["plain"] < 0.1 and scores["der"] > 0.6
 
 
 def test_regressors_match_their_stored_predictions():
