@@ -13,7 +13,10 @@ DER 0.940, joint 0.954. Measured here (``benchmarks/bench_strategies.py``,
 ``benchmarks/results/strategies.json``), split digits: naive 0.187, Replay
 0.913, DER 0.931, DER++ 0.947, ER-ACE 0.933, A-GEM 0.51; permuted digits:
 Replay 0.881, DER 0.937, DER++ 0.939 (the issue's target, 0.94, is missed by
-0.001; alpha 0.3-1 and beta 0.5-2 all gave 0.936-0.939); split MNIST-1D
+0.001; alpha 0.3-1 and beta 0.5-2 all gave 0.936-0.939); split digits with
+its 50/50 split and a growing head (``sklearn-cl compare``): Replay 0.901,
+DER 0.884, DER++ 0.931, ER-ACE 0.917, so the issue's 0.94 on that protocol
+is missed too (DER++ with beta=2: 0.935); split MNIST-1D
 (MLP): Replay 0.368, DER 0.365, DER++ 0.388, so DER does not beat Replay
 there (nor with a CNN1D: 0.689, 0.670, 0.746), while DER++ beats both.
 """
@@ -83,6 +86,28 @@ def test_der_plus_plus_beats_der_and_replay_on_split_mnist1d():
 def test_der_plus_plus_on_permuted_digits_approaches_avalanche_s_der():
     # issue 13 asks >= 0.94; measured 0.939 (seeds 0-2); Replay 0.881
     assert mean("permuted", "der++") >= 0.935
+
+
+def test_der_plus_plus_beats_replay_when_the_output_layer_grows():
+    # sklearn-cl compare's protocol: partial_fit on each task, a growing head;
+    # measured DER++ 0.931, DER 0.884, Replay 0.901 (50/50 split, seeds 0-2)
+    scores = {}
+    for name in ("replay", "der++"):
+        accuracies = []
+        for seed in SEEDS:
+            tasks = split_digits(5, random_state=seed)
+            clf = ContinualClassifier(
+                callbacks=STRATEGIES[name](),
+                random_state=seed,
+                allow_new_classes=True,
+                **SETTINGS,
+            ).fit(tasks[0].X_train, tasks[0].y_train)
+            for task in tasks[1:]:
+                clf.partial_fit(task.X_train, task.y_train)
+            X_test, y_test, _ = tasks.test_arrays()
+            accuracies.append(clf.score(X_test, y_test))
+        scores[name] = np.mean(accuracies)
+    assert scores["der++"] > scores["replay"] + 0.02
 
 
 def test_a_gem_forgets_less_than_fine_tuning():
