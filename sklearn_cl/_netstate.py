@@ -80,12 +80,20 @@ def net_state(net) -> dict:
     }
 
 
-def load_net_state(net, state: dict) -> None:
-    """Put the state of :func:`net_state` into a freshly built ``net``."""
-    net.module_.load_state_dict(restore(state["module"]))
-    net.optimizer_.load_state_dict(restore(state["optimizer"]))
+def load_net_state(net, state: dict, X_one) -> None:
+    """Put the state of :func:`net_state` into a freshly built ``net``.
+
+    The strategies' state goes back first, so that a strategy that changed
+    the module's structure (``Graft``) can redo it before the weights load;
+    ``X_one`` is one zero sample of the input layout, for that.
+    """
     live = dict(net.callbacks_)
+    restored = []
     for name, learned in state["strategies"]:
         if isinstance(live.get(name), Strategy):
-            live[name].load_state_dict(restore(learned))
+            restored.append(live[name].load_state_dict(restore(learned)))
+    for strategy in restored:
+        strategy.restore_module(net, torch.as_tensor(X_one))
+    net.module_.load_state_dict(restore(state["module"]))
+    net.optimizer_.load_state_dict(restore(state["optimizer"]))
     net.history = History(state["history"])

@@ -20,7 +20,19 @@ from .classifier import ContinualClassifier
 from .ensemble import UpdateEnsemble
 from .evaluation import JOINT
 from .regressor import ContinualRegressor
-from .strategies import EWC, LwF, Rehearsal, Replay
+from .strategies import (
+    AGEM,
+    DER,
+    ERACE,
+    EWC,
+    MAS,
+    SI,
+    DERPlusPlus,
+    Graft,
+    LwF,
+    Rehearsal,
+    Replay,
+)
 
 __all__ = [
     "STRATEGIES",
@@ -72,6 +84,34 @@ def _lwf(base):
     return _with(base, ("lwf", LwF()))
 
 
+def _der(base):
+    return _with(base, ("der", DER(buffer_size=200)))
+
+
+def _derpp(base):
+    return _with(base, ("der++", DERPlusPlus(buffer_size=200)))
+
+
+def _erace(base):
+    return _with(base, ("er-ace", ERACE(buffer_size=200)))
+
+
+def _agem(base):
+    return _with(base, ("agem", AGEM(buffer_size=200)))
+
+
+def _si(base):
+    return _with(base, ("si", SI()))
+
+
+def _mas(base):
+    return _with(base, ("mas", MAS()))
+
+
+def _graft(base):
+    return _with(base, ("graft", Graft()))
+
+
 def _ensemble(data, weights=None):
     def build(base):
         return UpdateEnsemble(clone(base), data=data, weights=weights)
@@ -94,12 +134,36 @@ STRATEGIES: dict[str, StrategySpec] = {
     "replay": StrategySpec(
         "mix 200 stored past samples into every batch (Replay)", _replay
     ),
+    "der": StrategySpec(
+        "match the stored outputs of 200 past samples (dark experience replay, DER)",
+        _der,
+    ),
+    "der++": StrategySpec("DER plus the stored samples' labels (DER++)", _derpp),
+    "er-ace": StrategySpec(
+        "replay 200 samples; new samples' loss over their own classes only (ER-ACE)",
+        _erace,
+    ),
+    "agem": StrategySpec(
+        "project each step so the loss on 200 stored samples does not rise (A-GEM)",
+        _agem,
+    ),
     "ewc": StrategySpec(
         "hold weights important to old tasks near their values (EWC)", _ewc
+    ),
+    "si": StrategySpec(
+        "hold weights that lowered the loss while training near their values (SI)",
+        _si,
+    ),
+    "mas": StrategySpec(
+        "hold weights the outputs are sensitive to near their values (MAS)", _mas
     ),
     "ewc+replay": StrategySpec("EWC and Replay together", _ewc_replay),
     "lwf": StrategySpec(
         "distil the old model's outputs while learning the new data (LwF)", _lwf
+    ),
+    "graft": StrategySpec(
+        "freeze the old network, train a new branch added to its head (Graft)",
+        _graft,
     ),
     "ensemble-new": StrategySpec(
         "keep the old models, add one fitted on the new data (UpdateEnsemble)",

@@ -1043,7 +1043,7 @@ class ContinualEstimator(BaseEstimator):
                 self.device = device
             self._built_with = self._network_params()
             self._checked_params = {}  # every update parameter checked again
-            load_net_state(self.net_, saved_net)
+            load_net_state(self.net_, saved_net, X_one)
 
     def __deepcopy__(self, memo):
         # attribute by attribute: the net copies itself directly

@@ -60,3 +60,9 @@ def _assert_equal(a, b, where):
         _assert_equal(vars(a), vars(b), f"{where}.{type(a).__name__}")
     else:
         assert a == b, where
+
+
+def the_strategy(net):
+    """The one strategy among the net's callbacks (skorch's own come first)."""
+    (strategy,) = [cb for _, cb in net.callbacks_ if isinstance(cb, Strategy)]
+    return strategy

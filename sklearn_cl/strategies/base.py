@@ -153,5 +153,11 @@ class Strategy(Callback):
     def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
         """Called after training on ``X, y``."""
 
+    def restore_module(self, net, X, **kwargs):
+        """Called when a saved model is loaded, after :meth:`load_state_dict`
+        and before the saved weights go back into ``net.module_``: redo any
+        change of the module's structure the strategy made (a graft), so
+        that the weights fit. ``X`` is one zero sample of the input layout."""
+
     def on_output_grown(self, net, n_old, n_new, **kwargs):
         """Called when a classifier's output layer grows from n_old to n_new."""

@@ -43,7 +43,7 @@ class _Memory(Strategy):
 
     def _capacity(self) -> int | None:
         """The number of samples the memory may hold (a parameter)."""
-        raise NotImplementedError
+        return self.buffer_size
 
     def initialize(self):
         self.rng_ = None
@@ -173,9 +173,6 @@ class Replay(_Memory):
         self.cache_w_ = None
         self.generator_ = None
         return super().initialize()
-
-    def _capacity(self):
-        return self.buffer_size
 
     def _new_buffer(self):
         return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())

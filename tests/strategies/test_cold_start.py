@@ -49,16 +49,17 @@ def differs(a, b):
     return any(not torch.equal(a[k], b[k]) for k in a)
 
 
-def stream(digits, n_calls=3):
+def stream(digits):
+    """Digits 0-4, then 5-9: an update that conflicts with the first training,
+    so that every strategy visibly acts on it."""
     X, y = digits
-    return [
-        (X[i * 200 : (i + 1) * 200], y[i * 200 : (i + 1) * 200]) for i in range(n_calls)
-    ]
+    old, new = y < 5, y >= 5
+    return (X[old][:300], y[old][:300]), (X[new][:300], y[new][:300])
 
 
 @pytest.mark.parametrize("cls", STRATEGIES, ids=lambda c: c.__name__)
 def test_cold_start_partial_fit_trains_as_without_the_strategy(cls, digits):
-    (X1, y1), (X2, y2), _ = stream(digits)
+    (X1, y1), (X2, y2) = stream(digits)
     classes = np.arange(10)
     with_it = make(cls).partial_fit(X1, y1, classes=classes)
     without = make(None).partial_fit(X1, y1, classes=classes)
@@ -71,6 +72,8 @@ def test_cold_start_partial_fit_trains_as_without_the_strategy(cls, digits):
 
 @pytest.mark.parametrize("cls", STRATEGIES, ids=lambda c: c.__name__)
 def test_cold_start_regressor(cls, digits):
+    if cls.__name__ == "ERACE":
+        pytest.skip("ERACE is for classifiers: its loss is a cross-entropy")
     X, _ = digits
     y = X[:, 20:30].sum(axis=1)
     with_it = make(cls, ContinualRegressor).partial_fit(X[:200], y[:200])

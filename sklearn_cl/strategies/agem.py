@@ -1,0 +1,144 @@
+"""Averaged gradient episodic memory (A-GEM): project updates that would raise
+the loss on stored past samples."""
+
+from __future__ import annotations
+
+import torch
+
+from ._random import torch_generator
+from .buffers import _KINDS, make_buffer
+from .replay import _check_int, _Memory
+
+__all__ = ["AGEM"]
+
+
+class AGEM(_Memory):
+    r"""A-GEM: never take a step that raises the loss on a batch of past samples.
+
+    A bounded memory keeps samples of everything the estimator was trained
+    on. At every training step of an update, A-GEM computes the gradient
+    :math:`g_{ref}` of the loss on ``sample_size`` samples drawn from the
+    memory; when the batch's gradient :math:`g` points against it
+    (:math:`g^\top g_{ref} < 0`, a step that would raise the memory's loss to
+    first order), the gradient is projected before the optimizer step:
+
+    .. math:: \tilde g = g - \frac{g^\top g_{ref}}{g_{ref}^\top g_{ref}}\, g_{ref}
+
+    (Chaudhry et al. 2019, "Efficient Lifelong Learning with A-GEM", ICLR,
+    eq. 11), over all parameters that receive a gradient, as one vector.
+    Otherwise the gradient is left as it is. The memory samples only
+    constrain the step; they are never trained on, which is what separates
+    A-GEM from :class:`Replay`.
+
+    Use it when a small memory may be kept but the update must not be pulled
+    towards old data (e.g. updates bring the same classes with new inputs).
+    It forgets less than fine-tuning but, in class-incremental benchmarks,
+    much more than replay (split digits: 0.51 against 0.91 here, 0.53
+    against 0.91 with Avalanche; permuted digits: 0.82 against 0.88);
+    prefer :class:`Replay` or :class:`DERPlusPlus` there.
+
+    Cost: per training step, one more forward and backward pass on
+    ``sample_size`` stored samples and three reductions over the gradient;
+    no synchronisation with the device (the projection coefficient stays a
+    tensor). Memory: ``buffer_size`` samples (float32).
+
+    Parameters
+    ----------
+    buffer_size : int or None, default=200
+        Most samples the memory keeps; None keeps everything.
+    sample_size : int, default=64
+        Memory samples drawn (with replacement) for each step's reference
+        gradient.
+    buffer : {"reservoir", "class_balanced", "window"}, default="reservoir"
+        How the memory chooses what to keep (see :class:`Replay`).
+    random_state : int, RandomState, numpy Generator or None, default=None
+        Seeds what the memory keeps and draws. None derives the seed from
+        the estimator's ``random_state``.
+
+    Attributes
+    ----------
+    buffer_ : buffer or None
+        The memory, built on the first training call.
+    n_projected_ : int
+        Steps whose gradient was projected, over all updates.
+    projected_ : torch.Tensor or None
+        During an update, the steps projected so far in it.
+
+    Examples
+    --------
+    >>> from sklearn_cl import ContinualClassifier
+    >>> from sklearn_cl.datasets import permuted_digits
+    >>> from sklearn_cl.strategies import AGEM
+    >>> tasks = permuted_digits(3)
+    >>> def first_task_after(callbacks):
+    ...     clf = ContinualClassifier(
+    ...         max_epochs=20, update_epochs=10, callbacks=callbacks, random_state=0
+    ...     ).fit(tasks[0].X_train, tasks[0].y_train)
+    ...     for task in tasks[1:]:
+    ...         clf.partial_fit(task.X_train, task.y_train)
+    ...     return clf.score(tasks[0].X_test, tasks[0].y_test)
+    >>> bool(first_task_after([AGEM()]) > first_task_after([]) + 0.05)
+    True
+    """
+
+    _learned_state = ("rng_", "buffer_", "n_projected_")
+    _transient_state = ("cache_X_", "cache_y_", "generator_", "projected_")
+
+    def __init__(
+        self, buffer_size=200, sample_size=64, buffer="reservoir", random_state=None
+    ):
+        self.buffer_size = buffer_size
+        self.sample_size = sample_size
+        self.buffer = buffer
+        self.random_state = random_state
+
+    def initialize(self):
+        _check_int("buffer_size", self.buffer_size, allow_none=True)
+        _check_int("sample_size", self.sample_size, allow_none=False)
+        if self.buffer not in _KINDS:
+            raise ValueError(
+                f"`buffer` must be one of {sorted(_KINDS)}; got {self.buffer!r}."
+            )
+        self.cache_X_ = self.cache_y_ = self.generator_ = None
+        self.n_projected_ = 0
+        self.projected_ = None
+        return super().initialize()
+
+    def _new_buffer(self):
+        return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
+
+    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
+        if not is_update or not self._stored():
+            return
+        self.cache_X_ = torch.from_numpy(self.buffer_.X).to(X.device, X.dtype)
+        self.cache_y_ = torch.from_numpy(self.buffer_.y).to(y.device, y.dtype)
+        self.generator_ = torch_generator(self._rng(), X.device)
+        self.projected_ = torch.zeros((), dtype=torch.int64, device=X.device)
+
+    def on_grad_computed(
+        self, net, named_parameters, X=None, y=None, training=False, **kwargs
+    ):
+        if self.cache_X_ is None:
+            return
+        params = [p for p in net.module_.parameters() if p.grad is not None]
+        index = torch.randint(
+            len(self.cache_X_),
+            (self.sample_size,),
+            generator=self.generator_,
+            device=self.cache_X_.device,
+        )
+        loss = net.criterion_(net.module_(self.cache_X_[index]), self.cache_y_[index])
+        reference = torch.autograd.grad(loss.mean(), params)
+        grads = [p.grad for p in params]
+        dot = sum((g * r).sum() for g, r in zip(grads, reference))
+        norm = sum(r.pow(2).sum() for r in reference)
+        # the coefficient is <= 0 and 0 when the step does not conflict
+        coef = (dot / norm.clamp(min=torch.finfo(norm.dtype).tiny)).clamp(max=0)
+        torch._foreach_add_(grads, torch._foreach_mul(reference, -coef))
+        self.projected_ += (coef < 0).to(torch.int64)
+
+    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
+        if self.projected_ is not None:
+            self.n_projected_ += int(self.projected_)
+        self.cache_X_ = self.cache_y_ = self.generator_ = self.projected_ = None
+        super().on_update_end(net, X=X, y=y, is_update=is_update)

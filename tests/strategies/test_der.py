@@ -1,0 +1,113 @@
+"""DER and DER++: stored outputs, masking after growth, regression, bad input."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import the_strategy
+
+from sklearn_cl import ContinualClassifier, ContinualRegressor
+from sklearn_cl.strategies import DER, DERPlusPlus
+
+
+def classifier(callbacks, **params):
+    defaults = dict(
+        hidden_layer_sizes=(16,), max_epochs=3, update_epochs=2, random_state=0
+    )
+    return ContinualClassifier(callbacks=callbacks, **{**defaults, **params})
+
+
+def der_of(clf):
+    return the_strategy(clf.net_)
+
+
+def test_the_memory_keeps_the_outputs_of_the_trained_network(digits):
+    X, y = digits
+    clf = classifier([DER(buffer_size=50)]).fit(X[:300], y[:300])
+    der = der_of(clf)
+    assert len(der.buffer_) == 50 and der.outputs_.shape == (50, 10)
+    # rows in id order; the buffer's targets are the ids
+    rows = np.searchsorted(der.ids_, der.buffer_.y)
+    np.testing.assert_array_equal(der.ids_[rows], der.buffer_.y)
+    expected = clf.net_.forward_raw(torch.from_numpy(der.buffer_.X)).numpy()
+    np.testing.assert_allclose(der.outputs_[rows], expected, rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(der.targets_[rows], y[:300][der.buffer_.y])
+    # after an update, the side arrays hold exactly the stored ids
+    clf.partial_fit(X[300:600], y[300:600])
+    assert sorted(der.ids_) == sorted(der.buffer_.y) and len(der.ids_) == 50
+
+
+def test_alpha_zero_is_plain_fine_tuning(digits):
+    X, y = digits
+    plain = classifier([]).fit(X[:300], y[:300]).partial_fit(X[300:500], y[300:500])
+    der = classifier([DER(alpha=0.0)]).fit(X[:300], y[:300])
+    der.partial_fit(X[300:500], y[300:500])
+    np.testing.assert_array_equal(plain.predict_proba(X), der.predict_proba(X))
+
+
+def test_der_plus_plus_also_replays_the_labels(digits):
+    X, y = digits
+    old, new = y < 5, y >= 5
+    scores = {}
+    for name, strategy in [("der", DER(alpha=0.0)), ("der++", DERPlusPlus(0.0))]:
+        clf = classifier([strategy], allow_new_classes=True, update_epochs=10)
+        clf.fit(X[old][:400], y[old][:400]).partial_fit(X[new][:400], y[new][:400])
+        scores[name] = clf.score(X[old][400:], y[old][400:])
+    # alpha=0: DER is fine-tuning and forgets; the labels alone keep the old classes
+    assert scores["der"] < 0.2 and scores["der++"] > 0.7
+
+
+def test_outputs_stored_before_the_layer_grew_rank_new_classes_lowest(digits):
+    X, y = digits
+    clf = classifier([DERPlusPlus(buffer_size=40)], allow_new_classes=True)
+    clf.fit(X[y < 5][:200], y[y < 5][:200])
+    before = dict(zip(der_of(clf).ids_, der_of(clf).outputs_))
+    assert der_of(clf).outputs_.shape == (40, 5)
+    clf.partial_fit(X[y >= 5][:200], y[y >= 5][:200])
+    der = der_of(clf)
+    assert der.outputs_.shape == (40, 10)
+    kept = [i for i, id_ in enumerate(der.ids_) if id_ in before]
+    assert kept and len(kept) < 40  # old and new samples share the memory
+    for i in kept:
+        old = before[der.ids_[i]]
+        np.testing.assert_array_equal(der.outputs_[i, :5], old)
+        np.testing.assert_array_equal(der.outputs_[i, 5:], np.full(5, old.min()))
+
+
+def test_der_keeps_old_classes_when_the_output_layer_grows(digits):
+    X, y = digits
+    scores = {}
+    for name, callbacks in [("plain", []), ("der", [DER(buffer_size=100)])]:
+        clf = classifier(callbacks, allow_new_classes=True, max_epochs=20)
+        clf.set_params(update_epochs=10)
+        clf.fit(X[y < 5][:400], y[y < 5][:400])
+        clf.partial_fit(X[y >= 5][:400], y[y >= 5][:400])
+        scores[name] = clf.score(X[y < 5][400:], y[y < 5][400:])
+    assert scores["plain"] < 0.1 and scores["der"] > 0.6
+
+
+def test_regressors_match_their_stored_predictions():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    y = X @ rng.normal(size=5)
+    reg = ContinualRegressor(
+        hidden_layer_sizes=(16,), max_epochs=3, callbacks=[DERPlusPlus(buffer_size=30)]
+    )
+    reg.fit(X[:200], y[:200]).partial_fit(X[200:], -y[200:])
+    der = der_of(reg)
+    assert der.outputs_.shape == (30, 1) and der.targets_.dtype == np.float32
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(buffer="class_balanced"), "`buffer` must be one of"),
+        (dict(alpha=-1.0), "`alpha` must be a number >= 0"),
+        (dict(buffer_size=0), "`buffer_size` must be a positive int"),
+    ],
+)
+def test_bad_parameters_are_rejected(digits, params, match):
+    X, y = digits
+    with pytest.raises(ValueError, match=match):
+        classifier([DER(**params)]).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="`beta` must be a number >= 0"):
+        classifier([DERPlusPlus(beta=-0.5)]).fit(X[:50], y[:50])

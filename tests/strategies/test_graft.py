@@ -1,0 +1,127 @@
+"""Graft: the old network stays frozen, new layers learn, any last-Linear module."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import the_strategy
+from skorch.callbacks import Callback
+from torch import nn
+
+from sklearn_cl import ContinualClassifier, ContinualRegressor
+from sklearn_cl.modules import CNN1D
+from sklearn_cl.strategies import Graft
+
+
+class Tiny(nn.Module):
+    """A user module: a body and a last nn.Linear under other names."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(n_features, 12), nn.Tanh())
+        self.out = nn.Linear(12, n_outputs)
+
+    def forward(self, X):
+        return self.out(self.body(X))
+
+
+def classifier(graft, **params):
+    defaults = dict(max_epochs=5, update_epochs=5, random_state=0)
+    return ContinualClassifier(callbacks=[("graft", graft)], **{**defaults, **params})
+
+
+MODULES = {
+    "mlp": {},
+    "cnn": dict(module=CNN1D, module__channels=(4,), module__kernel_size=3),
+    "user": dict(module=Tiny),
+}
+
+
+@pytest.mark.parametrize("kind", ["head", "column"])
+@pytest.mark.parametrize("module", MODULES)
+def test_the_old_network_is_frozen_and_the_new_layers_learn(digits, kind, module):
+    X, y = digits
+    clf = classifier(Graft(kind=kind, width=8), **MODULES[module])
+    clf.fit(X[:600], y[:600])
+    old = {n: p.detach().clone() for n, p in clf.net_.module_.named_parameters()}
+    before = clf.score(X[600:], y[600:])
+    clf.partial_fit(X[600:1200], y[600:1200])
+    grafted = dict(clf.net_.module_.named_parameters())
+    new = {n: p for n, p in grafted.items() if p.requires_grad}
+    assert new and len(grafted) == len(old) + len(new)
+    # every old weight is still there, unchanged, and frozen
+    prefix = "base." if kind == "column" else ""
+    frozen = {
+        n.replace(".old.", ".", 1) if kind == "head" else n: p
+        for n, p in grafted.items()
+        if not p.requires_grad
+    }
+    assert {n.removeprefix(prefix) for n in frozen} == set(old)
+    for name, p in frozen.items():
+        torch.testing.assert_close(p, old[name.removeprefix(prefix)], rtol=0, atol=0)
+    # the new layers learned the new data
+    assert clf.score(X[600:1200], y[600:1200]) > before
+    assert all(p.abs().sum() > 0 for p in new.values())
+
+
+def test_the_graft_starts_with_the_old_outputs(digits):
+    X, y = digits
+    clf = classifier(Graft()).fit(X[:600], y[:600])
+    before = clf.net_.forward_raw(torch.from_numpy(X))
+    graft = the_strategy(clf.net_)
+    graft.on_update_begin(clf.net_, X=torch.from_numpy(X[:5]), y=None, is_update=True)
+    assert graft.grafted_
+    torch.testing.assert_close(clf.net_.forward_raw(torch.from_numpy(X)), before)
+    trained = {
+        id(p) for group in clf.net_.optimizer_.param_groups for p in group["params"]
+    }
+    assert trained == {id(p) for p in clf.net_.module_.parameters() if p.requires_grad}
+
+
+def test_a_regressor_can_be_grafted():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = np.sin(X[:, 0]) + X[:, 1]
+    reg = ContinualRegressor(
+        max_epochs=20, update_epochs=30, callbacks=[Graft(width=16)], random_state=0
+    ).fit(X[:200], y[:200])
+    shifted = y[200:] + 1.0  # the target drifts
+    before = reg.score(X[200:], shifted)
+    assert reg.partial_fit(X[200:], shifted).score(X[200:], shifted) > before + 0.3
+
+
+def test_a_failed_update_leaves_the_model_ungrafted(digits):
+    X, y = digits
+
+    class Fail(Callback):
+        def on_epoch_end(self, net, **kwargs):
+            if the_strategy(net).grafted_:
+                raise RuntimeError("stop")
+
+    clf = ContinualClassifier(
+        max_epochs=2, callbacks=[Graft(), ("fail", Fail())], random_state=0
+    ).fit(X[:300], y[:300])
+    module = clf.net_.module_
+    with pytest.raises(RuntimeError, match="stop"):
+        clf.partial_fit(X[300:600], y[300:600])
+    assert clf.net_.module_ is module and not the_strategy(clf.net_).grafted_
+    assert all(p.requires_grad for p in module.parameters())
+
+
+def test_bad_parameters_and_modules_are_rejected(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="`width` must be a positive int"):
+        classifier(Graft(width=0)).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="`kind` must be one of"):
+        classifier(Graft(kind="tail")).fit(X[:50], y[:50])
+
+    class NoLinear(nn.Module):
+        def __init__(self, n_features, n_outputs):
+            super().__init__()
+            self.conv = nn.Conv1d(1, n_outputs, n_features)
+
+        def forward(self, X):
+            return self.conv(X[:, None]).squeeze(-1)
+
+    clf = classifier(Graft(), module=NoLinear).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="Graft needs a module whose output layer"):
+        clf.partial_fit(X[50:100], y[50:100])

@@ -1,0 +1,150 @@
+"""SI and MAS: the importance each one measures, the capped stiffness."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import the_strategy
+from skorch.callbacks import Callback
+
+from sklearn_cl import ContinualClassifier
+from sklearn_cl.strategies import MAS, SI
+from sklearn_cl.strategies.mas import output_sensitivity
+
+
+class StartWeights(Callback):
+    """The weights when the latest training call began."""
+
+    def initialize(self):
+        self.weights_ = None
+        return self
+
+    def on_train_begin(self, net, X=None, y=None, **kwargs):
+        self.weights_ = {
+            n: p.detach().clone() for n, p in net.module_.named_parameters()
+        }
+
+
+def test_si_importance_is_the_path_integral_over_the_squared_move(digits):
+    # one full-batch SGD step: theta moves by -lr * g, so the path integral
+    # -g * delta is delta**2 / lr and the importance delta**2 / lr / (delta**2 + xi)
+    X, y = digits
+    lr, xi = 0.5, 0.1
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,),
+        optimizer=torch.optim.SGD,
+        lr=lr,
+        max_epochs=1,
+        batch_size=500,
+        callbacks=[("si", SI(xi=xi)), ("start", StartWeights())],
+        random_state=0,
+    ).fit(X[:500], y[:500])
+    callbacks = dict(clf.net_.callbacks_)
+    si, start = callbacks["si"], callbacks["start"].weights_
+    assert si.n_consolidations_ == 1
+    for name, p in clf.net_.module_.named_parameters():
+        delta = p.detach() - start[name]
+        expected = delta**2 / lr / (delta**2 + xi)
+        torch.testing.assert_close(si.importance_[name], expected, rtol=1e-4, atol=1e-7)
+        torch.testing.assert_close(si.anchor_[name], p.detach())
+
+
+def test_mas_importance_is_the_mean_absolute_per_sample_gradient():
+    torch.manual_seed(0)
+    net = torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)
+    )
+    X = torch.randn(7, 4)
+    expected = {n: torch.zeros_like(p) for n, p in net.named_parameters()}
+    for x in X:
+        net.zero_grad()
+        net(x[None]).pow(2).sum().backward()
+        for n, p in net.named_parameters():
+            expected[n] += p.grad.abs() / len(X)
+    omega = output_sensitivity(net, X)
+    for n in expected:
+        torch.testing.assert_close(omega[n], expected[n])
+
+
+def test_mas_needs_no_labels(digits):
+    # the importance depends on the inputs only: shuffled labels after the
+    # same first training give the same importance
+    X, y = digits
+    clf = ContinualClassifier(max_epochs=2, callbacks=[MAS()], random_state=0)
+    clf.fit(X[:300], y[:300])
+    mas = the_strategy(clf.net_)
+    again = output_sensitivity(clf.net_.module_, torch.from_numpy(X[:300]))
+    for name, omega in mas.importance_.items():
+        torch.testing.assert_close(omega, again[name])
+
+
+class Stiffness(Callback):
+    """The largest stiffness a strategy's penalty used in the latest call."""
+
+    def initialize(self):
+        self.largest_ = None
+        return self
+
+    def on_epoch_end(self, net, **kwargs):
+        active = the_strategy(net).active_stiffness_
+        if active is not None:
+            self.largest_ = max(float(s.max()) for s in active)
+
+
+@pytest.mark.parametrize("strategy", [SI, MAS])
+def test_the_stiffness_is_capped_at_one_over_the_learning_rate(digits, strategy):
+    X, y = digits
+    clf = ContinualClassifier(
+        max_epochs=3,
+        update_lr=0.01,
+        callbacks=[strategy(lambda_=1e4), ("stiffness", Stiffness())],
+        random_state=0,
+    )
+    clf.fit(X[:400], y[:400]).partial_fit(X[400:800], y[400:800])
+    assert dict(clf.net_.callbacks_)["stiffness"].largest_ == pytest.approx(100.0)
+    unclipped = ContinualClassifier(
+        max_epochs=3,
+        update_lr=0.01,
+        callbacks=[
+            strategy(lambda_=1e4, clip_stiffness=False),
+            ("stiffness", Stiffness()),
+        ],
+        random_state=0,
+    )
+    unclipped.fit(X[:400], y[:400]).partial_fit(X[400:800], y[400:800])
+    assert dict(unclipped.net_.callbacks_)["stiffness"].largest_ > 100.0
+
+
+@pytest.mark.parametrize("strategy", [SI, MAS])
+def test_the_new_output_rows_have_no_importance(digits, strategy):
+    X, y = digits
+    clf = ContinualClassifier(
+        max_epochs=2, allow_new_classes=True, callbacks=[strategy()], random_state=0
+    )
+    clf.fit(X[y < 5][:300], y[y < 5][:300])
+    clf.partial_fit(X[y >= 5][:300], y[y >= 5][:300])
+    importance = the_strategy(clf.net_).importance_
+    head = importance["layers.2.weight"]
+    assert head.shape == (10, 100)
+    assert np.isfinite(head.numpy()).all()
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(lambda_=-1.0), "`lambda_` must be a number >= 0"),
+        (dict(gamma=0.0), "`gamma` must be a number > 0"),
+    ],
+)
+@pytest.mark.parametrize("strategy", [SI, MAS])
+def test_bad_parameters_are_rejected(digits, strategy, params, match):
+    X, y = digits
+    with pytest.raises(ValueError, match=match):
+        ContinualClassifier(max_epochs=1, callbacks=[strategy(**params)]).fit(
+            X[:50], y[:50]
+        )
+    with pytest.raises(ValueError, match="`xi` must be a number > 0"):
+        ContinualClassifier(max_epochs=1, callbacks=[SI(xi=0.0)]).fit(X[:50], y[:50])
+    with pytest.raises(ValueError, match="`n_importance_samples` must be an int"):
+        ContinualClassifier(max_epochs=1, callbacks=[MAS(n_importance_samples=0)]).fit(
+            X[:50], y[:50]
+        )
