@@ -215,6 +215,8 @@ class ContinualNet(NeuralNet):
         for _ in range(epochs):
             self._notify(full, "on_epoch_begin", **datasets)
             self.history.record("call", label)
+            if full:  # the rate this epoch trains at, for PrintLog's table
+                self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
             tic = time.perf_counter()
             loss = self._run_epoch(X, y, weight, full)
             if valid is not None:

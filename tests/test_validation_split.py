@@ -180,7 +180,7 @@ def test_verbose_prints_skorch_s_table_with_the_call(digits, capsys):
     est.fit(X[:300], y[:300], tasks=y[:300] >= 5)
     out = capsys.readouterr().out
     header = out.splitlines()[0]
-    for column in ("epoch", "call", "train_loss", "valid_loss", "dur"):
+    for column in ("epoch", "call", "train_loss", "valid_loss", "lr", "dur"):
         assert column in header
     assert "task 1/2" in out and "task 2/2" in out
     est.partial_fit(X[300:400], y[300:400])
