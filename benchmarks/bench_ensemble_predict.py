@@ -4,10 +4,10 @@ Members that share one MLP shape predict in one batched forward pass (their
 weights stacked, one matrix product per layer for all of them), so a small
 call pays the per-call costs (checking X, the tensor conversions, Python
 dispatch) once instead of once per member; a large call is bound by the
-arithmetic, which grows with the members whatever is done. Members are ContinualClassifier MLPs (20 inputs,
-100 hidden units, 2 classes). Times of ``predict`` (soft voting, from the
-members' ``predict_proba``), of ``predict`` with ``voting="hard"`` (from the
-members' ``predict``) and of ``predict_proba``, for 1, 2, 5 and 10 members,
+arithmetic, which grows with the members whatever is done. Members are
+ContinualClassifier MLPs (20 inputs, 100 hidden units, 2 classes). Times
+of ``predict`` (soft voting), of ``predict`` with ``voting="hard"`` and of
+``predict_proba``, for 1, 2, 5 and 10 members,
 on a small call (100 rows) and a large one (10,000 rows), against one bare
 ContinualClassifier. Times are CPU times of this process (one torch
 thread), so that waiting for a core on a shared machine does not count;
