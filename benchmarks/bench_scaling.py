@@ -14,9 +14,10 @@ ones):
 - ``replay buffer``: ``Replay(buffer_size=B)``, B from 100 to 100,000
   samples, the buffer full (1,024 samples per update).
 
-For each point: seconds per update (the best of at least 3 updates and
-about a second of them) and the peak memory the
-model and its updates add to the process, each in a new process
+For each point: CPU seconds per update, both contenders interleaved in one
+new process (the best update of at least 3 rounds and about 2 seconds, so
+the load of a shared machine hits both alike), and the peak memory the
+model and its updates add to a process, one new process per contender
 (``ru_maxrss`` after the updates minus the resident size before the model
 is built, once small models of both kinds have run), and
 the ratio to the hand-written loop. A term that grows faster than the work
@@ -43,6 +44,7 @@ from sklearn_cl.strategies import Replay
 
 BATCH = 32
 REPEATS = 3
+CONTENDERS = ("sklearn_cl", "hand-written")
 SWEEPS = {
     "update size": [32, 256, 2048, 16_384, 65_536],
     "width": [100, 256, 512, 1024],
@@ -121,39 +123,55 @@ def build(contender: str, sweep: str, value: int):
     return model, data(n)
 
 
-def point(contender: str, sweep: str, value: int) -> dict:
-    """Seconds per update and peak extra memory, in this (new) process."""
+def _warm_up() -> None:
+    """Load the code and kernels both contenders use (before a baseline)."""
     torch.set_num_threads(1)
-    # load the code and kernels both contenders use before the baseline
     small = data(64)
     HandWritten((8,)).partial_fit(*small)
     ContinualClassifier(hidden_layer_sizes=(8,)).fit(*small).partial_fit(*small)
+
+
+def timed(sweep: str, value: int) -> dict:
+    """CPU seconds per update of both contenders, interleaved in this (new)
+    process so that the load of a shared machine hits both alike."""
+    _warm_up()
+    models = {c: build(c, sweep, value) for c in CONTENDERS}
+    if sweep == "updates":
+        times = {c: {} for c in CONTENDERS}
+        done = 0
+        for end in SWEEPS["updates"]:
+            for contender, (model, (X, y)) in models.items():
+                for _ in range(end - 1000 - done):
+                    model.partial_fit(X, y)
+                tic = time.process_time()
+                for _ in range(1000):
+                    model.partial_fit(X, y)
+                times[contender][end] = (time.process_time() - tic) / 1000
+            done = end
+        return times
+    best = dict.fromkeys(CONTENDERS, float("inf"))
+    tic = time.process_time()
+    for model, (X, y) in models.values():
+        model.partial_fit(X, y)  # warm up
+    # at least REPEATS rounds and about two seconds in all
+    rounds = max(REPEATS, min(300, int(2.0 / (time.process_time() - tic))))
+    for _ in range(rounds):
+        for contender, (model, (X, y)) in models.items():
+            tic = time.process_time()
+            model.partial_fit(X, y)
+            best[contender] = min(best[contender], time.process_time() - tic)
+    return best
+
+
+def peak(contender: str, sweep: str, value: int) -> float:
+    """MiB the model and its updates add to the peak of this (new) process."""
+    _warm_up()
     before = _resident_mib()
     model, (X, y) = build(contender, sweep, value)
-    if sweep == "updates":
-        times, done = {}, 0
-        for end in SWEEPS["updates"]:
-            while done < end - 1000:
-                model.partial_fit(X, y)
-                done += 1
-            tic = time.perf_counter()
-            for _ in range(1000):
-                model.partial_fit(X, y)
-            times[end] = (time.perf_counter() - tic) / 1000
-            done = end
-        seconds = times
-    else:
-        tic = time.perf_counter()
-        model.partial_fit(X, y)  # warm up
-        # at least REPEATS updates and about a second in all, best one kept
-        repeats = max(REPEATS, int(1.0 / (time.perf_counter() - tic)))
-        seconds = float("inf")
-        for _ in range(min(repeats, 300)):
-            tic = time.perf_counter()
-            model.partial_fit(X, y)
-            seconds = min(seconds, time.perf_counter() - tic)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return {"seconds": seconds, "peak_mib": peak - before}
+    n_updates = SWEEPS["updates"][-1] if sweep == "updates" else 3
+    for _ in range(n_updates):
+        model.partial_fit(X, y)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before
 
 
 def _resident_mib() -> float:
@@ -161,11 +179,11 @@ def _resident_mib() -> float:
         return int(f.read().split()[1]) * resource.getpagesize() / 2**20
 
 
-def run_point(contender: str, sweep: str, value: int) -> dict:
+def in_new_process(function, *args):
     # spawned, not forked: a forked child inherits the parent's peak
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        return pool.submit(point, contender, sweep, value).result()
+        return pool.submit(function, *args).result()
 
 
 def main() -> None:
@@ -173,24 +191,24 @@ def main() -> None:
     for sweep, values in SWEEPS.items():
         points = SWEEPS["updates"][-1:] if sweep == "updates" else values
         for value in points:
-            ours = run_point("sklearn_cl", sweep, value)
-            hand = run_point("hand-written", sweep, value)
+            seconds = in_new_process(timed, sweep, value)
+            memory = {c: in_new_process(peak, c, sweep, value) for c in CONTENDERS}
             for x in values if sweep == "updates" else [value]:
-                s_ours, s_hand = ours["seconds"], hand["seconds"]
+                ours, hand = seconds["sklearn_cl"], seconds["hand-written"]
                 if sweep == "updates":  # one time per window
-                    s_ours, s_hand = s_ours[x], s_hand[x]
+                    ours, hand = ours[x], hand[x]
                 rows.append(
                     {
                         "sweep": sweep,
                         "x": x,
-                        "ms_per_update": 1e3 * s_ours,
-                        "hand_ms_per_update": 1e3 * s_hand,
-                        "time_ratio": s_ours / s_hand,
-                        "peak_mib": ours["peak_mib"],
-                        "hand_peak_mib": hand["peak_mib"],
+                        "ms_per_update": 1e3 * ours,
+                        "hand_ms_per_update": 1e3 * hand,
+                        "time_ratio": ours / hand,
+                        "peak_mib": memory["sklearn_cl"],
+                        "hand_peak_mib": memory["hand-written"],
                     }
                 )
-            print_table(rows[-1:])
+                print_table(rows[-1:])
     print()
     print_table(rows)
     _plot(rows)
@@ -199,12 +217,13 @@ def main() -> None:
         {
             "note": (
                 "measured on a shared 2-core machine while other engineers ran "
-                "tests; one torch thread; each point in a new process; "
-                "time: best update of >= 3 and about 1 s of them (updates sweep: "
-                "mean over a window of "
-                "1,000); peak_mib: ru_maxrss after the updates minus the "
-                "resident size before the model was built (the whole window "
-                "of 100,000 updates for the updates sweep)"
+                "tests; one torch thread; CPU time (time.process_time) of a new "
+                "process per point, both contenders interleaved, best update "
+                "of >= 3 rounds and about 2 s (updates sweep: mean over a "
+                "window of 1,000 updates); peak_mib: in another new process "
+                "per contender, ru_maxrss after 3 updates (100,000 for the "
+                "updates sweep) minus the resident size before the model was "
+                "built, once small models of both kinds had run"
             ),
             "x": {
                 "update size": "samples per update",

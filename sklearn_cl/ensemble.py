@@ -92,8 +92,8 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     seen); or labels by weighted majority (``voting="hard"``; ties go to the
     first label in ``classes_``); values for regressors, multi-output ones
     included. Members that are sklearn_cl estimators with the default MLP of
-    one shape predict in one batched forward pass (their weights stacked);
-    other members predict one by one.
+    one shape predict in one batched forward pass (their weights stacked, a
+    copy kept until a weight changes); other members predict one by one.
 
     Parameters
     ----------
