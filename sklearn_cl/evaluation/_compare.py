@@ -100,19 +100,34 @@ def _on_one_thread(function, *args):
         torch.set_num_threads(threads)
 
 
+def _n_workers(jobs: list, n_jobs) -> int:
+    return min(effective_n_jobs(n_jobs), len(jobs))
+
+
+def _forks() -> bool:
+    """Whether parallel runs go to forked workers: under joblib's default
+    process backend, where the platform can fork."""
+    loky = isinstance(get_active_backend()[0], BACKENDS["loky"])
+    return loky and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _runs_here_or_forked(jobs: list, n_jobs) -> bool:
+    """Whether the runs use this process's state: run in it, or forked."""
+    return _n_workers(jobs, n_jobs) == 1 or _forks()
+
+
 def _execute(jobs: list, n_jobs):
     """Yield the results of ``jobs`` (``(function, args)`` pairs) as they
     finish: in this process when one worker is asked for, else in parallel
     (see the module docstring)."""
-    n_workers = min(effective_n_jobs(n_jobs), len(jobs))
+    n_workers = _n_workers(jobs, n_jobs)
     if n_workers == 1:
         # unpickled copies, as a worker gets: the pickled size of a model
         # (``state_bytes``) depends on which equal strings are one object
         for function, args in jobs:
             yield function(*pickle.loads(pickle.dumps(args)))
         return
-    loky = isinstance(get_active_backend()[0], BACKENDS["loky"])
-    if loky and "fork" in multiprocessing.get_all_start_methods():
+    if _forks():
         with ProcessPoolExecutor(
             n_workers,
             mp_context=multiprocessing.get_context("fork"),
@@ -266,9 +281,10 @@ def compare_strategies(
     if joint is not False:
         bound = first if joint is True else joint
         jobs += [(_run_joint, (bound, seed, tasks, scoring)) for seed in range(n_seeds)]
-    if effective_n_jobs(n_jobs) == 1:
+    if _runs_here_or_forked(jobs, n_jobs):
         # one-off start-up costs (lazy imports, first kernel calls) would
-        # otherwise be charged to the first run's fit_time
+        # otherwise be charged to the first run's fit_time, or be paid again
+        # by every forked worker
         _train_step(
             clone(first),
             tasks[0].X_train,
