@@ -95,7 +95,7 @@ class EWC(Strategy):
 
     Cost: a consolidation is one per-sample gradient pass over the call's
     data (or ``n_fisher_samples`` of it): 0.2-0.6 of a training epoch for
-    MLPs, about 0.8 of one for a small 1-D CNN, 9-44 times faster than the
+    MLPs, about 0.7 of one for a small 1-D CNN, 9-45 times faster than the
     per-sample loop of tutorials (``benchmarks/bench_fisher.py``);
     ``fisher="true"`` costs up to one such pass per output. Each training
     step adds a few elementwise passes over the parameters: 1.4-1.5x the
