@@ -1,19 +1,22 @@
 """Prediction cost of an UpdateEnsemble against the number of members.
 
-Every member predicts, so the cost grows linearly with the members; the
-ensemble's own work (checking X, aligning and averaging the probabilities)
-must stay small next to it. Members are ContinualClassifier MLPs (20 inputs,
-100 hidden units, 2 classes). Times of ``predict`` (soft voting, from the
-members' ``predict_proba``), of ``predict`` with ``voting="hard"`` (from the
-members' ``predict``) and of ``predict_proba``, for 1, 2, 5 and 10 members,
+Members that share one MLP shape predict in one batched forward pass (their
+weights stacked, one matrix product per layer for all of them), so a small
+call pays the per-call costs (checking X, the tensor conversions, Python
+dispatch) once instead of once per member; a large call is bound by the
+arithmetic, which grows with the members whatever is done. Members are
+ContinualClassifier MLPs (20 inputs, 100 hidden units, 2 classes). Times
+of ``predict`` (soft voting), of ``predict`` with ``voting="hard"`` and of
+``predict_proba``, for 1, 2, 5 and 10 members,
 on a small call (100 rows) and a large one (10,000 rows), against one bare
 ContinualClassifier. Times are CPU times of this process (one torch
 thread), so that waiting for a core on a shared machine does not count;
 every contender is timed once per round, round after round, and keeps its
 best time, so what load remains hits all of them alike.
 
-Target (issue 4): ``predict`` with 10 members within 12x one member (the
-one-member ensemble; the ratio to the bare model is reported too).
+Target (issue 15): ``predict`` with 10 members within 2.5x one member (the
+one-member ensemble; the ratio to the bare model is reported too). Before
+the batched pass (issue 4) it was 7-11x, against a target of 12x.
 
 Run: ``python benchmarks/bench_ensemble_predict.py``.
 """
@@ -30,7 +33,7 @@ from sklearn_cl import ContinualClassifier, UpdateEnsemble
 
 MEMBERS = [1, 2, 5, 10]
 ROWS = {100: 300, 10_000: 60}  # rows per call: rounds
-TARGET = 12.0
+TARGET = 2.5
 
 
 def best_times(contenders: dict, X, rounds: int) -> dict[str, float]:
@@ -86,7 +89,7 @@ def main() -> None:
             )
     print_table(rows)
     checked = [r for r in rows if r["target"]]
-    met = all(r["ratio_to_1_member"] <= r["target"] for r in checked)
+    met = {r["rows"]: r["ratio_to_1_member"] <= r["target"] for r in checked}
     print(f"\npredict with 10 members within {TARGET:g}x one member: {met}")
     path = write_results(
         "ensemble_predict",
@@ -97,12 +100,13 @@ def main() -> None:
                 "over interleaved rounds. Measured on a "
                 "shared 2-core machine with other processes running; ratios are "
                 "measured in the same run and are what the target compares. "
-                "Soft voting calls each member's predict_proba, which costs a "
-                "softmax more than its predict: against the bare model's "
-                "predict, soft voting with 10 members costs 10 x that ratio."
+                "Members of one MLP shape predict in one batched forward pass. "
+                "On 10,000 rows the forward pass is arithmetic-bound: 10 "
+                "members do 10 times the multiply-adds of one, so the 2.5x "
+                "target can hold only where per-call costs dominate (100 rows)."
             ),
             "target": f"predict with 10 members <= {TARGET:g}x one member",
-            "target_met": met,
+            "target_met_by_rows": met,
             "rows": rows,
         },
     )

@@ -143,14 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="scikit-learn scorer name (default: accuracy, or r2 for regression)",
     )
     model.add_argument(
-        "--n-jobs", type=int, default=1, help="runs in parallel (-1: all cores)"
+        "--n-jobs",
+        type=int,
+        default=1,
+        help="(strategy, seed) runs at once, in worker processes of one torch "
+        "thread each (-1: all cores); the table is that of --n-jobs 1",
     )
     model.add_argument(
         "--threads",
         type=int,
         default=1,
-        help="torch threads per run (default 1: small networks run fastest on "
-        "one thread; use --n-jobs for more cores)",
+        help="torch threads of the runs with --n-jobs 1 (default 1: small "
+        "networks run fastest on one thread; use --n-jobs for more cores)",
     )
     output = compare.add_argument_group("output")
     output.add_argument(

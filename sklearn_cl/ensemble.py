@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import numbers
+import weakref
 
 import numpy as np
 import scipy.sparse as sp
+import torch
 from sklearn import get_config
 from sklearn.base import (
     BaseEstimator,
@@ -28,10 +30,22 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._param_validation import HasMethods, Interval, StrOptions
-from .base import _attributes_restored_on_error
+from .base import ContinualEstimator, _attributes_restored_on_error
+from .modules import MLP
 from .strategies.buffers import make_buffer
 
 __all__ = ["UpdateEnsemble"]
+
+# rows per batched forward pass: the members' activations of one chunk stay
+# in the CPU caches (with 10 members, 1,024 rows ran 3.7x faster than 16,384)
+_STACKED_CHUNK = 1024
+# per MLP module: the shapes of its linear layers; and per first module of a
+# group, the group's stacked weights, with the modules and the version
+# counters of the weights they were stacked from. A module is replaced (when
+# the output layer grows), never restructured; training changes weights in
+# place, which bumps their version counters and so invalidates the stack.
+_SHAPES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_STACKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _soft_classifier(ensemble) -> bool:
@@ -77,7 +91,9 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     never saw (columns aligned on ``classes_``, the union of all labels
     seen); or labels by weighted majority (``voting="hard"``; ties go to the
     first label in ``classes_``); values for regressors, multi-output ones
-    included. Prediction costs one prediction per member.
+    included. Members that are sklearn_cl estimators with the default MLP of
+    one shape predict in one batched forward pass (their weights stacked, a
+    copy kept until a weight changes); other members predict one by one.
 
     Parameters
     ----------
@@ -570,8 +586,9 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             for the classes it was not trained on.
         """
         proba = None
-        for member, weight in self._weighted_members(X):
-            member_proba = member.predict_proba(X)
+        members, weights = zip(*self._weighted_members(X))
+        outputs = _member_outputs(list(members), X, "predict_proba")
+        for member, weight, member_proba in zip(members, weights, outputs):
             if proba is None:
                 proba = np.zeros((len(member_proba), len(self.classes_)))
             if np.array_equal(member.classes_, self.classes_):
@@ -584,19 +601,22 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     def predict(self, X) -> np.ndarray:
         """Average of the members' predictions (see the class description)."""
         if not is_classifier(self.estimator):
+            members, weights = zip(*self._weighted_members(X))
+            outputs = _member_outputs(list(members), X, "predict")
             return sum(
-                weight * np.asarray(member.predict(X), dtype=float)
-                for member, weight in self._weighted_members(X)
+                weight * np.asarray(output, dtype=float)
+                for weight, output in zip(weights, outputs)
             )
         if self.voting == "soft":
             proba = self.predict_proba(X)
             return self.classes_[proba.argmax(axis=1)]
-        members = self._weighted_members(X)
-        votes = [np.searchsorted(self.classes_, m.predict(X)) for m, _ in members]
+        members, weights = zip(*self._weighted_members(X))
+        outputs = _member_outputs(list(members), X, "predict")
+        votes = [np.searchsorted(self.classes_, labels) for labels in outputs]
         n_samples, n_classes = len(votes[0]), len(self.classes_)
         # weighted vote counts per (sample, class) cell, in one bincount
         cells = (np.asarray(votes) + n_classes * np.arange(n_samples)).ravel()
-        weights = np.repeat([weight for _, weight in members], n_samples)
+        weights = np.repeat(weights, n_samples)
         counts = np.bincount(cells, weights=weights, minlength=n_samples * n_classes)
         return self.classes_[counts.reshape(n_samples, n_classes).argmax(axis=1)]
 
@@ -639,3 +659,146 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         tags.input_tags.sparse = inner.input_tags.sparse and self.data == "new"
         tags.non_deterministic = inner.non_deterministic
         return tags
+
+
+# ----------------------------------------------------------------------
+# batched prediction of members that share one MLP shape
+# ----------------------------------------------------------------------
+def _member_outputs(members: list, X, method: str) -> list:
+    """``getattr(member, method)(X)`` for each member, in order.
+
+    Members that are fitted sklearn_cl estimators with the default MLP of
+    one shape (same layer widths, device, input layout and targets) run in
+    one batched forward pass: their weights are stacked and each layer is one
+    matrix product for all of them (``torch.baddbmm``), the same arithmetic
+    as ``torch.func.vmap`` over ``functional_call`` but without its
+    per-call tracing, which alone cost more than predicting 100 rows with 10
+    members. Other members predict one by one.
+    """
+    groups: dict = {}
+    for index, member in enumerate(members):
+        groups.setdefault(_batch_key(member), []).append(index)
+    outputs = [None] * len(members)
+    for key, indices in groups.items():
+        if key is None or len(indices) == 1:
+            for i in indices:
+                outputs[i] = getattr(members[i], method)(X)
+            continue
+        group = [_unfrozen(members[i]) for i in indices]
+        for i, output in zip(indices, _stacked_predictions(group, X, method)):
+            outputs[i] = output
+    return outputs
+
+
+def _unfrozen(member):
+    """The model inside a :class:`~sklearn.frozen.FrozenEstimator`."""
+    return member.estimator if isinstance(member, FrozenEstimator) else member
+
+
+def _batch_key(member):
+    """What members must share to predict in one batched pass; None for a
+    member that predicts on its own."""
+    member = _unfrozen(member)
+    if not isinstance(member, ContinualEstimator) or not hasattr(member, "net_"):
+        return None
+    module = member.net_.module_
+    if type(module) is not MLP:
+        return None
+    shapes = _SHAPES.get(module)
+    if shapes is None:
+        shapes = _SHAPES[module] = tuple(
+            tuple(layer.weight.shape)
+            for layer in module.layers
+            if isinstance(layer, torch.nn.Linear)
+        )
+    names = getattr(member, "feature_names_in_", None)
+    return (
+        type(member),
+        shapes,
+        str(member.net_.device),
+        member.input_shape_,
+        None if names is None else tuple(names),
+        getattr(member, "_y_1d", None),
+    )
+
+
+def _stacked_predictions(members: list, X, method: str) -> list:
+    """Each member's ``method(X)`` from one batched forward pass."""
+    first = members[0]
+    X = first._to_tensor(first._validate_X(X))  # the layout all of them share
+    device = first.net_.device
+    layers = _stacked_layers([m.net_.module_ for m in members])
+    with torch.inference_mode():
+        raw = torch.cat(
+            [
+                _stacked_mlp(layers, X[i : i + _STACKED_CHUNK].to(device))
+                for i in range(0, len(X), _STACKED_CHUNK)
+            ],
+            dim=1,
+        ).cpu()
+        if method == "predict_proba":
+            # the softmax of the members' predict_proba, written out: torch's
+            # kernel is slow over a last axis of a few classes
+            logits = raw.double()
+            proba = (logits - logits.amax(dim=-1, keepdim=True)).exp_()
+            return list(proba.div_(proba.sum(dim=-1, keepdim=True)).numpy())
+        if first._is_classifier:
+            indices = raw.argmax(dim=-1).numpy()
+            return [m.classes_[i] for m, i in zip(members, indices)]
+        return [m._values(v) for m, v in zip(members, raw.numpy())]
+
+
+def _stacked_layers(modules: list) -> list:
+    """The layers of MLPs of one shape, linear ones as stacked ``(weight,
+    bias)`` pairs; built again only when a weight has changed."""
+    entry = _STACKS.get(modules[0])
+    if entry is not None and len(entry["modules"]) == len(modules):
+        same = all(a() is b for a, b in zip(entry["modules"], modules))
+        if same and entry["versions"] == [t._version for t in entry["tensors"]]:
+            return entry["layers"]
+    per_module = [list(module.layers) for module in modules]
+    tensors = [
+        tensor
+        for layers in per_module
+        for layer in layers
+        if isinstance(layer, torch.nn.Linear)
+        for tensor in (layer.weight, layer.bias)
+    ]
+    with torch.no_grad():
+        stacked = [
+            (
+                torch.stack([layers[i].weight for layers in per_module]),
+                torch.stack([layers[i].bias for layers in per_module]),
+            )
+            if isinstance(layer, torch.nn.Linear)
+            else layer
+            for i, layer in enumerate(per_module[0])
+            if not isinstance(layer, torch.nn.Dropout)  # evaluation mode
+        ]
+    _STACKS[modules[0]] = {
+        # weak: a value that held its key would keep it alive for ever
+        "modules": [weakref.ref(module) for module in modules],
+        "tensors": tensors,
+        "versions": [t._version for t in tensors],
+        "layers": stacked,
+    }
+    return stacked
+
+
+def _stacked_mlp(layers: list, X: torch.Tensor) -> torch.Tensor:
+    """Outputs ``(n_members, n_samples, n_outputs)`` of MLPs whose linear
+    layers are stacked ``(weight, bias)`` pairs; the other layers act on each
+    value."""
+    h = X
+    for layer in layers:
+        if not isinstance(layer, tuple):
+            h = layer(h)
+            continue
+        weight, bias = layer
+        if h.ndim == 2:  # the input, shared: one product for all members
+            n_members, n_out, n_in = weight.shape
+            h = torch.addmm(bias.reshape(-1), h, weight.reshape(-1, n_in).T)
+            h = h.reshape(len(X), n_members, n_out).transpose(0, 1)
+        else:
+            h = torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+    return h

@@ -205,7 +205,12 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Predicted values, of shape (n_samples,) when fitted on 1-D ``y``."""
-        out = self._forward(X).astype(np.float64)
+        return self._values(self._forward(X))
+
+    def _values(self, outputs: np.ndarray) -> np.ndarray:
+        """Predictions from the module's outputs: in the targets' units and
+        shape."""
+        out = outputs.astype(np.float64)
         if self.target_scaler_ is not None:
             out = out * self.target_scaler_.scale_ + self.target_scaler_.mean_
         return out.ravel() if self._y_1d else out

@@ -94,6 +94,29 @@ def test_compare_writes_the_table_of_compare_strategies(tmp_path, capsys):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"
 
 
+@pytest.mark.slow  # starts worker processes
+def test_n_jobs_gives_the_table_of_one_job(tmp_path, capsys):
+    argv = ["compare", *TINY, "--strategies", "finetune,ewc,ensemble-new,joint"]
+    tables = []
+    for n_jobs in ("1", "2"):
+        out = tmp_path / n_jobs
+        code, _, err = run([*argv, "--n-jobs", n_jobs, "--out", str(out)], capsys)
+        assert code == 0, err
+        tables.append(
+            [
+                {k: v for k, v in row.items() if "time" not in k}
+                for row in read_csv(out / "results.csv")
+            ]
+        )
+    assert tables[0] == tables[1]
+    assert [row["strategy"] for row in tables[0]] == [
+        "finetune",
+        "ewc",
+        "ensemble-new",
+        "joint",
+    ]
+
+
 def test_python_dash_m_runs_the_command(tmp_path):
     result = subprocess.run(
         [

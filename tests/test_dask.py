@@ -105,3 +105,25 @@ def test_grid_search_on_the_dask_joblib_backend(client, data):
         results.append(search.cv_results_["mean_test_score"])
     # workers run torch on fewer threads: sums may differ in the last bits
     np.testing.assert_allclose(results[0], results[1], atol=0.02)
+
+
+def test_compare_strategies_on_the_dask_joblib_backend(client):
+    from sklearn_cl._strategy_registry import base_estimator, make_strategies
+    from sklearn_cl.evaluation import compare_strategies
+
+    base = base_estimator(hidden_layer_sizes=(16,), max_epochs=2, update_epochs=2)
+    estimators, joint = make_strategies(["finetune", "replay", "joint"], base)
+    tasks = split_digits(3)
+    serial = compare_strategies(estimators, tasks, n_seeds=2, joint=joint)
+    with joblib.parallel_config(backend="dask"):
+        spread = compare_strategies(
+            estimators, tasks, n_seeds=2, joint=joint, n_jobs=-1
+        )
+    # every run on a worker of the cluster, each on one torch thread
+    assert sum(client.run(lambda: 1).values()) == 2
+    scores = [c for c in serial.columns if "time" not in c and "state" not in c]
+    assert serial[scores].equals(spread[scores])
+    # pickled sizes: another interpreter shares other equal strings
+    np.testing.assert_allclose(
+        serial["state_bytes_mean"], spread["state_bytes_mean"], rtol=0.01
+    )

@@ -351,6 +351,84 @@ def test_regressor_averages_values_multi_output():
     assert knn.estimators_[1].n_samples_fit_ == 200
 
 
+# ----------------------------------------------------------------------
+# batched prediction of members that share one MLP shape
+# ----------------------------------------------------------------------
+def one_by_one(ensemble, X, method):
+    """What the ensemble computes, from each member's own prediction."""
+    outputs = [getattr(m, method)(X) for m in ensemble.estimators_]
+    return np.tensordot(ensemble.weights_, np.asarray(outputs, float), axes=1)
+
+
+def test_members_of_one_shape_predict_as_one_by_one(batches, monkeypatch):
+    parts, (X_test, _) = batches
+    deployed = mlp(hidden_layer_sizes=(16, 8), dropout=0.2).fit(*parts[0])
+    ensemble = UpdateEnsemble.from_fitted(deployed, weights="decay", random_state=0)
+    for X, y in parts[1:]:
+        ensemble.partial_fit(X, y)
+    calls = []
+    monkeypatch.setattr(
+        ContinualClassifier, "_forward", lambda *a: calls.append(a) or 1 / 0
+    )
+    proba = ensemble.predict_proba(X_test)
+    hard = clone(ensemble).set_params(voting="hard")
+    assert not calls  # one batched pass, no member predicted on its own
+    monkeypatch.undo()
+    np.testing.assert_allclose(proba, one_by_one(ensemble, X_test, "predict_proba"))
+    np.testing.assert_array_equal(
+        ensemble.predict(X_test), ensemble.classes_[proba.argmax(axis=1)]
+    )
+    hard.estimators_, hard.classes_ = ensemble.estimators_, ensemble.classes_
+    votes = np.array([m.predict(X_test) for m in ensemble.estimators_])
+    np.testing.assert_array_equal(hard.predict(X_test), votes[-1])  # weight 4/7
+
+
+def test_batched_prediction_follows_members_changed_in_place(batches):
+    parts, (X_test, _) = batches
+    ensemble = UpdateEnsemble(mlp(), random_state=0).fit(*parts[0])
+    ensemble.partial_fit(*parts[1])
+    before = ensemble.predict_proba(X_test)
+    ensemble.estimators_[0].partial_fit(*parts[2])  # a member updated by hand
+    after = ensemble.predict_proba(X_test)
+    assert not np.allclose(before, after)
+    np.testing.assert_allclose(after, one_by_one(ensemble, X_test, "predict_proba"))
+
+
+def test_batched_prediction_aligns_classes_and_mixes_with_other_members():
+    X, y = make_classification(
+        n_samples=600, n_features=6, n_informative=4, n_classes=3, random_state=0
+    )
+    grown = mlp(allow_new_classes=True).fit(X[y < 2], y[y < 2])
+    grown.partial_fit(X[:100], y[:100])  # classes_ [0, 1, 2]
+    reordered = mlp(allow_new_classes=True).fit(X[y > 0], y[y > 0])
+    reordered.partial_fit(X[:100], y[:100])  # classes_ [1, 2, 0]
+    assert list(reordered.classes_) == [1, 2, 0]
+    ensemble = UpdateEnsemble.from_fitted(grown, data="old_and_new")
+    ensemble.estimators_ = [*ensemble.estimators_, reordered]
+    ensemble.partial_fit(X[300:], y[300:])  # a third MLP member
+    ensemble.estimators_.append(LogisticRegression().fit(X, y))
+    ensemble.scores_ = np.full(4, np.nan)
+    expected = sum(
+        np.asarray(m.predict_proba(X))[:, np.argsort(m.classes_)]
+        for m in ensemble.estimators_
+    )
+    np.testing.assert_allclose(ensemble.predict_proba(X), expected / 4, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(1,), (2,)])
+def test_batched_regressors_average_values(shape):
+    X, Y = make_regression(n_samples=300, n_features=5, n_targets=2, random_state=0)
+    Y = (Y / Y.std())[:, : shape[0]].reshape(len(Y), *([] if shape == (1,) else [2]))
+    reg = ContinualRegressor(max_epochs=2, hidden_layer_sizes=(8,), random_state=0)
+    ensemble = UpdateEnsemble(reg, random_state=0).fit(X[:100], Y[:100])
+    ensemble.partial_fit(X[100:200], Y[100:200])
+    prediction = ensemble.predict(X[200:])
+    assert prediction.shape == Y[200:].shape
+    np.testing.assert_allclose(
+        prediction, one_by_one(ensemble, X[200:], "predict"), atol=1e-6
+    )
+
+
 def test_any_estimator_even_a_text_pipeline():
     texts = ["good film", "great plot", "bad film", "awful plot"] * 10
     labels = [1, 1, 0, 0] * 10

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+import joblib
 import numpy as np
 import pytest
+import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
 from sklearn.linear_model import Perceptron, SGDClassifier, SGDRegressor
 
@@ -240,14 +242,50 @@ def test_compare_strategies_table_matches_single_runs():
     assert estimators["sgd"].random_state is None  # the caller's object is untouched
 
 
-@pytest.mark.slow  # starts joblib worker processes that import torch
-def test_compare_strategies_in_parallel_gives_the_same_numbers():
-    tasks = permuted_digits(n_tasks=2)
-    kwargs = dict(n_seeds=2, joint=False)
-    serial = compare_strategies({"sgd": SGDClassifier()}, tasks, **kwargs)
-    parallel = compare_strategies({"sgd": SGDClassifier()}, tasks, n_jobs=2, **kwargs)
-    for column in ("average_accuracy_mean", "forgetting_mean", "state_bytes_mean"):
-        assert serial[column].tolist() == parallel[column].tolist()
+def network_strategies():
+    """Small networks of every kind the parallel runs must reproduce:
+    fine-tuning, replay (seeded memory), an ensemble (pickled size varies
+    with how its strings are shared)."""
+    from sklearn_cl._strategy_registry import base_estimator, make_strategies
+
+    base = base_estimator(hidden_layer_sizes=(16,), max_epochs=2, update_epochs=2)
+    return make_strategies(["finetune", "replay", "ensemble-old-new", "joint"], base)
+
+
+@pytest.mark.slow  # starts worker processes
+def test_compare_strategies_in_parallel_gives_the_same_table():
+    tasks = split_digits(n_tasks=3)
+    estimators, joint = network_strategies()
+    torch.set_num_threads(2)  # the parent's threads must not reach the workers
+    try:
+        serial = compare_strategies(estimators, tasks, n_seeds=2, joint=joint)
+        parallel = compare_strategies(
+            estimators, tasks, n_seeds=2, joint=joint, n_jobs=2, progress=True
+        )
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(1)
+    columns = [c for c in serial.columns if "time" not in c]
+    assert serial["strategy"].tolist() == ["finetune", "replay", "ensemble-old-new"] + [
+        "joint"
+    ]
+    pd_testing = pytest.importorskip("pandas").testing
+    pd_testing.assert_frame_equal(serial[columns], parallel[columns], check_exact=True)
+    sgd, tasks = {"sgd": SGDClassifier()}, permuted_digits(n_tasks=2)
+    one = compare_strategies(sgd, tasks, n_seeds=2, joint=False)
+    with joblib.parallel_config(backend="threading"):  # any joblib backend
+        threads = compare_strategies(sgd, tasks, n_seeds=2, joint=False, n_jobs=2)
+    assert (
+        one["average_accuracy_mean"].tolist()
+        == threads["average_accuracy_mean"].tolist()
+    )
+
+
+def test_parallel_runs_fail_with_the_runs_error():
+    tasks = split_digits(n_tasks=2)
+    bad = ContinualClassifier(max_epochs=1, update_lr=-1.0)
+    with pytest.raises(ValueError, match="update_lr"):
+        compare_strategies({"bad": bad}, tasks, n_seeds=2, joint=False, n_jobs=2)
 
 
 class _NoPandas:

@@ -1,11 +1,30 @@
-"""Run several estimators on the same task sequence and seeds; tabulate them."""
+"""Run several estimators on the same task sequence and seeds; tabulate them.
+
+The (estimator, seed) runs are independent, so they run in parallel with
+``n_jobs``. With joblib's default process backend (loky) on a platform that
+forks, they go to forked worker processes (the standard library's
+``ProcessPoolExecutor``): loky's workers are fresh interpreters that import
+torch and scikit-learn again, which took 2-9 seconds on a 2-core machine,
+as long as the whole default comparison's runs on one core, so two workers
+were no faster than one. joblib's own fork backend ("multiprocessing")
+cannot hand back results as they finish, which the progress bar needs. Any
+other joblib backend the caller activates (``joblib.parallel_config(backend=
+"dask")`` for a dask cluster, threads, ...) is used as it is. Every run
+trains on one torch thread in its worker, so workers do not compete for the
+cores, and the numbers are those of the serial run.
+"""
 
 from __future__ import annotations
 
+import multiprocessing
+import pickle
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
-from joblib import Parallel, delayed
+import torch
+from joblib import Parallel, delayed, effective_n_jobs
+from joblib.parallel import BACKENDS, get_active_backend
 from sklearn.base import clone, is_classifier
 from sklearn.metrics import check_scoring
 
@@ -68,6 +87,64 @@ def _run_joint(estimator, seed, tasks, scoring):
         state_bytes=state_size(estimator),
     )
     return JOINT, seed, result
+
+
+def _on_one_thread(function, *args):
+    """``function(*args)`` on one torch thread (in a worker of a parallel run:
+    workers must not each start as many threads as there are cores)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        return function(*args)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _n_workers(jobs: list, n_jobs) -> int:
+    return min(effective_n_jobs(n_jobs), len(jobs))
+
+
+def _forks() -> bool:
+    """Whether parallel runs go to forked workers: under joblib's default
+    process backend, where the platform can fork."""
+    loky = isinstance(get_active_backend()[0], BACKENDS["loky"])
+    return loky and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _runs_here_or_forked(jobs: list, n_jobs) -> bool:
+    """Whether the runs use this process's state: run in it, or forked."""
+    return _n_workers(jobs, n_jobs) == 1 or _forks()
+
+
+def _execute(jobs: list, n_jobs):
+    """Yield the results of ``jobs`` (``(function, args)`` pairs) as they
+    finish: in this process when one worker is asked for, else in parallel
+    (see the module docstring)."""
+    n_workers = _n_workers(jobs, n_jobs)
+    if n_workers == 1:
+        # unpickled copies, as a worker gets: the pickled size of a model
+        # (``state_bytes``) depends on which equal strings are one object
+        for function, args in jobs:
+            yield function(*pickle.loads(pickle.dumps(args)))
+        return
+    if _forks():
+        with ProcessPoolExecutor(
+            n_workers,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=torch.set_num_threads,
+            initargs=(1,),
+        ) as pool:
+            futures = [pool.submit(function, *args) for function, args in jobs]
+            try:
+                yield from (future.result() for future in as_completed(futures))
+            except BaseException:
+                pool.shutdown(cancel_futures=True)
+                raise
+        return
+    parallel = Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")
+    yield from parallel(
+        delayed(_on_one_thread)(function, *args) for function, args in jobs
+    )
 
 
 def _record(result: SequenceResult) -> dict[str, float]:
@@ -139,7 +216,12 @@ def compare_strategies(
         task. ``True`` uses the first estimator (give the plain model, without
         strategies, for a clean bound); ``False`` leaves the row out.
     n_jobs : int, default=None
-        Runs in parallel, with joblib (``-1``: all cores).
+        Number of (estimator, seed) runs at once, as in joblib (``-1``: all
+        cores; None: one, unless a ``joblib.parallel_config`` says
+        otherwise). Each parallel run trains on one torch thread, and the
+        table is the same as that of the serial run. Inside ``with
+        joblib.parallel_config(backend="dask")`` the runs go to the
+        workers of a dask cluster.
     progress : bool, default=False
         Show a progress bar over the runs (tqdm).
     return_results : bool, default=False
@@ -192,19 +274,17 @@ def compare_strategies(
     first = next(iter(estimators.values()))
     baseline = baseline_scores(tasks, classifier=is_classifier(first), scoring=scoring)
     jobs = [
-        delayed(_run_sequence)(name, est, seed, tasks, scoring, classes, baseline)
+        (_run_sequence, (name, est, seed, tasks, scoring, classes, baseline))
         for name, est in estimators.items()
         for seed in range(n_seeds)
     ]
     if joint is not False:
         bound = first if joint is True else joint
-        jobs += [
-            delayed(_run_joint)(bound, seed, tasks, scoring) for seed in range(n_seeds)
-        ]
-    parallel = Parallel(n_jobs=n_jobs, return_as="generator")
-    if parallel.n_jobs == 1:
+        jobs += [(_run_joint, (bound, seed, tasks, scoring)) for seed in range(n_seeds)]
+    if _runs_here_or_forked(jobs, n_jobs):
         # one-off start-up costs (lazy imports, first kernel calls) would
-        # otherwise be charged to the first run's fit_time
+        # otherwise be charged to the first run's fit_time, or be paid again
+        # by every forked worker
         _train_step(
             clone(first),
             tasks[0].X_train,
@@ -212,13 +292,16 @@ def compare_strategies(
             first=True,
             classes=classes,
         )
-    runs = parallel(jobs)
+    runs = _execute(jobs, n_jobs)
     if progress:
         from tqdm.auto import tqdm
 
         runs = tqdm(runs, total=len(jobs), desc="compare", unit="run")
-    results: dict[str, list[SequenceResult]] = {}
-    for name, _, result in runs:
-        results.setdefault(name, []).append(result)
+    names = [*estimators, *([JOINT] if joint is not False else [])]
+    results: dict[str, list[SequenceResult]] = {
+        name: [None] * n_seeds for name in names
+    }
+    for name, seed, result in runs:  # in any order: put back in seed order
+        results[name][seed] = result
     table = _table([_summary(name, rs) for name, rs in results.items()])
     return (table, results) if return_results else table

@@ -11,10 +11,17 @@ size. Per-sample gradients are computed two ways, with the same result:
   ``g_n a_n^T`` of the gradient at the layer's output and its input, so the
   sum of its squares is ``(G**2)^T (A**2)``, one matrix product per layer
   and chunk (as BackPACK computes it). No per-sample gradient is stored, so
-  it costs less than one training epoch. Whether a layer qualifies
-  is checked on the first chunk: its sum of per-sample gradients must equal
-  the batch gradient autograd computes (this catches weights used twice or
-  outside the layer).
+  it costs less than one training epoch.
+- ``nn.Conv1d`` layers (no groups, zero padding) that see one ``(n_samples,
+  channels, length)`` input: the per-sample gradient of the weight is
+  ``g_n U_n``, the output gradient times the input windows (unfolded), one
+  batched matrix product per chunk (BackPACK's and Opacus's recipe); it is
+  squared and summed, in sub-chunks that bound its memory. This is several
+  times faster than ``vmap``, which runs a convolution per sample.
+
+  Whether a layer qualifies for either closed form is checked on the first
+  chunk: its sum of per-sample gradients must equal the batch gradient
+  autograd computes (this catches weights used twice or outside the layer).
 - every other parameter: ``torch.func`` (``vmap`` over ``grad`` of a
   ``functional_call`` with the parameters as a dict, buffers included), in
   chunks that bound the memory of the per-sample gradients.
@@ -40,7 +47,7 @@ __all__ = [
 
 # at most this many float32 numbers of per-sample gradients per chunk (128 MiB)
 _CHUNK_ELEMENTS = 2**25
-_MAX_CHUNK = 256
+_MAX_CHUNK = 512
 FISHER_KINDS = ("empirical", "true")
 
 
@@ -120,7 +127,7 @@ def diagonal_fisher(
         handled = None
         for start in range(0, len(X), _MAX_CHUNK):
             part = slice(start, start + _MAX_CHUNK)
-            handled = _add_linear_fisher(
+            handled = _add_layer_fisher(
                 fisher, module, params, buffers, X[part], y[part], kind, handled
             )
         rest = [name for name in params if name not in (handled or ())]
@@ -131,9 +138,61 @@ def diagonal_fisher(
     return fisher
 
 
-def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
-    """Add the Fisher of the qualifying ``nn.Linear`` layers for one chunk;
-    return the names of the parameters done (decided on the first chunk)."""
+def _factorable(layer) -> bool:
+    """Whether the per-sample gradients of ``layer`` have a closed form here:
+    ``nn.Linear``, and ``nn.Conv1d`` without groups and with zero padding."""
+    if isinstance(layer, torch.nn.Linear):
+        return True
+    return (
+        isinstance(layer, torch.nn.Conv1d)
+        and layer.groups == 1
+        and layer.padding_mode == "zeros"
+    )
+
+
+def _conv_windows(layer: torch.nn.Conv1d, a: torch.Tensor) -> torch.Tensor:
+    """The input window each output position of ``layer`` sees, flattened:
+    ``(n, length_out, in_channels * kernel_size)``, zero padding included."""
+    (k,), (dilation,), (stride,) = layer.kernel_size, layer.dilation, layer.stride
+    if layer.padding == "same":  # torch puts the odd one on the right
+        total = dilation * (k - 1)
+        pad = (total // 2, total - total // 2)
+    elif layer.padding == "valid":
+        pad = (0, 0)
+    else:
+        pad = (layer.padding[0], layer.padding[0])
+    padded = torch.nn.functional.pad(a, pad)
+    windows = padded.unfold(2, dilation * (k - 1) + 1, stride)[..., ::dilation]
+    n, channels, length, _ = windows.shape
+    # contiguous: bmm copies overlapping windows batch element by element
+    return windows.permute(0, 2, 1, 3).reshape(n, length, channels * k).contiguous()
+
+
+def _conv_gradient(g: torch.Tensor, U: torch.Tensor, shape) -> torch.Tensor:
+    """The weight gradient of a ``Conv1d`` summed over the samples, from the
+    output gradients ``g`` (n, out, length) and the windows ``U``."""
+    n, out, length = g.shape
+    rows = g.transpose(1, 2).reshape(n * length, out)
+    return (rows.T @ U.reshape(n * length, -1)).reshape(shape)
+
+
+def _conv_squared_gradients(g, U, w) -> torch.Tensor:
+    """``sum_n w_n * G_n**2`` of the per-sample weight gradients
+    ``G_n = g_n U_n`` of a ``Conv1d`` (one batched product), flattened, in
+    sub-chunks that bound their memory."""
+    per_sample = g.shape[1] * U.shape[2]
+    step = max(1, _CHUNK_ELEMENTS // per_sample)
+    total = 0
+    for i in range(0, len(g), step):
+        G = torch.bmm(g[i : i + step], U[i : i + step]).square_()
+        total = total + w[i : i + step] @ G.reshape(len(G), -1)
+    return total
+
+
+def _add_layer_fisher(fisher, module, params, buffers, X, y, kind, handled):
+    """Add the Fisher of the qualifying ``nn.Linear`` and ``nn.Conv1d`` layers
+    for one chunk; return the names of the parameters done (decided on the
+    first chunk)."""
     is_classifier = not y.dtype.is_floating_point
     records = []
 
@@ -143,9 +202,7 @@ def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
         return out.clone()
 
     names = {
-        layer: prefix
-        for prefix, layer in module.named_modules()
-        if isinstance(layer, torch.nn.Linear)
+        layer: prefix for prefix, layer in module.named_modules() if _factorable(layer)
     }
     hooks = [layer.register_forward_hook(record) for layer in names]
     leaves = {name: p.detach().requires_grad_(True) for name, p in params.items()}
@@ -158,44 +215,66 @@ def _add_linear_fisher(fisher, module, params, buffers, X, y, kind, handled):
             hook.remove()
     calls = [layer for layer, _, _ in records]
     layers = [
-        (names[layer], a, z)
+        (names[layer], layer, a.detach(), z)
         for layer, a, z in records
         if calls.count(layer) == 1
-        and a.ndim == 2
+        and a.ndim == (2 if isinstance(layer, torch.nn.Linear) else 3)
         and len(a) == len(X)
         and (handled is None or f"{names[layer]}.weight" in handled)
         and f"{names[layer]}.weight" in params
     ]
     if not layers:
         return set() if handled is None else handled
-    zs = [z for _, _, z in layers]
-    weights = [leaves[f"{prefix}.weight"] for prefix, _, _ in layers]
-    # squared output gradients, weighted and summed over the directions
-    H = [torch.zeros_like(z) for z in zs]
+    zs = [z for _, _, _, z in layers]
+    weights = [leaves[f"{prefix}.weight"] for prefix, _, _, _ in layers]
+    linear = [isinstance(layer, torch.nn.Linear) for _, layer, _, _ in layers]
+    # Linear: the per-sample gradient is g a^T, so its square is (g**2)(a**2)^T
+    # and the squared output gradients can be summed over the directions
+    # first. Conv1d: the per-sample gradient sums over positions, so it is
+    # formed (one batched product) and squared for each direction.
+    inputs = [
+        a if is_linear else _conv_windows(layer, a)
+        for is_linear, (_, layer, a, _) in zip(linear, layers)
+    ]
+    # Linear: weighted squared output gradients; Conv1d: (weight, bias) sums
+    H = [
+        torch.zeros_like(z) if is_linear else [0, 0] for is_linear, z in zip(linear, zs)
+    ]
     for k in range(s.shape[1]):
         check = handled is None and k == 0
         grads = torch.autograd.grad(
             s[:, k].sum(), zs + (weights if check else []), retain_graph=True
         )
-        for h, g in zip(H, grads):
-            h += w[:, k : k + 1] * g**2
+        for i, (is_linear, g, u) in enumerate(zip(linear, grads, inputs)):
+            if is_linear:
+                H[i] += w[:, k : k + 1] * g**2
+            else:
+                H[i][0] = H[i][0] + _conv_squared_gradients(g, u, w[:, k])
+                H[i][1] = H[i][1] + (w[:, k, None] * g.sum(2) ** 2).sum(0)
         if check:
-            batch_grads = grads[len(zs) :]
             same = [
-                _same_gradient(g.T @ a, bg)
-                for g, (_, a, _), bg in zip(grads, layers, batch_grads)
+                _same_gradient(
+                    g.T @ u if is_linear else _conv_gradient(g, u, bg.shape),
+                    bg,
+                )
+                for is_linear, g, u, bg in zip(linear, grads, inputs, grads[len(zs) :])
             ]
     if handled is None:
         handled = set()
-        for ok, (prefix, _, _) in zip(same, layers):
+        for ok, (prefix, _, _, _) in zip(same, layers):
             if ok:
                 handled |= {f"{prefix}.weight", f"{prefix}.bias"} & params.keys()
-    for h, (prefix, a, _) in zip(H, layers):
+    for i, (prefix, _, a, _) in enumerate(layers):
         if f"{prefix}.weight" not in handled:
             continue
-        fisher[f"{prefix}.weight"] += (h.T @ a.detach() ** 2).detach()
+        if linear[i]:
+            weight_sum, bias_sum = H[i].T @ a**2, H[i].sum(0)
+        else:
+            weight_sum, bias_sum = H[i]
+            weight_sum = weight_sum.reshape(fisher[f"{prefix}.weight"].shape)
+        fisher[f"{prefix}.weight"] += weight_sum.detach()
         if f"{prefix}.bias" in handled:
-            fisher[f"{prefix}.bias"] += h.sum(0).detach()
+            fisher[f"{prefix}.bias"] += bias_sum.detach()
     return handled
 
 
@@ -271,7 +350,9 @@ class _AnchorPenalty(torch.autograd.Function):
 
     A handful of ``torch._foreach_*`` kernels over all parameters instead of
     an autograd graph of several elementwise operations per tensor: on a
-    64-512-512-10 MLP this makes the penalty about 2.5 times cheaper.
+    64-512-512-10 MLP this makes the penalty about 2.5 times cheaper. The
+    squared (l2) penalty makes two passes that write: the difference to the
+    anchor and the gradient; its value is their dot product.
     """
 
     @staticmethod
@@ -282,13 +363,20 @@ class _AnchorPenalty(torch.autograd.Function):
             torch._foreach_mul_(diff, scale)
             return torch.stack(torch._foreach_norm(diff, 1)).sum()
         ctx.grads = torch._foreach_mul(diff, scale)
-        # scale * diff**2 >= 0, so its sum is an L1 norm
-        torch._foreach_mul_(diff, ctx.grads)
-        return 0.5 * torch.stack(torch._foreach_norm(diff, 1)).sum()
+        # sum(scale * diff**2) as one dot product per tensor: no third pass
+        # that writes scale * diff**2 out
+        dots = [
+            torch.dot(d.reshape(-1), g.reshape(-1)) for d, g in zip(diff, ctx.grads)
+        ]
+        return 0.5 * torch.stack(dots).sum()
 
     @staticmethod
     def backward(ctx, grad_output):
-        torch._foreach_mul_(ctx.grads, grad_output)
+        # a training step backpropagates its loss with a gradient of one:
+        # skip that pass over all parameters. Read on the CPU only, where
+        # reading it costs no device synchronisation.
+        if grad_output.device.type != "cpu" or float(grad_output) != 1.0:
+            torch._foreach_mul_(ctx.grads, grad_output)
         return None, None, None, *ctx.grads
 
 

@@ -94,12 +94,12 @@ class EWC(Strategy):
     is as good, and a strong penalty only slows learning.
 
     Cost: a consolidation is one per-sample gradient pass over the call's
-    data (or ``n_fisher_samples`` of it): 0.2-0.5 of a training epoch for
-    MLPs, about one epoch for a small 1-D CNN, 16-55 times faster than the
+    data (or ``n_fisher_samples`` of it): 0.2-0.6 of a training epoch for
+    MLPs, about 0.7 of one for a small 1-D CNN, 9-45 times faster than the
     per-sample loop of tutorials (``benchmarks/bench_fisher.py``);
     ``fisher="true"`` costs up to one such pass per output. Each training
-    step adds a few elementwise passes over the parameters: 1.3x the time of
-    a plain step for the default MLP, 1.55x for a 64-512-512-10 MLP
+    step adds a few elementwise passes over the parameters: 1.4-1.5x the
+    time of a plain step for the default MLP and for a 64-512-512-10 MLP
     (``benchmarks/bench_strategy_steps.py``).
 
     Memory: two copies of the parameters (Fisher and anchor) in both modes,

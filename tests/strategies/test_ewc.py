@@ -122,6 +122,64 @@ def test_fisher_of_layers_outside_the_outer_product_identity(kind):
         torch.testing.assert_close(fisher[name], expected[name], rtol=1e-4, atol=1e-6)
 
 
+class Convolutions(torch.nn.Module):
+    """Conv1d layers of every padding, stride and dilation, and two the closed
+    form does not cover (groups, reflect padding)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = torch.nn.Sequential(
+            torch.nn.Conv1d(2, 4, 4, padding="same"),  # even kernel: odd padding
+            torch.nn.ReLU(),
+            torch.nn.Conv1d(4, 4, 3, padding="same", dilation=2, bias=False),
+            torch.nn.Conv1d(4, 6, 3, stride=2, padding=1),
+            torch.nn.Tanh(),
+            torch.nn.Conv1d(6, 6, 3, groups=2),
+            torch.nn.Conv1d(6, 3, 2, padding=1, padding_mode="reflect"),
+            torch.nn.Flatten(),
+        )
+        self.head = torch.nn.LazyLinear(3)
+
+    def forward(self, X):
+        return self.head(self.layers(X))
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize("kind", ["empirical", "true"])
+@pytest.mark.parametrize("make", [Convolutions, "CNN1D"])
+def test_fisher_of_convolutions_is_the_per_sample_definition(kind, make, monkeypatch):
+    from sklearn_cl.modules import CNN1D
+
+    torch.manual_seed(0)
+    if make == "CNN1D":
+        module, X = CNN1D(24, 3, channels=(4, 6)), torch.randn(40, 24)
+    else:
+        module, X = make(), torch.randn(40, 2, 16)
+        module(X)  # size the lazy head
+    y = torch.randint(0, 3, (40,))
+    per_sample = []  # the names left to torch.func's per-sample gradients
+    vmapped = _fisher._add_per_sample_fisher
+    monkeypatch.setattr(
+        _fisher,
+        "_add_per_sample_fisher",
+        lambda *args: per_sample.extend(args[-1]) or vmapped(*args),
+    )
+    monkeypatch.setattr(_fisher, "_CHUNK_ELEMENTS", 1000)  # sub-chunks too
+    fisher = diagonal_fisher(module, X, y, kind=kind)
+    expected = looped_fisher(module, X, y, kind)
+    for name in fisher:
+        torch.testing.assert_close(fisher[name], expected[name], rtol=1e-4, atol=1e-6)
+    if make == "CNN1D":
+        assert per_sample == []
+    else:
+        assert sorted(per_sample) == [
+            "layers.5.bias",
+            "layers.5.weight",
+            "layers.6.bias",
+            "layers.6.weight",
+        ]
+
+
 def test_fisher_of_frozen_parameters_leaves_them_frozen():
     torch.manual_seed(0)
     module = WithBatchNorm()

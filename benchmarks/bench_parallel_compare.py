@@ -1,0 +1,117 @@
+"""Speed-up of a parallel strategy comparison against the number of workers.
+
+The default comparison of ``sklearn-cl compare``: split digits (5 tasks),
+every strategy, 3 seeds: 30 independent (strategy, seed) runs. Timed two
+ways, for 1 and 2 workers, alternating, several times:
+
+- ``compare_strategies(..., n_jobs=N)`` in this process (wall seconds of the
+  call; CPU seconds of this process and its workers);
+- the command ``python -m sklearn_cl compare --quiet --n-jobs N``, start-up
+  included (wall seconds).
+
+The tables of the runs must be the same for every N (the times aside).
+Target (issue 15): the default comparison at least 1.7x faster with 2
+workers than serially on a 2-core machine.
+
+Run: ``python benchmarks/bench_parallel_compare.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import subprocess
+import sys
+import time
+
+import torch
+from _common import print_table, write_results
+
+from sklearn_cl._strategy_registry import STRATEGIES, base_estimator, make_strategies
+from sklearn_cl.datasets import load_benchmark
+from sklearn_cl.evaluation import compare_strategies
+
+WORKERS = [1, 2]
+ROUNDS = 3
+TARGET = 1.7
+
+
+def cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def in_process(n_jobs: int):
+    estimators, joint = make_strategies(list(STRATEGIES), base_estimator())
+    tasks = load_benchmark("split-digits")
+    cpu, tic = cpu_seconds(), time.perf_counter()
+    table = compare_strategies(estimators, tasks, n_seeds=3, joint=joint, n_jobs=n_jobs)
+    wall = time.perf_counter() - tic
+    return wall, cpu_seconds() - cpu, table
+
+
+def command(n_jobs: int) -> float:
+    argv = [sys.executable, "-m", "sklearn_cl", "compare", "--quiet"]
+    tic = time.perf_counter()
+    subprocess.run([*argv, "--n-jobs", str(n_jobs)], check=True, capture_output=True)
+    return time.perf_counter() - tic
+
+
+def main() -> None:
+    torch.set_num_threads(1)  # as the command runs serially (--threads 1)
+    rows, tables = [], {}
+    for round_ in range(ROUNDS):
+        for n_jobs in WORKERS:
+            wall, cpu, table = in_process(n_jobs)
+            tables[n_jobs] = table[[c for c in table.columns if "time" not in c]]
+            rows.append(
+                {
+                    "round": round_,
+                    "workers": n_jobs,
+                    "call_s": wall,
+                    "call_cpu_s": cpu,
+                    "command_s": command(n_jobs),
+                    "load_1min": os.getloadavg()[0],
+                }
+            )
+            print_table(rows[-1:])
+    same = all(tables[n].equals(tables[1]) for n in WORKERS)
+    speedups = []
+    for round_ in range(ROUNDS):
+        serial = next(r for r in rows if r["round"] == round_ and r["workers"] == 1)
+        for r in rows:
+            if r["round"] == round_ and r["workers"] > 1:
+                speedups.append(
+                    {
+                        "round": round_,
+                        "workers": r["workers"],
+                        "call_speedup": serial["call_s"] / r["call_s"],
+                        "command_speedup": serial["command_s"] / r["command_s"],
+                    }
+                )
+    print()
+    print_table(rows)
+    print()
+    print_table(speedups)
+    print(f"\nsame table for every number of workers: {same}")
+    path = write_results(
+        "parallel_compare",
+        {
+            "comparison": "split-digits, 9 strategies + joint, 3 seeds: 30 runs",
+            "note": (
+                "measured on a shared 2-core machine while other engineers ran "
+                "tests (see load_1min: above 2, the two workers cannot both "
+                "have a core); serial and parallel alternate, round by round"
+            ),
+            "target": f"call and command >= {TARGET}x faster with 2 workers",
+            "same_table": same,
+            "rows": rows,
+            "speedups": speedups,
+        },
+    )
+    print(f"written to {path}")
+
+
+if __name__ == "__main__":
+    main()
