@@ -8,8 +8,9 @@ slice, step). The parts, in the order a call runs them:
 
 - ``rollback snapshot``: the copy of the weights, Adam's moments and the
   strategies' state that makes the update all-or-nothing (``Transaction``);
-- ``parameter re-check``: the update parameters, validated on every call as
-  scikit-learn does;
+- ``parameter re-check``: the update parameters changed since the last
+  call, validated as scikit-learn does, and the checks that the network's
+  parameters and the callbacks are still valid;
 - ``input checks``: the fast path of ``_validate_X_y`` (type, dtype, shape,
   finiteness) and the label encoding;
 - ``tensors``: numpy to torch, to the device;
@@ -40,9 +41,8 @@ from _common import print_table, write_results
 from bench_overhead import data, hand_written
 
 from sklearn_cl import ContinualClassifier
-from sklearn_cl._param_validation import validate_parameter_constraints
 from sklearn_cl._transaction import Transaction, is_finite
-from sklearn_cl.base import _UPDATE_PARAMS, _seeded
+from sklearn_cl.base import _seeded
 
 CALLS = 200
 ROUNDS = 15
@@ -53,18 +53,15 @@ def parts(est, X, y) -> dict:
     net = est.net_
     X_t, y_t = est._to_tensor(X), est._to_tensor(est._encode_y(y, reset=False)[0])
     lr = est._current_update_lr()
-    constraints = {k: est._parameter_constraints[k] for k in _UPDATE_PARAMS}
 
     def check_input():
         X_v, y_v = est._validate_X_y(X, y, reset=False)
         est._encode_y(y_v, reset=False)
 
     def recheck():
-        validate_parameter_constraints(
-            constraints,
-            {k: getattr(est, k) for k in _UPDATE_PARAMS},
-            caller_name="ContinualClassifier",
-        )
+        est._check_update_params()
+        est._check_network_unchanged()
+        est._check_callbacks()
 
     def seeding():
         with _seeded(est._call_seed(), net.device):
@@ -75,14 +72,14 @@ def parts(est, X, y) -> dict:
 
     return {
         "whole partial_fit": lambda: est.partial_fit(X, y),
-        "update inside the transaction": lambda: est._update(X, y, None),
+        "update inside the transaction": lambda: est._update(X, y, None, None),
         "rollback snapshot": lambda: Transaction(est),
         "parameter re-check": recheck,
         "input checks": check_input,
         "tensors": tensors,
         "seeding": seeding,
         "train_call": lambda: net.train_call(X_t, y_t, epochs=1, lr=lr, is_update=True),
-        "epoch": lambda: net._run_epoch(X_t, y_t),
+        "epoch": lambda: net._run_epoch(X_t, y_t, None, False),
         "finiteness check": lambda: is_finite(net, 0.0),
     }
 

@@ -145,10 +145,12 @@ class ContinualNet(NeuralNet):
         return bool(self.skorch_callbacks_ or self.train_split or self.verbose)
 
     def _notify(self, full: bool, event: str, **kwargs) -> None:
+        """skorch's ``notify`` in the full protocol; otherwise only the
+        strategies that override ``event`` (the net's own handlers only
+        write history rows, which the lean loop writes itself)."""
         if full:
             self.notify(event, **kwargs)
             return
-        getattr(self, event)(self, **kwargs)
         for cb in self.hooked_[event]:
             getattr(cb, event)(self, **kwargs)
 
@@ -204,27 +206,35 @@ class ContinualNet(NeuralNet):
         """The epochs of :meth:`train_call` on its prepared data."""
         full = self.full_protocol()
         self._call("on_update_begin", X=X, y=y, is_update=is_update)
-        datasets = {
-            "dataset_train": Dataset(X, y),
-            "dataset_valid": None if valid is None else Dataset(*valid[:2]),
-        }
+        epoch_hooks = self.hooked_["on_epoch_begin"] or self.hooked_["on_epoch_end"]
+        datasets = {"dataset_train": None, "dataset_valid": None}
+        if full or epoch_hooks:
+            datasets["dataset_train"] = Dataset(X, y)
+            if valid is not None:
+                datasets["dataset_valid"] = Dataset(*valid[:2])
         self._notify(full, "on_train_begin", X=X, y=y)
         if not self.module_.training:  # walking the module tree costs a little
             self.module_.train()
         loss = float("nan")
         for _ in range(epochs):
-            self._notify(full, "on_epoch_begin", **datasets)
-            self.history.record("call", label)
-            if full:  # the rate this epoch trains at, for PrintLog's table
-                self.history.record("lr", self.optimizer_.param_groups[0]["lr"])
+            if full:
+                self.notify("on_epoch_begin", **datasets)  # the net opens a row
+                row = self.history[-1]
+                # the rate this epoch trains at, for PrintLog's table
+                row["lr"] = self.optimizer_.param_groups[0]["lr"]
+            else:  # the row skorch's own on_epoch_begin opens
+                row = {"batches": [], "epoch": len(self.history) + 1}
+                self.history.append(row)
+                self._notify(full, "on_epoch_begin", **datasets)
+            row["call"] = label
             tic = time.perf_counter()
             loss = self._run_epoch(X, y, weight, full)
             if valid is not None:
                 self._run_validation(*valid)
             if not full:
                 # what skorch's PassthroughScoring and EpochTimer record
-                self.history.record("train_loss", loss)
-                self.history.record("dur", time.perf_counter() - tic)
+                row["train_loss"] = loss
+                row["dur"] = time.perf_counter() - tic
             try:
                 self._notify(full, "on_epoch_end", **datasets)
             except KeyboardInterrupt:

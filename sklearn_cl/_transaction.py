@@ -23,6 +23,32 @@ def _state_tensors(module: torch.nn.Module) -> list:
     return tensors
 
 
+# snapshot storage per module and per optimizer, reused by every transaction:
+# a partial_fit copies into it rather than allocating new tensors. One
+# transaction at a time uses it: the updates of an estimator run one after
+# the other (see ``_locking``), and copies of an estimator have their own
+# module and optimizer.
+_SNAPSHOTS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _copied(owner, tensors: list) -> list:
+    """Copies of ``tensors``, written into ``owner``'s snapshot storage."""
+    stored = _SNAPSHOTS.get(owner)
+    if (
+        stored is None
+        or len(stored) != len(tensors)
+        or any(
+            s.shape != t.shape or s.dtype != t.dtype or s.device != t.device
+            for s, t in zip(stored, tensors)
+        )
+    ):
+        stored = _SNAPSHOTS[owner] = [torch.empty_like(t) for t in tensors]
+    if tensors:  # SGD without momentum keeps no state
+        with torch.no_grad():
+            torch._foreach_copy_(stored, tensors)
+    return stored
+
+
 class Transaction:
     """A copy of an estimator's state taken before a training call.
 
@@ -37,10 +63,12 @@ class Transaction:
 
     def __init__(self, estimator, net_state: bool = True):
         self.attrs = dict(vars(estimator))
+        # fitted attributes (ending in "_") that are buffers: their content
+        # changes in place (UpdateEnsemble's memory_)
         self.buffers = [
             (value, value.state_dict())
-            for value in self.attrs.values()
-            if is_stateful(value)
+            for key, value in self.attrs.items()
+            if key.endswith("_") and is_stateful(value)
         ]
         # fit builds a new net and leaves the old one alone: no copy needed
         net = getattr(estimator, "net_", None) if net_state else None
@@ -51,12 +79,18 @@ class Transaction:
         self.module = net.module_
         self.optimizer = net.optimizer_
         self.tensors = _state_tensors(net.module_)
-        self.saved = [t.detach().clone() for t in self.tensors]
+        self.saved = _copied(net.module_, self.tensors)
         self.requires_grad = [t.requires_grad for t in self.tensors]
-        self.optimizer_state = {
-            p: {k: v.clone() if torch.is_tensor(v) else v for k, v in state.items()}
+        # (parameter, key, value) of the optimizer's state, tensors copied
+        self.optimizer_entries = [
+            (p, k, v)
             for p, state in net.optimizer_.state.items()
-        }
+            for k, v in state.items()
+        ]
+        self.optimizer_saved = _copied(
+            net.optimizer_,
+            [v for _, _, v in self.optimizer_entries if torch.is_tensor(v)],
+        )
         self.groups = [
             {k: v for k, v in group.items() if k != "params"}
             for group in net.optimizer_.param_groups
@@ -106,7 +140,11 @@ class Transaction:
             tensor.requires_grad_(flag)
         net.optimizer_ = self.optimizer
         net.optimizer_.state.clear()
-        net.optimizer_.state.update(self.optimizer_state)
+        saved = iter(self.optimizer_saved)
+        for p, k, v in self.optimizer_entries:
+            # new tensors: the snapshot storage is reused by the next call
+            value = next(saved).clone() if torch.is_tensor(v) else v
+            net.optimizer_.state.setdefault(p, {})[k] = value
         for group, saved in zip(net.optimizer_.param_groups, self.groups):
             group.update(saved)
         for cb, state in self.callbacks:
@@ -119,13 +157,17 @@ def is_finite(net, loss: float) -> bool:
     """Whether the last loss, every parameter of the net and every strategy's
     learned state (EWC's Fisher, say) are finite.
 
-    One sum per tensor: a NaN or an infinity anywhere makes it non-finite.
+    One norm per tensor, in one call: a NaN or an infinity anywhere makes
+    it non-finite.
     """
     if not math.isfinite(loss):
         return False
-    sums = torch.stack([p.detach().sum() for p in _state_tensors(net.module_)])
-    if not bool(sums.isfinite().all()):
-        return False
+    tensors = _state_tensors(net.module_)
+    if tensors:
+        with torch.no_grad():
+            norms = torch._foreach_norm(tensors)
+        if not bool(torch.stack(norms).isfinite().all()):
+            return False
     return all(
         cb._state_is_finite() for _, cb in net.callbacks_ if isinstance(cb, Strategy)
     )

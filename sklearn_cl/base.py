@@ -356,7 +356,13 @@ class ContinualEstimator(BaseEstimator):
         }
 
     def _routed_params(self) -> dict:
-        return {k: v for k, v in self._extra_params().items() if "__" in k}
+        # the names routed to the module, optimizer or criterion hold "__"
+        # (read on every partial_fit: no signature lookup)
+        return {
+            k: v
+            for k, v in vars(self).items()
+            if "__" in k and not k.startswith("_") and not k.endswith("_")
+        }
 
     def get_params(self, deep=True):
         params = super().get_params(deep=False)
@@ -941,15 +947,20 @@ class ContinualEstimator(BaseEstimator):
             epochs, lr = self.max_epochs, self.lr
         net = self.net_
         # parameters that act from the next call after they are set
-        net.batch_size = self.batch_size or -1
-        net.verbose = self.verbose
+        # (skorch's __setattr__ costs a few microseconds: only on a change)
+        if net.batch_size != (self.batch_size or -1):
+            net.batch_size = self.batch_size or -1
+        if net.verbose != self.verbose:
+            net.verbose = self.verbose
         for key, value in self._routed_params().items():
             if key.startswith("optimizer__"):
                 for group in net.optimizer_.param_groups:
                     if key[len("optimizer__") :] in group:
                         group[key[len("optimizer__") :]] = value
         seed = self._call_seed()
-        net.train_split = self._train_split(seed)
+        split = self._train_split(seed)
+        if split is not None or net.train_split is not None:
+            net.train_split = split
         # net_.device, not device: a CUDA model unpickled on a CPU-only machine
         # was moved to the CPU by skorch and keeps working there
         device = net.device
