@@ -9,6 +9,9 @@ from .._state import all_finite, plain, restore, snapshot
 
 __all__ = ["Strategy"]
 
+# the __init__ parameter names of each strategy class
+_PARAM_NAMES: dict = {}
+
 
 class Strategy(Callback):
     """Base class of update strategies.
@@ -129,8 +132,12 @@ class Strategy(Callback):
     def _get_param_names(cls):
         # skorch lists the instance attributes not ending in "_", which drops
         # parameters such as EWC's lambda_ and would take private attributes
-        # for parameters; read the __init__ signature as scikit-learn does
-        return BaseEstimator._get_param_names.__func__(cls)
+        # for parameters; read the __init__ signature as scikit-learn does,
+        # once per class (every update compares the strategies' parameters)
+        names = _PARAM_NAMES.get(cls)
+        if names is None:
+            names = _PARAM_NAMES[cls] = BaseEstimator._get_param_names.__func__(cls)
+        return names
 
     def extend_data(self, net, X, y, is_update=True, sample_weight=None, **kwargs):
         """Return the training set ``(X, y)`` of this call, possibly extended,
