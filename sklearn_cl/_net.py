@@ -19,8 +19,8 @@ batch. It emits skorch's events with the arguments skorch's own
   ``train_batch_size``, ``valid_loss``, ...) and epoch counts skorch's
   callbacks read.
 
-Order of events in one training call: ``extend_data`` (strategies), the
-validation split, ``on_update_begin`` (strategies), ``on_train_begin``; per
+Order of events in one training call: the validation split (of the call's
+new data), ``extend_data`` (strategies), ``on_update_begin`` (strategies), ``on_train_begin``; per
 epoch ``on_epoch_begin``, per training batch ``extend_batch`` (strategies),
 ``on_batch_begin``, forward, ``penalty`` (strategies), backward,
 ``on_grad_computed``, optimizer step, ``on_batch_end``; then the validation
@@ -182,6 +182,9 @@ class ContinualNet(NeuralNet):
             group["lr"] = lr
         self.history.clear()
         new = (X, y, weight)
+        # validation data comes from the call's new data only: what a
+        # strategy adds (rehearsal's stored samples) is trained on
+        (X, y, weight), valid = self._split(X, y, weight)
         for cb, weighted in zip(
             self.hooked_["extend_data"], self.weighted_hooks_["extend_data"]
         ):
@@ -189,8 +192,6 @@ class ContinualNet(NeuralNet):
             X, y, weight = _with_weight(
                 cb.extend_data(self, X, y, is_update=is_update, **extra), weight
             )
-        train, valid = self._split(X, y, weight)
-        X, y, weight = train
         whole = self.batch_size <= 0
         if whole:  # one batch of everything, as skorch's callbacks read it
             self.batch_size = len(X)

@@ -187,3 +187,17 @@ def test_verbose_prints_skorch_s_table_with_the_call(digits, capsys):
     assert "update 2" in capsys.readouterr().out
     classifier(max_epochs=2).fit(X[:300], y[:300])
     assert capsys.readouterr().out == ""
+
+
+def test_an_update_validates_on_its_new_data_only(digits):
+    """Rehearsal's stored samples are trained on, never held out."""
+    from sklearn_cl.strategies import Rehearsal
+
+    X, y = digits
+    est = classifier(train_split=0.25, callbacks=[Rehearsal()]).fit(X[:400], y[:400])
+    est.partial_fit(X[400:600], y[400:600])
+    batches = est.net_.history[-1, "batches"]
+    assert sum(b.get("valid_batch_size", 0) for b in batches) == 50
+    # 150 new training samples and all 400 stored by fit: a call holds out
+    # part of its own data, and the strategies still consolidate all of it
+    assert sum(b.get("train_batch_size", 0) for b in batches) == 150 + 400
