@@ -20,16 +20,16 @@ batch. It emits skorch's events with the arguments skorch's own
   callbacks read.
 
 Order of events in one training call: the validation split (of the call's
-new data), ``extend_data`` (strategies), ``on_update_begin`` (strategies), ``on_train_begin``; per
-epoch ``on_epoch_begin``, per training batch ``extend_batch`` (strategies),
-``on_batch_begin``, forward, ``penalty`` (strategies), backward,
-``on_grad_computed``, optimizer step, ``on_batch_end``; then the validation
-batches (``on_batch_begin``/``on_batch_end`` with ``training=False``) and
-``on_epoch_end``; finally ``on_train_end`` and ``on_update_end``
-(strategies). A callback that raises ``KeyboardInterrupt`` in
-``on_epoch_end`` (skorch's ``EarlyStopping``) ends the epochs of the call,
-as in skorch; ``on_train_end`` and ``on_update_end`` still run and the
-trained model is kept.
+new data), ``extend_data`` (strategies), ``on_update_begin`` (strategies),
+``on_train_begin``; per epoch ``on_epoch_begin``, per training batch
+``extend_batch`` (strategies), ``on_batch_begin``, forward, ``penalty``
+(strategies), backward, ``on_grad_computed``, optimizer step,
+``on_batch_end``; then the validation batches (``on_batch_begin`` /
+``on_batch_end`` with ``training=False``) and ``on_epoch_end``; finally
+``on_train_end`` and ``on_update_end`` (strategies). A callback that raises
+``KeyboardInterrupt`` in ``on_epoch_end`` (skorch's ``EarlyStopping``) ends
+the epochs of the call, as in skorch; ``on_train_end`` and ``on_update_end``
+still run and the trained model is kept.
 """
 
 from __future__ import annotations
