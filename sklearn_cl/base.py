@@ -106,10 +106,12 @@ def _same(a, b) -> bool:
 
 
 def _nonzero(weight):
+    """``weight`` (sample weights times class weights), unless all are zero."""
     if weight is not None and not weight.any():
         raise ValueError(
-            "The sample and class weights of this call are all zero: there is "
-            "nothing to train on. Give some samples a positive weight."
+            "The weights of this call (sample_weight times class_weight) sum to "
+            "zero: there is nothing to train on. Give some samples a positive "
+            "weight."
         )
     return weight
 
@@ -132,7 +134,7 @@ def _callback_params(cb) -> dict:
 
 def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """``sample_weight`` as a float32 array of ``n_samples`` non-negative,
-    finite values, not all zero; None stays None."""
+    finite values; None stays None (all zero: see ``_nonzero``)."""
     if sample_weight is None:
         return None
     if isinstance(sample_weight, numbers.Real) and not isinstance(sample_weight, bool):
@@ -149,11 +151,6 @@ def _check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             "sample_weight must hold finite, non-negative values; got "
             f"{weights[~np.isfinite(weights) | (weights < 0)][:5]}. Replace them, "
             "or drop those samples."
-        )
-    if weights.sum() == 0:
-        raise ValueError(
-            "sample_weight sums to zero: there is nothing to train on. Give "
-            "some samples a positive weight."
         )
     if weights.max() > np.finfo(np.float32).max:
         raise ValueError(

@@ -99,7 +99,7 @@ def test_a_scalar_weight_is_every_sample_s_weight(weighted):
         (np.full(200, -1.0), "finite, non-negative"),
         (np.r_[np.ones(199), np.nan], "finite, non-negative"),
         (np.r_[np.ones(199), np.inf], "finite, non-negative"),
-        (np.zeros(200), "sums to zero"),
+        (np.zeros(200), "sample_weight times class_weight\\) sum to zero"),
         (np.array(["a"] * 200), "1-D array of 200 numbers"),
         (np.full(200, 1e300), "float32's range"),
     ],
@@ -227,7 +227,7 @@ def test_balanced_in_partial_fit_says_what_to_do(weighted):
         ({0: -1.0}, "finite, non-negative"),
         ({0: "a"}, "finite, non-negative"),
         ("auto", "class_weight"),
-        ({c: 0.0 for c in range(10)}, "all zero"),
+        ({c: 0.0 for c in range(10)}, "sum to zero"),
     ],
 )
 def test_bad_class_weight(weighted, class_weight, message):
