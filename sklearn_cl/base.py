@@ -61,7 +61,7 @@ _NETWORK_PARAMS = (
 )
 
 # private attributes that loading derives from the parameters again
-_REBUILT_ON_LOAD = ("_built_with", "_callback_specs", "_checked_params")
+_REBUILT_ON_LOAD = ("_callback_specs", "_checked_params")
 
 # the __init__ parameter names of each estimator class
 _PARAM_NAMES: dict = {}
@@ -1024,6 +1024,8 @@ class ContinualEstimator(BaseEstimator):
         # derived from the parameters when the net is rebuilt on loading
         for name in _REBUILT_ON_LOAD:
             state.pop(name, None)
+        if "_built_with" in state:  # what the net was built with
+            state["_built_with"] = params_to_plain(state["_built_with"])
         if "net_" in state:
             state["net_"] = net_state(state["net_"])
         return state
@@ -1035,11 +1037,24 @@ class ContinualEstimator(BaseEstimator):
         if saved_net is not None:
             n_outputs = len(self.classes_) if self._is_classifier else self.n_outputs_
             X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
-            device = self.device
-            if torch.device(device).type == "cuda" and not torch.cuda.is_available():
+            # rebuilt with the parameters it was built with, which set_params
+            # may have changed since (a new fit would use the new ones)
+            built = params_from_plain(state.get("_built_with", self._network_params()))
+            current = {
+                k: v
+                for k, v in vars(self).items()
+                if k in built or k.startswith(("module__", "criterion__"))
+            }
+            for key in current:
+                del vars(self)[key]
+            vars(self).update(built)
+            if (
+                torch.device(self.device).type == "cuda"
+                and not torch.cuda.is_available()
+            ):
                 warnings.warn(
-                    f"The model was saved on device={device!r}, but CUDA is not "
-                    "available here: it is loaded on the CPU.",
+                    f"The model was saved on device={self.device!r}, but CUDA is "
+                    "not available here: it is loaded on the CPU.",
                     stacklevel=2,
                 )
                 self.device = "cpu"  # for building the net only
@@ -1048,8 +1063,10 @@ class ContinualEstimator(BaseEstimator):
                 with _seeded(self._base_seed, self.device):
                     self.net_ = self._build_net(X_one, n_outputs)
             finally:
-                self.device = device
-            self._built_with = self._network_params()
+                for key in built:
+                    vars(self).pop(key, None)
+                vars(self).update(current)
+            self._built_with = built
             self._checked_params = {}  # every update parameter checked again
             load_net_state(self.net_, saved_net, X_one)
 

@@ -248,3 +248,27 @@ def test_setting_a_network_parameter_back_is_fine(fitted):
     est.set_params(hidden_layer_sizes=(16,))
     update(est, X, y)
     assert est.n_updates_ == 1
+
+
+def test_a_model_with_a_changed_network_parameter_still_saves_and_loads(fitted):
+    import pickle
+
+    from sklearn_cl.persistence import load, save
+
+    est, X, y = fitted
+    est.set_params(hidden_layer_sizes=(8,))
+    for loaded in (pickle.loads(pickle.dumps(est)), _saved_and_loaded(est, save, load)):
+        assert loaded.hidden_layer_sizes == (8,)
+        np.testing.assert_array_equal(loaded.predict_proba(X), est.predict_proba(X))
+        with pytest.raises(ValueError, match="hidden_layer_sizes.*Call fit"):
+            update(loaded, X, y)
+        assert loaded.fit(X[:300], y[:300]).net_.module_.layers[0].out_features == 8
+
+
+def _saved_and_loaded(est, save, load):
+    import tempfile
+    from pathlib import Path
+
+    path = Path(tempfile.mkdtemp()) / "model.skcl"
+    save(est, path)
+    return load(path, trusted=[BatchSizes])
