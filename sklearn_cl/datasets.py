@@ -1,24 +1,27 @@
-"""Task builders, built-in task sequences and file loaders for continual learning.
+"""Task builders, built-in task sequences, public data sets and CSV files.
 
 A :class:`TaskSequence` is an ordered list of :class:`Task` objects, each with
 its own train and test arrays. Builders turn any ``(X, y)`` into one; the
 ``*_digits`` functions build the standard benchmarks on scikit-learn's
 ``load_digits`` (no download).
 
-The file loaders (:func:`load_elec2`, :func:`load_weather`,
-:func:`load_mnist_idx`) read local copies of public data sets and never
-download anything. With ``path=None`` they look, in order, in the directory
-named by the environment variable ``SKLEARN_CL_DATA``, in ``../shared/data``
-relative to the current directory and in ``../shared/data`` relative to the
-repository root; a missing file raises a :class:`FileNotFoundError` that says
-where to put it. :func:`load_mnist1d` generates MNIST-1D offline with the
-optional ``mnist1d`` package.
+The public data sets are fetched as scikit-learn fetches its own:
+:func:`fetch_elec2`, :func:`fetch_weather` and :func:`fetch_mnist_idx`
+download their files from a canonical public source on first use into a
+cache, the data home (:func:`get_data_home`: ``$SKLEARN_CL_DATA``, else
+``~/scikit_learn_data/sklearn_cl``), verify a sha256 checksum, and never
+download them again. :func:`load_elec2`, :func:`load_weather` and
+:func:`load_mnist_idx` read a local copy given by path (and fetch with
+``path=None``). :func:`load_mnist1d` generates MNIST-1D offline with the
+optional ``mnist1d`` package. :func:`load_csv` reads a CSV file of numeric
+features and a target, as the ``sklearn-cl`` command does.
 """
 
 from __future__ import annotations
 
+import csv
 import gzip
-import os
+import math
 import random
 import struct
 from collections.abc import Iterator, Sequence
@@ -29,7 +32,10 @@ from pathlib import Path
 import numpy as np
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
-from sklearn.utils import check_random_state
+from sklearn.utils import Bunch, check_random_state
+from sklearn.utils.multiclass import type_of_target
+
+from ._fetch import DATA_ENV, DownloadError, RemoteFile, fetch_file, get_data_home
 
 __all__ = [
     "Task",
@@ -41,6 +47,13 @@ __all__ = [
     "shift_signals",
     "split_by_time",
     "standardize_tasks",
+    "DATA_ENV",
+    "DownloadError",
+    "get_data_home",
+    "fetch_elec2",
+    "fetch_weather",
+    "fetch_mnist_idx",
+    "load_csv",
     "load_elec2",
     "load_weather",
     "load_mnist_idx",
@@ -53,8 +66,6 @@ __all__ = [
     "BENCHMARKS",
     "load_benchmark",
 ]
-
-DATA_ENV = "SKLEARN_CL_DATA"
 
 
 @dataclass
@@ -410,9 +421,10 @@ def _digits():
 
 
 def split_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0):
-    """Split digits: classes {0, 1}, {2, 3}, ... one task each (class-incremental).
+    """Split digits: classes {0, 1}, {2, 3}, ... one task each (scikit-learn's digits).
 
-    Pixels are scaled to [0, 1]; each task is split 50/50, stratified.
+    Class-incremental; pixels are scaled to [0, 1]; each task is split
+    50/50, stratified.
     """
     X, y = _digits()
     return split_by_class(
@@ -426,8 +438,10 @@ def split_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0):
 
 
 def permuted_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0):
-    """Permuted digits: all 10 classes, a fixed pixel permutation per task
-    (domain-incremental). Pixels are scaled to [0, 1]."""
+    """Permuted digits: all 10 classes, a fixed pixel permutation per task.
+
+    Domain-incremental; pixels are scaled to [0, 1].
+    """
     X, y = _digits()
     return permute_features(
         X,
@@ -440,57 +454,252 @@ def permuted_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0)
 
 
 # ----------------------------------------------------------------------
-# file loaders: local files only, never a download
+# CSV files of numbers: the reader of the file loaders and the command line
 # ----------------------------------------------------------------------
-def _data_dirs(path) -> list[Path]:
-    """Directories searched for a data file, in order."""
-    if path is not None:
-        return [Path(path)]
-    dirs = []
-    if os.environ.get(DATA_ENV):
-        dirs.append(Path(os.environ[DATA_ENV]))
-    dirs.append(Path.cwd().parent / "shared" / "data")
-    dirs.append(Path(__file__).resolve().parent.parent.parent / "shared" / "data")
-    return list(dict.fromkeys(dirs))
+def _read_columns(path) -> dict[str, np.ndarray]:
+    """The columns of a CSV file as arrays of stripped strings, by header name."""
+    try:
+        with open(path, newline="") as f:
+            rows = [row for row in csv.reader(f) if row]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
+    if len(rows) < 2:
+        raise ValueError(f"{path} needs a header line and at least one data row")
+    header = [name.strip() for name in rows[0]]
+    repeated = sorted({name for name in header if header.count(name) > 1})
+    if repeated:
+        raise ValueError(f"{path} repeats the columns {repeated}")
+    for number, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path} line {number} has {len(row)} fields, the header has "
+                f"{len(header)}"
+            )
+    values = np.char.strip(np.array(rows[1:], dtype=str))
+    return {name: values[:, i] for i, name in enumerate(header)}
 
 
-def _find_file(names: Sequence[str], path, what: str) -> Path:
-    """The first of ``names`` that exists in a searched directory.
+def _is_number(text: str) -> bool:
+    try:
+        return math.isfinite(float(text))
+    except ValueError:
+        return False
 
-    ``path`` may also name the file itself.
+
+def _numbers(values: np.ndarray, name: str, path) -> np.ndarray:
+    """A column of strings as finite floats, or an error naming the first bad cell."""
+    try:
+        numbers = values.astype(np.float64)
+    except ValueError:
+        numbers = None
+    if numbers is not None and np.isfinite(numbers).all():
+        return numbers
+    for number, value in enumerate(values, start=2):
+        if value == "":
+            raise ValueError(
+                f"{path} column {name!r} has a missing value on line {number}; "
+                "fill or drop those rows"
+            )
+        if not _is_number(value):
+            raise ValueError(
+                f"{path} column {name!r} is not a finite number on line {number} "
+                f"({value!r}); encode it or drop the column"
+            )
+    return np.array([float(value) for value in values])  # spellings numpy rejects
+
+
+def _column(columns: dict, name: str, role: str, path) -> np.ndarray:
+    if name not in columns:
+        raise ValueError(
+            f"{path} has no column {name!r} (the {role}); its columns are "
+            f"{', '.join(columns)}"
+        )
+    return columns[name]
+
+
+def _target(y_raw: np.ndarray, name: str, task_type: str, path):
+    """The target as numbers when it is numeric; ``(y, regression)``."""
+    if task_type not in ("auto", "classification", "regression"):
+        raise ValueError(
+            "task_type must be 'auto', 'classification' or 'regression'; got "
+            f"{task_type!r}"
+        )
+    try:
+        y = y_raw.astype(np.float64)
+    except ValueError:
+        y = y_raw
+    if task_type == "auto":
+        regression = type_of_target(y) == "continuous"
+    else:
+        regression = task_type == "regression"
+    if regression:
+        return _numbers(y_raw, name, path), True
+    if y.dtype.kind == "f" and np.all(y == np.round(y)):
+        y = y.astype(np.int64)
+    return y, False
+
+
+def load_csv(
+    path,
+    *,
+    target: str,
+    task: str | None = None,
+    drop: Sequence[str] = (),
+    features: Sequence[str] | None = None,
+    task_type: str = "auto",
+) -> Bunch:
+    """Read a CSV file of numeric features and a target, checking every cell.
+
+    The reader of the file loaders and of the ``sklearn-cl`` command. Every
+    column other than the target, the task column and the dropped ones is a
+    feature, and every feature cell must be a finite number; an error names
+    the file, the column and the line of the first bad cell.
+
+    Parameters
+    ----------
+    path : str or path-like, or list of them
+        The file; several files with the same columns are read as one
+        table, in order (``source`` says which file each row came from).
+    target : str
+        The target column.
+    task : str, default=None
+        A task or period column, returned as ``periods`` (as strings).
+    drop : sequence of str, default=()
+        Columns to leave out.
+    features : sequence of str, default=None
+        The feature columns expected, in this order (those a fitted model
+        was trained on); any other column not dropped is an error. ``None``
+        takes every remaining column, in file order.
+    task_type : {"auto", "classification", "regression"}, default="auto"
+        What the target is; ``"auto"`` makes it a regression when it holds
+        non-integer numbers. A numeric classification target becomes
+        integers when all its values are whole.
+
+    Returns
+    -------
+    Bunch
+        ``data`` (float32 array of shape (n_rows, n_features)), ``target``,
+        ``feature_names`` (list of str), ``periods`` (array of str, or None
+        without ``task``), ``regression`` (bool) and ``source`` (the index of
+        each row's file in ``path``).
+
+    Raises
+    ------
+    ValueError
+        For a malformed file, a missing column or a bad cell.
+    OSError
+        When a file cannot be read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "sales.csv"
+    >>> _ = path.write_text("month,price,sold\\n1,2.5,1\\n1,3.0,0\\n2,2.0,1\\n")
+    >>> data = load_csv(path, target="sold", task="month")
+    >>> data.data.tolist(), data.target.tolist(), data.feature_names
+    ([[2.5], [3.0], [2.0]], [1, 0, 1], ['price'])
+    >>> data.periods.tolist(), data.regression
+    (['1', '1', '2'], False)
     """
-    if path is not None and Path(path).is_file():
-        return Path(path)
-    dirs = _data_dirs(path)
-    for directory in dirs:
-        for name in names:
-            if (directory / name).is_file():
-                return directory / name
-    searched = ", ".join(str(d) for d in dirs)
-    raise FileNotFoundError(
-        f"{what}: found no {names[0]!r} in {searched}. Nothing is downloaded: put "
-        f"the file in one of these directories, set the environment variable "
-        f"{DATA_ENV} to the directory that holds it, or pass path=."
+    paths = list(path) if isinstance(path, list | tuple) else [path]
+    tables = [_read_columns(p) for p in paths]
+    for p, table in zip(paths[1:], tables[1:]):
+        if list(table) != list(tables[0]):
+            raise ValueError(
+                f"{paths[0]} and {p} must have the same columns; "
+                f"{list(tables[0])} vs {list(table)}"
+            )
+    columns = {
+        name: np.concatenate([table[name] for table in tables]) for name in tables[0]
+    }
+    name = paths[0] if len(paths) == 1 else " + ".join(str(p) for p in paths)
+    y_raw = _column(columns, target, "target", name)
+    periods = None if task is None else _column(columns, task, "task column", name)
+    unknown = [column for column in drop if column not in columns]
+    if unknown:
+        raise ValueError(f"{name} has no columns {unknown} (to drop)")
+    rest = [c for c in columns if c not in (target, task, *drop)]
+    if features is None:
+        features = rest
+    else:
+        features = list(features)
+        missing = [c for c in features if c not in columns]
+        extra = [c for c in rest if c not in features]
+        if missing or extra:
+            raise ValueError(
+                f"{name} does not have the expected feature columns: "
+                + (f"missing {missing}" if missing else "")
+                + ("; " if missing and extra else "")
+                + (f"not expected {extra} (drop them)" if extra else "")
+                + f". Expected {features}."
+            )
+    if not features:
+        raise ValueError(f"{name} has no feature column left")
+    X = np.column_stack([_numbers(columns[c], c, name) for c in features])
+    y, regression = _target(y_raw, target, task_type, name)
+    source = np.concatenate([np.full(len(t[target]), i) for i, t in enumerate(tables)])
+    return Bunch(
+        data=X.astype(np.float32),
+        target=y,
+        feature_names=features,
+        periods=periods,
+        regression=regression,
+        source=source,
     )
 
 
-def _load_csv(name: str, columns: list[str], target: str, path, as_frame: bool):
-    file = _find_file([name], path, f"{name} not found")
-    with open(file) as f:
-        header = f.readline().strip().split(",")
-    if header != columns:
-        raise ValueError(
-            f"{file} should have the columns {columns}; it has {header}. "
-            "Pass the path of an unmodified copy."
-        )
-    if as_frame:
-        import pandas as pd
+# ----------------------------------------------------------------------
+# public data sets: fetched once into the data home, or read from a path
+# ----------------------------------------------------------------------
+# The CSV files are those of scikit-multiflow's streaming-datasets, pinned to
+# a commit; the MNIST mirrors are torchvision's. See the fetchers' docstrings
+# for what each checksum covers.
+_STREAMING_DATASETS = (
+    "https://raw.githubusercontent.com/scikit-multiflow/streaming-datasets/"
+    "f1eb9f068c3450233721c3beac6fb0e880e9e7d7/"
+)
+_MNIST_MIRRORS = (
+    "https://ossci-datasets.s3.amazonaws.com/mnist/",
+    "http://yann.lecun.com/exdb/mnist/",
+)
+_REMOTE = {
+    "elec.csv": RemoteFile(
+        "elec.csv",
+        (_STREAMING_DATASETS + "elec.csv",),
+        "cdf901433885f29eca6911f70c0eeafb50d90596c879c30c5b99f5a2e8e734ff",
+    ),
+    "weather.csv": RemoteFile(
+        "weather.csv",
+        (_STREAMING_DATASETS + "weather.csv",),
+        "3c38f05bdc5c4cb115f122414c66976e3662c875d96d7199d9e47fc46aff150e",
+    ),
+    "t10k-images-idx3-ubyte": RemoteFile(
+        "mnist-t10k/t10k-images-idx3-ubyte.gz",
+        tuple(m + "t10k-images-idx3-ubyte.gz" for m in _MNIST_MIRRORS),
+        "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
+        gzipped=True,
+    ),
+    "t10k-labels-idx1-ubyte": RemoteFile(
+        "mnist-t10k/t10k-labels-idx1-ubyte.gz",
+        tuple(m + "t10k-labels-idx1-ubyte.gz" for m in _MNIST_MIRRORS),
+        "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
+        gzipped=True,
+    ),
+}
 
-        return pd.read_csv(file)
-    data = np.loadtxt(file, delimiter=",", skiprows=1)
-    features = [i for i, c in enumerate(columns) if c != target]
-    return data[:, features].astype(np.float32), data[:, columns.index(target)].astype(
-        np.int64
+
+def _local_file(path, names: Sequence[str], fetcher: str) -> Path:
+    """``path`` itself when it is a file, else the first of ``names`` in it."""
+    path = Path(path)
+    if path.is_file():
+        return path
+    for name in names:
+        if (path / name).is_file():
+            return path / name
+    raise FileNotFoundError(
+        f"Found no {names[0]!r} in {path}. Pass the file or the directory that "
+        f"holds it, or call {fetcher}() to use the copy in the data home "
+        "(downloaded on first use)."
     )
 
 
@@ -506,19 +715,47 @@ ELEC2_COLUMNS = [
 WEATHER_COLUMNS = [f"feat_{i}" for i in range(1, 9)] + ["target"]
 
 
-def load_elec2(path=None, *, as_frame: bool = False):
-    """Load the Elec2 stream (Harries 1999) from ``elec.csv``; no download.
+def _load_stream(file: Path, columns: list[str], target: str, as_frame: bool):
+    with open(file, newline="") as f:
+        header = next(csv.reader(f), [])
+    if header != columns:
+        raise ValueError(
+            f"{file} should have the columns {columns}; it has {header}. "
+            "Pass the path of an unmodified copy."
+        )
+    if as_frame:
+        import pandas as pd
+
+        return pd.read_csv(file)
+    data = load_csv(file, target=target, task_type="classification")
+    return data.data, data.target.astype(np.int64)
+
+
+def fetch_elec2(
+    *, data_home=None, download_if_missing: bool = True, as_frame: bool = False
+):
+    """Load the Elec2 stream (Harries 1999), downloaded on first use.
 
     New South Wales electricity market, half-hourly from 7 May 1996 to
     5 December 1998 (45,312 rows in time order, 48 rows a day). The target
     ``class`` is 1 when the price went up against its last-24-hours average.
 
+    The file is ``elec.csv`` of scikit-multiflow's ``streaming-datasets``
+    repository at commit ``f1eb9f0``, the normalised version of Harries'
+    data used across the concept-drift literature (MOA's ``elecNormNew``
+    with the date and day columns dropped and the class as 0/1). It is
+    downloaded once into ``data_home`` and its sha256 checked against that
+    of the copy the tests use (``md5 badaf31b...``), which was checked to be
+    byte-identical to the file in that commit.
+
     Parameters
     ----------
-    path : str or path-like, default=None
-        The CSV file or the directory that holds ``elec.csv``. ``None``
-        searches ``$SKLEARN_CL_DATA``, then ``../shared/data`` relative to the
-        current directory and to the repository root.
+    data_home : str or path-like, default=None
+        The cache directory (see :func:`get_data_home`): ``$SKLEARN_CL_DATA``
+        or ``~/scikit_learn_data/sklearn_cl``. A directory that already holds
+        ``elec.csv`` is used as it is, with no download.
+    download_if_missing : bool, default=True
+        Download the file when it is not cached; False raises instead.
     as_frame : bool, default=False
         Return the whole table as a pandas DataFrame (needs pandas).
 
@@ -532,29 +769,42 @@ def load_elec2(path=None, *, as_frame: bool = False):
 
     Raises
     ------
+    DownloadError
+        When the download fails or its checksum does not match (nothing is
+        written to the cache); the message says how to place the file by
+        hand.
     FileNotFoundError
-        When no ``elec.csv`` is found; the message lists where to put it.
+        When the file is not cached and ``download_if_missing=False``.
 
     Examples
     --------
-    >>> X, y = load_elec2()  # doctest: +SKIP
+    >>> X, y = fetch_elec2()  # doctest: +SKIP
     >>> X.shape, np.bincount(y).tolist()  # doctest: +SKIP
     ((45312, 6), [26075, 19237])
     """
-    return _load_csv("elec.csv", ELEC2_COLUMNS, "class", path, as_frame)
+    file = fetch_file(
+        _REMOTE["elec.csv"], data_home, download_if_missing=download_if_missing
+    )
+    return _load_stream(file, ELEC2_COLUMNS, "class", as_frame)
 
 
-def load_weather(path=None, *, as_frame: bool = False):
-    """Load the NOAA weather stream (Elwell & Polikar 2011) from ``weather.csv``.
+def fetch_weather(
+    *, data_home=None, download_if_missing: bool = True, as_frame: bool = False
+):
+    """Load the NOAA weather stream (Elwell & Polikar 2011), downloaded on first use.
 
     Fifty years of daily records from Bellevue, Nebraska, in time order; the
-    binary target says whether it rained. No download.
+    binary target says whether it rained. The file is ``weather.csv`` of
+    scikit-multiflow's ``streaming-datasets`` repository at commit
+    ``f1eb9f0`` (Polikar's eight features, named ``feat_1`` .. ``feat_8``),
+    checked by sha256 as :func:`fetch_elec2` checks its file (the copy the
+    tests use, ``md5 923b0061...``, is byte-identical to it).
 
     Parameters
     ----------
-    path : str or path-like, default=None
-        The CSV file or the directory that holds ``weather.csv``; ``None``
-        searches as :func:`load_elec2` does.
+    data_home : str or path-like, default=None
+        The cache directory, as in :func:`fetch_elec2`.
+    download_if_missing : bool, default=True
     as_frame : bool, default=False
         Return the whole table as a pandas DataFrame (needs pandas).
 
@@ -567,16 +817,86 @@ def load_weather(path=None, *, as_frame: bool = False):
 
     Raises
     ------
-    FileNotFoundError
-        When no ``weather.csv`` is found; the message lists where to put it.
+    DownloadError, FileNotFoundError
+        As :func:`fetch_elec2`.
 
     Examples
     --------
-    >>> X, y = load_weather()  # doctest: +SKIP
+    >>> X, y = fetch_weather()  # doctest: +SKIP
     >>> X.shape  # doctest: +SKIP
     (18159, 8)
     """
-    return _load_csv("weather.csv", WEATHER_COLUMNS, "target", path, as_frame)
+    file = fetch_file(
+        _REMOTE["weather.csv"], data_home, download_if_missing=download_if_missing
+    )
+    return _load_stream(file, WEATHER_COLUMNS, "target", as_frame)
+
+
+def load_elec2(path=None, *, as_frame: bool = False):
+    """Load the Elec2 stream from a local ``elec.csv``, or fetch it.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        The CSV file or the directory that holds ``elec.csv``; nothing is
+        downloaded. ``None`` is :func:`fetch_elec2` with its defaults (the
+        copy in the data home, downloaded on first use).
+    as_frame : bool, default=False
+        Return the whole table as a pandas DataFrame (needs pandas).
+
+    Returns
+    -------
+    (X, y) : tuple of ndarray, or DataFrame
+        As :func:`fetch_elec2`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` holds no ``elec.csv``.
+
+    Examples
+    --------
+    >>> X, y = load_elec2("elec.csv")  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (45312, 6)
+    """
+    if path is None:
+        return fetch_elec2(as_frame=as_frame)
+    file = _local_file(path, ["elec.csv"], "fetch_elec2")
+    return _load_stream(file, ELEC2_COLUMNS, "class", as_frame)
+
+
+def load_weather(path=None, *, as_frame: bool = False):
+    """Load the NOAA weather stream from a local ``weather.csv``, or fetch it.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        The CSV file or the directory that holds ``weather.csv``; nothing is
+        downloaded. ``None`` is :func:`fetch_weather` with its defaults.
+    as_frame : bool, default=False
+        Return the whole table as a pandas DataFrame (needs pandas).
+
+    Returns
+    -------
+    (X, y) : tuple of ndarray, or DataFrame
+        As :func:`fetch_weather`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` holds no ``weather.csv``.
+
+    Examples
+    --------
+    >>> X, y = load_weather("weather.csv")  # doctest: +SKIP
+    >>> X.shape  # doctest: +SKIP
+    (18159, 8)
+    """
+    if path is None:
+        return fetch_weather(as_frame=as_frame)
+    file = _local_file(path, ["weather.csv"], "fetch_weather")
+    return _load_stream(file, WEATHER_COLUMNS, "target", as_frame)
 
 
 def _read_idx(file: Path) -> np.ndarray:
@@ -591,23 +911,37 @@ def _read_idx(file: Path) -> np.ndarray:
     return np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def _mnist_file(stem: str, path) -> Path:
-    names = [f"{stem}.gz", stem, f"mnist-t10k/{stem}.gz", f"mnist-t10k/{stem}"]
-    return _find_file(names, path, f"MNIST file {stem}.gz not found")
+def _mnist_arrays(images_file: Path, labels_file: Path):
+    images, labels = _read_idx(images_file), _read_idx(labels_file)
+    if len(images) != len(labels):
+        raise ValueError(
+            f"The MNIST files disagree: {len(images)} images, {len(labels)} labels."
+        )
+    X = images.reshape(len(images), -1).astype(np.float32) / 255.0
+    return X, labels.astype(np.int64)
 
 
-def load_mnist_idx(path=None) -> tuple[np.ndarray, np.ndarray]:
-    """Load the 10,000 MNIST test images from their IDX files; no download.
+_MNIST_STEMS = ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 
-    Reads ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
-    (or the uncompressed files) from ``path`` or from a ``mnist-t10k``
-    directory under it.
+
+def fetch_mnist_idx(
+    *, data_home=None, download_if_missing: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load the 10,000 MNIST test images, downloaded on first use.
+
+    Downloads ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+    from the mirrors torchvision uses (``ossci-datasets.s3.amazonaws.com``,
+    then ``yann.lecun.com``) into ``data_home/mnist-t10k/``. Copies of these
+    files circulate re-gzipped, so the sha256 checked is that of the
+    decompressed IDX content, computed from a copy whose content was checked
+    (magic numbers, 28x28 images, the known label histogram); it could not be
+    compared with a download from the mirrors here (no network).
 
     Parameters
     ----------
-    path : str or path-like, default=None
-        Directory that holds the two files; ``None`` searches as
-        :func:`load_elec2` does.
+    data_home : str or path-like, default=None
+        The cache directory, as in :func:`fetch_elec2`.
+    download_if_missing : bool, default=True
 
     Returns
     -------
@@ -617,23 +951,63 @@ def load_mnist_idx(path=None) -> tuple[np.ndarray, np.ndarray]:
 
     Raises
     ------
-    FileNotFoundError
-        When a file is missing; the message lists where to put it.
+    DownloadError, FileNotFoundError
+        As :func:`fetch_elec2`.
 
     Examples
     --------
-    >>> X, y = load_mnist_idx()  # doctest: +SKIP
+    >>> X, y = fetch_mnist_idx()  # doctest: +SKIP
     >>> X.shape, y[:5].tolist()  # doctest: +SKIP
     ((10000, 784), [7, 2, 1, 0, 4])
     """
-    images = _read_idx(_mnist_file("t10k-images-idx3-ubyte", path))
-    labels = _read_idx(_mnist_file("t10k-labels-idx1-ubyte", path))
-    if len(images) != len(labels):
-        raise ValueError(
-            f"The MNIST files disagree: {len(images)} images, {len(labels)} labels."
+    files = [
+        fetch_file(_REMOTE[stem], data_home, download_if_missing=download_if_missing)
+        for stem in _MNIST_STEMS
+    ]
+    return _mnist_arrays(*files)
+
+
+def load_mnist_idx(path=None) -> tuple[np.ndarray, np.ndarray]:
+    """Load the 10,000 MNIST test images from local IDX files, or fetch them.
+
+    Reads ``t10k-images-idx3-ubyte.gz`` and ``t10k-labels-idx1-ubyte.gz``
+    (or the uncompressed files) from ``path`` or from a ``mnist-t10k``
+    directory under it.
+
+    Parameters
+    ----------
+    path : str or path-like, default=None
+        Directory that holds the two files; nothing is downloaded. ``None``
+        is :func:`fetch_mnist_idx` with its defaults.
+
+    Returns
+    -------
+    X : ndarray of shape (10000, 784), float32
+    y : ndarray of shape (10000,), int64
+        As :func:`fetch_mnist_idx`.
+
+    Raises
+    ------
+    FileNotFoundError
+        When a file is missing.
+
+    Examples
+    --------
+    >>> X, y = load_mnist_idx("mnist")  # doctest: +SKIP
+    >>> X.shape, y[:5].tolist()  # doctest: +SKIP
+    ((10000, 784), [7, 2, 1, 0, 4])
+    """
+    if path is None:
+        return fetch_mnist_idx()
+    files = [
+        _local_file(
+            path,
+            [f"{stem}.gz", stem, f"mnist-t10k/{stem}.gz", f"mnist-t10k/{stem}"],
+            "fetch_mnist_idx",
         )
-    X = images.reshape(len(images), -1).astype(np.float32) / 255.0
-    return X, labels.astype(np.int64)
+        for stem in _MNIST_STEMS
+    ]
+    return _mnist_arrays(*files)
 
 
 @lru_cache(maxsize=4)
@@ -696,18 +1070,30 @@ def load_mnist1d(
 
 
 # ----------------------------------------------------------------------
-# built-in benchmarks on the files above
+# built-in benchmarks: the first line of each builder's docstring is the
+# note that ``sklearn-cl list`` prints
 # ----------------------------------------------------------------------
-def split_mnist(
-    n_tasks: int = 5, *, path=None, test_size: float = 0.5, random_state=0
-) -> TaskSequence:
-    """Split MNIST on the 10,000 test images: digits {0, 1}, {2, 3}, ... one
-    task each, each task split into train and test (stratified).
+def _local_or_fetched(load, fetch, path, data_home):
+    """``load(path)`` for a local copy, else ``fetch`` from the data home."""
+    return load(path) if path is not None else fetch(data_home=data_home)
 
-    Only the MNIST test set is read (see :func:`load_mnist_idx`), so scores
-    are not comparable to published full-MNIST tables.
+
+def split_mnist(
+    n_tasks: int = 5,
+    *,
+    path=None,
+    data_home=None,
+    test_size: float = 0.5,
+    random_state=0,
+) -> TaskSequence:
+    """Split MNIST on the 10k MNIST test images: digits {0,1}, {2,3}, ...
+
+    Each task is split into train and test (stratified). Only the MNIST test
+    set is read (:func:`load_mnist_idx` from ``path``, else
+    :func:`fetch_mnist_idx` into ``data_home``), so scores are not
+    comparable to published full-MNIST tables.
     """
-    X, y = load_mnist_idx(path)
+    X, y = _local_or_fetched(load_mnist_idx, fetch_mnist_idx, path, data_home)
     return split_by_class(
         X,
         y,
@@ -719,11 +1105,19 @@ def split_mnist(
 
 
 def permuted_mnist(
-    n_tasks: int = 5, *, path=None, test_size: float = 0.5, random_state=0
+    n_tasks: int = 5,
+    *,
+    path=None,
+    data_home=None,
+    test_size: float = 0.5,
+    random_state=0,
 ) -> TaskSequence:
-    """Permuted MNIST on the 10,000 test images: all digits, a fixed pixel
-    permutation per task (the first task unpermuted)."""
-    X, y = load_mnist_idx(path)
+    """Permuted MNIST on the 10k MNIST test images, a pixel permutation per task.
+
+    All digits in every task, the first task unpermuted; the images are read
+    as in :func:`split_mnist`.
+    """
+    X, y = _local_or_fetched(load_mnist_idx, fetch_mnist_idx, path, data_home)
     return permute_features(
         X,
         y,
@@ -737,11 +1131,12 @@ def permuted_mnist(
 def split_mnist1d(
     n_tasks: int = 5, *, test_size: float = 0.2, random_state=0
 ) -> TaskSequence:
-    """Split MNIST-1D: digits {0, 1}, {2, 3}, ... one task each, on the 5,000
-    signals of :func:`load_mnist1d` (needs the optional ``mnist1d`` package).
+    """Split MNIST-1D, generated offline (needs the mnist1d package).
 
-    Each task is split into train and test (stratified, ``test_size``), not
-    along the package's own 4,000/1,000 split.
+    Digits {0, 1}, {2, 3}, ... one task each, on the 5,000 signals of
+    :func:`load_mnist1d`. Each task is split into train and test
+    (stratified, ``test_size``), not along the package's own 4,000/1,000
+    split.
     """
     X, y = load_mnist1d()
     return split_by_class(
@@ -755,25 +1150,31 @@ def split_mnist1d(
 
 
 def elec2_periods(
-    n_periods: int = 10, *, path=None, test_size: float = 0.2
+    n_periods: int = 10, *, path=None, data_home=None, test_size: float = 0.2
 ) -> TaskSequence:
-    """Elec2 (:func:`load_elec2`) cut into ``n_periods`` consecutive periods of
-    equal length, each tested on its last ``test_size`` fraction.
+    """Elec2 electricity prices in consecutive periods of equal length (elec.csv).
 
-    The features are already scaled to [0, 1] in the file.
+    The stream (:func:`load_elec2` from ``path``, else :func:`fetch_elec2`
+    into ``data_home``) is cut into ``n_periods`` periods, each tested on its
+    last ``test_size`` fraction. The features are already scaled to [0, 1]
+    in the file.
     """
-    X, y = load_elec2(path)
+    X, y = _local_or_fetched(load_elec2, fetch_elec2, path, data_home)
     return split_by_time(X, y, n_periods=n_periods, test_size=test_size, name="elec2")
 
 
 def weather_periods(
-    n_periods: int = 10, *, path=None, test_size: float = 0.2
+    n_periods: int = 10, *, path=None, data_home=None, test_size: float = 0.2
 ) -> TaskSequence:
-    """The weather stream (:func:`load_weather`) cut into ``n_periods``
-    consecutive periods (five years each by default), each tested on its last
-    ``test_size`` fraction, features standardised with the first period's
-    training statistics (:func:`standardize_tasks`)."""
-    X, y = load_weather(path)
+    """NOAA daily weather in periods of 5 years (by default) from weather.csv.
+
+    The stream (:func:`load_weather` from ``path``, else
+    :func:`fetch_weather` into ``data_home``) is cut into ``n_periods``
+    periods, each tested on its last ``test_size`` fraction, the features
+    standardised with the first period's training statistics
+    (:func:`standardize_tasks`).
+    """
+    X, y = _local_or_fetched(load_weather, fetch_weather, path, data_home)
     tasks = split_by_time(X, y, n_periods=n_periods, test_size=test_size)
     return standardize_tasks(TaskSequence(list(tasks), name="weather"))
 
@@ -799,14 +1200,16 @@ def load_benchmark(name: str, **kwargs) -> TaskSequence:
         One of ``split-digits``, ``permuted-digits``, ``split-mnist``,
         ``permuted-mnist``, ``mnist1d``, ``elec2``, ``weather``.
     **kwargs
-        Passed to the builder (``n_tasks``, ``random_state``, ``path`` ...).
+        Passed to the builder (``n_tasks`` or ``n_periods``,
+        ``random_state``, ``path``, ``data_home`` ...).
 
     Raises
     ------
     ValueError
         For an unknown name.
-    FileNotFoundError, ImportError
-        When the benchmark's file or optional package is missing.
+    FileNotFoundError, DownloadError, ImportError
+        When the benchmark's file cannot be found or downloaded, or its
+        optional package is missing.
 
     Examples
     --------

@@ -16,11 +16,8 @@ DAYS = 14
 
 
 @pytest.fixture(scope="module")
-def demand():
-    try:
-        X, _ = load_elec2()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+def demand(shared_data):
+    X, _ = load_elec2(shared_data)
     return X[: INITIAL + DAYS * DAY, 2].astype(np.float64)
 
 

@@ -13,7 +13,9 @@ from sklearn_cl import datasets
 from sklearn_cl.datasets import (
     BENCHMARKS,
     TaskSequence,
+    fetch_elec2,
     load_benchmark,
+    load_csv,
     load_elec2,
     load_mnist1d,
     load_mnist_idx,
@@ -142,7 +144,7 @@ def test_standardize_tasks_uses_only_the_first_tasks_training_statistics():
 
 
 # ----------------------------------------------------------------------
-# file loaders
+# file loaders (downloads: see test_fetch.py)
 # ----------------------------------------------------------------------
 ELEC_HEADER = "period,nswprice,nswdemand,vicprice,vicdemand,transfer,class\n"
 
@@ -152,24 +154,13 @@ def _write_elec(directory, n_rows=4):
     (directory / "elec.csv").write_text(ELEC_HEADER + rows)
 
 
-def test_loaders_search_the_environment_variable_first(tmp_path, monkeypatch):
+def test_loaders_without_a_path_read_the_data_home(tmp_path, monkeypatch):
     _write_elec(tmp_path, n_rows=4)
     monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
-    X, y = load_elec2()
+    X, y = load_elec2()  # cached already: nothing is downloaded
     assert X.shape == (4, 6) and X.dtype == np.float32
     np.testing.assert_array_equal(y, [0, 1, 0, 1])
-
-
-def test_loaders_search_shared_data_next_to_the_working_directory(
-    tmp_path, monkeypatch
-):
-    data = tmp_path / "shared" / "data"
-    data.mkdir(parents=True)
-    _write_elec(data, n_rows=6)
-    (tmp_path / "project").mkdir()
-    monkeypatch.delenv(datasets.DATA_ENV, raising=False)
-    monkeypatch.chdir(tmp_path / "project")
-    assert load_elec2()[0].shape == (6, 6)
+    assert fetch_elec2(download_if_missing=False)[0].shape == (4, 6)
 
 
 def test_loaders_accept_a_file_or_a_directory(tmp_path):
@@ -192,8 +183,7 @@ def test_as_frame_returns_the_whole_table(tmp_path):
 def test_missing_file_says_where_to_put_it(tmp_path, loader, name):
     with pytest.raises(FileNotFoundError, match=f"no '{name}' in {tmp_path}") as info:
         loader(tmp_path)
-    assert "SKLEARN_CL_DATA" in str(info.value)
-    assert "Nothing is downloaded" in str(info.value)
+    assert "fetch_" in str(info.value)
 
 
 def test_csv_with_other_columns_is_rejected(tmp_path):
@@ -253,19 +243,12 @@ def test_split_and_permuted_mnist_on_given_files(tmp_path):
     assert len(permuted) == 3 and permuted[2].X_train.shape[1] == 784
 
 
-def _real(loader, *args):
-    try:
-        return loader(*args)
-    except FileNotFoundError:
-        pytest.skip("the reference data set is not in ../shared/data")
-
-
-def test_real_files_when_present():
-    X, y = _real(load_elec2)
+def test_real_files(shared_data):
+    X, y = load_elec2(shared_data)
     assert X.shape == (45312, 6) and np.bincount(y).tolist() == [26075, 19237]
-    X, y = _real(load_weather)
+    X, y = load_weather(shared_data / "weather.csv")
     assert X.shape == (18159, 8) and np.bincount(y).tolist() == [12461, 5698]
-    X, y = _real(load_mnist_idx)
+    X, y = load_mnist_idx(shared_data)
     assert X.shape == (10000, 784) and float(X.max()) == 1.0
     assert np.bincount(y).tolist() == [
         980,
@@ -281,11 +264,64 @@ def test_real_files_when_present():
     ]
 
 
-def test_stream_benchmarks_when_present():
-    elec = _real(load_benchmark, "elec2")
+def test_stream_benchmarks_from_a_path_or_a_data_home(shared_data):
+    elec = load_benchmark("elec2", path=shared_data)
     assert len(elec) == 10 and elec.name == "elec2"
-    weather = _real(load_benchmark, "weather")
+    # the reference directory has the layout of the data home: no download
+    weather = load_benchmark("weather", data_home=shared_data, n_periods=4)
+    assert len(weather) == 4
     np.testing.assert_allclose(weather[0].X_train.mean(axis=0), 0, atol=1e-4)
+
+
+# ----------------------------------------------------------------------
+# load_csv: the reader of the loaders and of the command line
+# ----------------------------------------------------------------------
+def test_load_csv_reads_features_target_and_periods(tmp_path):
+    (tmp_path / "a.csv").write_text("t,x1,id,x2,y\nm1,1,7,2.5,0\nm1,2,8,3,1\n")
+    (tmp_path / "b.csv").write_text("t,x1,id,x2,y\nm2,3,9,1,1.0\n")
+    data = load_csv([tmp_path / "a.csv", tmp_path / "b.csv"], target="y", task="t",
+                    drop=["id"])  # fmt: skip
+    np.testing.assert_array_equal(data.data, [[1, 2.5], [2, 3], [3, 1]])
+    assert data.data.dtype == np.float32 and data.feature_names == ["x1", "x2"]
+    assert data.target.tolist() == [0, 1, 1] and data.target.dtype == np.int64
+    assert data.periods.tolist() == ["m1", "m1", "m2"]
+    assert data.source.tolist() == [0, 0, 1] and not data.regression
+    regression = load_csv(tmp_path / "a.csv", target="x2", drop=["t"])
+    assert regression.regression and regression.target.tolist() == [2.5, 3.0]
+    # the expected features, in the expected order
+    data = load_csv(tmp_path / "a.csv", target="y", drop=["t"],
+                    features=["x2", "id", "x1"])  # fmt: skip
+    np.testing.assert_array_equal(data.data[0], [2.5, 7, 1])
+
+
+@pytest.mark.parametrize(
+    "content, kwargs, match",
+    [
+        ("a,b\n1\n", {}, "line 2 has 1 fields"),
+        ("a,b\n", {}, "a header line and at least one data row"),
+        ("a,a\n1,2\n", {}, r"repeats the columns \['a'\]"),
+        ("a,b\n1,2\n", {"target": "c"}, "no column 'c' \\(the target\\)"),
+        ("a,b\nx,2\n", {}, "column 'a' is not a finite number on line 2"),
+        ("a,b\ninf,2\n", {}, "column 'a' is not a finite number"),
+        ("a,b\n,2\n", {}, "column 'a' has a missing value on line 2"),
+        ("a,b\n1,2\n", {"drop": ["z"]}, r"no columns \['z'\]"),
+        ("a,b\n1,2\n", {"drop": ["a"]}, "no feature column left"),
+        ("a,b\n1,2\n", {"features": ["a", "c"]}, r"missing \['c'\]"),
+        ("a,c,b\n1,2,3\n", {"features": ["a"]}, r"not expected \['c'\]"),
+        ("a,b\n1,2\n", {"task_type": "ordinal"}, "task_type must be"),
+    ],
+)
+def test_load_csv_names_what_is_wrong(tmp_path, content, kwargs, match):
+    (tmp_path / "d.csv").write_text(content)
+    with pytest.raises(ValueError, match=match):
+        load_csv(tmp_path / "d.csv", **{"target": "b", **kwargs})
+
+
+def test_load_csv_needs_the_same_columns_in_every_file(tmp_path):
+    (tmp_path / "a.csv").write_text("a,b\n1,2\n")
+    (tmp_path / "b.csv").write_text("b,a\n1,2\n")
+    with pytest.raises(ValueError, match="must have the same columns"):
+        load_csv([tmp_path / "a.csv", tmp_path / "b.csv"], target="b")
 
 
 def test_load_mnist1d_generates_offline_and_keeps_global_random_state():

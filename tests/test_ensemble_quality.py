@@ -44,12 +44,9 @@ def test_seed_scenario_ensembles_never_worse_than_their_worst_member():
 
 
 @pytest.fixture(scope="module")
-def elec2_year():
+def elec2_year(shared_data):
     """The first 13 months of Elec2: one to start, twelve to score."""
-    try:
-        X, y = load_elec2()
-    except FileNotFoundError as error:
-        pytest.skip(f"Elec2 is not available here: {error}")
+    X, y = load_elec2(shared_data)
     months = example("ensemble_elec2").MONTH * 13
     return X[:months], y[:months]
 

@@ -1,6 +1,7 @@
 """MonitoredUpdater: test-then-train, policies, drift-triggered updates."""
 
 import pickle
+from functools import partial
 
 import numpy as np
 import pytest
@@ -250,10 +251,7 @@ def stream_accuracy(updater) -> float:
 
 
 def monitored_stream(load, n, batch, n_first, **params):
-    try:
-        X, y = load()
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+    X, y = load()
     model = IncrementalPipeline(
         [
             ("scale", StandardScaler()),
@@ -289,17 +287,21 @@ def three_policies(*stream):
 
 
 @pytest.mark.slow
-def test_updates_beat_never_on_elec2():
+def test_updates_beat_never_on_elec2(shared_data):
     # 150 days, one batch a day; margins across seeds 0-2: >= 0.04 and >= 0.02
-    never, always, drift = three_policies(load_elec2, 150 * 48, 48, 30)
+    never, always, drift = three_policies(
+        partial(load_elec2, shared_data), 150 * 48, 48, 30
+    )
     assert always > never + 0.02
     assert drift > never + 0.01
 
 
 @pytest.mark.slow
-def test_updates_beat_never_on_weather():
+def test_updates_beat_never_on_weather(shared_data):
     # 240 months, one batch a month; margin across seeds 0-2: >= 0.0038. The
     # drift is seasonal and gradual: drift-triggered updates are about as
     # good as none here (they are run, not ranked).
-    never, always, _ = three_policies(load_weather, 240 * 30, 30, 24)
+    never, always, _ = three_policies(
+        partial(load_weather, shared_data), 240 * 30, 30, 24
+    )
     assert always > never + 0.002
