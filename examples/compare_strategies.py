@@ -31,7 +31,7 @@ table, results = compare_strategies(
 )
 columns = [
     "strategy",
-    "average_accuracy_mean",
+    "average_score_mean",
     "backward_transfer_mean",
     "forgetting_mean",
     "update_time_mean",

@@ -1,4 +1,4 @@
-"""The ``sklearn-cl`` command: compare update strategies on your data.
+"""The ``sklearn-cl`` command: compare update strategies, and run the daily job.
 
 ``sklearn-cl compare`` runs every named strategy through the same task
 sequence and seeds (:func:`~sklearn_cl.evaluation.compare_strategies`),
@@ -8,51 +8,58 @@ The data is a built-in benchmark, one CSV file with a target and a
 task/period column, or an old and a new CSV file. ``sklearn-cl list`` shows
 the benchmarks and strategies.
 
-Errors in the arguments or the data print one line on stderr and exit with
-status 2.
+``sklearn-cl fit`` creates a model from a CSV file and saves it (skops);
+``sklearn-cl update`` updates a saved model with a CSV file of new data,
+keeps the update only if a held-out check accepts it, and prints one line.
+Its exit status is 0 when the update was accepted, 1 when it was rejected.
+
+This module parses arguments and prints; the data is read by
+:mod:`sklearn_cl.datasets`, the report written by
+:mod:`sklearn_cl.evaluation`. Errors in the arguments or the data print one
+line on stderr and exit with status 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
-import math
+import inspect
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
 from sklearn.metrics import check_scoring
-from sklearn.utils.multiclass import type_of_target
 
 from . import __version__
-from ._atomic import atomic_write
+from ._daily_job import fit_csv, update_csv
 from ._strategy_registry import (
     STRATEGIES,
     base_estimator,
     make_strategies,
     parse_strategy_names,
 )
-from .datasets import BENCHMARKS, load_benchmark, split_by_time, standardize_tasks
-from .evaluation import JOINT, compare_strategies
+from .datasets import (
+    BENCHMARKS,
+    load_benchmark,
+    load_csv,
+    split_by_time,
+    standardize_tasks,
+)
+from .evaluation import (
+    JOINT,
+    compare_strategies,
+    comparison_verdict,
+    format_comparison,
+    save_comparison,
+)
+from .persistence import UntrustedTypeError
 
 __all__ = ["main", "build_parser"]
 
 PROG = "sklearn-cl"
 DEFAULT_BENCHMARK = "split-digits"
-
-
-_BENCHMARK_NOTES = {
-    "split-digits": "digits {0,1}, {2,3}, ... one task each (scikit-learn's digits)",
-    "permuted-digits": "all digits, a fixed pixel permutation per task",
-    "split-mnist": "Split MNIST on the 10k MNIST test images (IDX files)",
-    "permuted-mnist": "Permuted MNIST on the 10k MNIST test images (IDX files)",
-    "mnist1d": "Split MNIST-1D, generated offline (needs the mnist1d package)",
-    "elec2": "Elec2 electricity prices in 10 consecutive periods (elec.csv)",
-    "weather": "NOAA daily weather in 10 periods of 5 years (weather.csv)",
-}
+EXIT_REJECTED = 1
+EXIT_USAGE = 2
 
 
 class UsageError(Exception):
@@ -61,7 +68,36 @@ class UsageError(Exception):
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(
+            EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n"
+        )
+
+
+def _benchmark_note(name: str) -> str:
+    """The first line of the benchmark builder's docstring."""
+    doc = inspect.getdoc(BENCHMARKS[name]) or ""
+    return doc.splitlines()[0] if doc else ""
+
+
+def _add_training_options(group, *, epochs: int, update_epochs: int) -> None:
+    group.add_argument(
+        "--epochs", type=int, default=epochs, help="epochs of the first fit"
+    )
+    group.add_argument(
+        "--update-epochs", type=int, default=update_epochs, help="epochs of each update"
+    )
+    group.add_argument("--lr", type=float, default=1e-3, help="learning rate")
+    group.add_argument(
+        "--hidden", default="100", help="hidden layer sizes, e.g. 256,128"
+    )
+    group.add_argument("--batch-size", type=int, default=32)
+
+
+def _add_csv_options(group) -> None:
+    group.add_argument("--target", metavar="COL", help="target column of the CSVs")
+    group.add_argument(
+        "--drop", metavar="COLS", default="", help="CSV columns to ignore (a,b)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -69,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog=PROG,
         description="Compare continual-learning update strategies for "
-        "scikit-learn neural networks.",
+        "scikit-learn neural networks, and update a saved model from CSV files.",
     )
     parser.add_argument("--version", action="version", version=__version__)
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -90,11 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--data", metavar="CSV", help="one CSV with all tasks")
     data.add_argument("--old", metavar="CSV", help="CSV of the old data")
     data.add_argument("--new", metavar="CSV", help="CSV of the new data")
-    data.add_argument("--target", metavar="COL", help="target column of the CSVs")
+    _add_csv_options(data)
     data.add_argument("--task", metavar="COL", help="task/period column of --data")
-    data.add_argument(
-        "--drop", metavar="COLS", default="", help="CSV columns to ignore (a,b)"
-    )
     data.add_argument(
         "--task-type",
         choices=["auto", "classification", "regression"],
@@ -119,8 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument(
         "--data-dir",
         metavar="DIR",
-        help="directory of the benchmark files (default: $SKLEARN_CL_DATA, "
-        "../shared/data)",
+        help="read the benchmark's files from DIR, with no download (default: "
+        "the data home, $SKLEARN_CL_DATA or ~/scikit_learn_data/sklearn_cl, "
+        "downloading them on first use)",
     )
     model = compare.add_argument_group("strategies and training")
     model.add_argument(
@@ -129,15 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="comma-separated strategy names (default: all); see `sklearn-cl list`",
     )
     model.add_argument("--seeds", type=int, default=3, help="seeds per strategy")
-    model.add_argument("--epochs", type=int, default=20, help="epochs of the first fit")
-    model.add_argument(
-        "--update-epochs", type=int, default=20, help="epochs of each update"
-    )
-    model.add_argument("--lr", type=float, default=1e-3, help="learning rate")
-    model.add_argument(
-        "--hidden", default="100", help="hidden layer sizes, e.g. 256,128"
-    )
-    model.add_argument("--batch-size", type=int, default=32)
+    _add_training_options(model, epochs=20, update_epochs=20)
     model.add_argument(
         "--scoring",
         help="scikit-learn scorer name (default: accuracy, or r2 for regression)",
@@ -161,133 +187,138 @@ def build_parser() -> argparse.ArgumentParser:
         "--out", metavar="DIR", help="write results.csv, results.json and plots"
     )
     output.add_argument("--quiet", action="store_true", help="no progress bar or notes")
+    _build_fit_parser(commands)
+    _build_update_parser(commands)
     return parser
+
+
+def _build_fit_parser(commands) -> None:
+    fit = commands.add_parser(
+        "fit",
+        help="create a model from a CSV file and save it",
+        description="Train a model on a CSV file (its last rows held out to "
+        "score it) and save it as a skops file, for `sklearn-cl update`.",
+    )
+    fit.add_argument("data", metavar="DATA.csv", help="the training data")
+    _add_csv_options(fit)
+    fit.add_argument("--out", metavar="MODEL", required=True, help="the model file")
+    fit.add_argument(
+        "--model",
+        choices=["auto", "classifier", "regressor"],
+        default="auto",
+        help="what to fit (default auto: a regressor when the target has "
+        "non-integer numbers)",
+    )
+    fit.add_argument(
+        "--strategy",
+        default="finetune",
+        help="how updates will train (default finetune); see `sklearn-cl list`",
+    )
+    fit.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="last fraction of the rows held out to score the model "
+        "(default 0.2; 0 trains on all rows)",
+    )
+    fit.add_argument("--scoring", help="scikit-learn scorer name of that score")
+    fit.add_argument(
+        "--no-scale",
+        action="store_true",
+        help="do not standardise the features with the training data's statistics",
+    )
+    fit.add_argument("--seed", type=int, default=0, help="random seed")
+    _add_training_options(fit, epochs=20, update_epochs=5)
+
+
+def _build_update_parser(commands) -> None:
+    update = commands.add_parser(
+        "update",
+        help="update a saved model with new data, if a check accepts it",
+        description="Update MODEL with NEW_DATA.csv; keep the update only if "
+        "the validation score does not drop (by more than --tolerance). "
+        "Prints one line; exit status 0 accepted, 1 rejected, 2 bad input. "
+        "The previous model file is kept as MODEL.prev.",
+    )
+    update.add_argument("model", metavar="MODEL", help="model file (skops)")
+    update.add_argument("data", metavar="NEW_DATA.csv", help="the new data")
+    _add_csv_options(update)
+    check = update.add_mutually_exclusive_group()
+    check.add_argument(
+        "--validation",
+        metavar="CSV",
+        help="validation data; the update then trains on all of NEW_DATA.csv",
+    )
+    check.add_argument(
+        "--validation-fraction",
+        type=float,
+        default=0.2,
+        help="last fraction of NEW_DATA.csv held out for the check (default 0.2)",
+    )
+    update.add_argument(
+        "--tolerance",
+        type=float,
+        default=0.0,
+        help="largest accepted drop of the validation score (default 0)",
+    )
+    update.add_argument(
+        "--min-score", type=float, help="reject updates scoring below this"
+    )
+    update.add_argument("--scoring", help="scikit-learn scorer name of the check")
 
 
 # ----------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------
-def _read_csv(path: str) -> dict[str, np.ndarray]:
-    """The columns of a CSV file as arrays of strings, by header name."""
+def _checked(function, *args, **kwargs):
+    """``function(*args, **kwargs)``, with errors of its input (data, files,
+    downloads, missing packages) raised as one-line :class:`UsageError`."""
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except OSError as exc:
-        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path} is not a readable CSV file: {exc}") from exc
-    rows = [row for row in rows if row]
-    if len(rows) < 2:
-        raise UsageError(f"{path} needs a header line and at least one data row")
-    header = [name.strip() for name in rows[0]]
-    duplicates = sorted({name for name in header if header.count(name) > 1})
-    if duplicates:
-        raise UsageError(f"{path} repeats the columns {duplicates}")
-    for number, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise UsageError(
-                f"{path} line {number} has {len(row)} fields, the header has "
-                f"{len(header)}"
-            )
-    values = np.array(rows[1:], dtype=str)
-    return {name: np.char.strip(values[:, i]) for i, name in enumerate(header)}
+        return function(*args, **kwargs)
+    except (ValueError, OSError, ImportError, UntrustedTypeError) as exc:
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:
+            message = f"cannot read {exc.filename}: {exc.strerror}"
+        raise UsageError(message) from exc
 
 
-def _column(columns: dict, name: str | None, option: str, path: str) -> np.ndarray:
-    if name is None:
-        raise UsageError(f"{option} COL is required with CSV data")
-    if name not in columns:
-        raise UsageError(
-            f"{path} has no column {name!r} ({option}); its columns are "
-            f"{', '.join(columns)}"
-        )
-    return columns[name]
-
-
-def _is_number(text: str) -> bool:
-    try:
-        return math.isfinite(float(text))
-    except ValueError:
-        return False
-
-
-def _numbers(values: np.ndarray, name: str, path: str) -> np.ndarray:
-    """A column as finite floats, or one line that names the first bad cell."""
-    for number, value in enumerate(values, start=2):
-        if value == "":
-            raise UsageError(
-                f"{path} column {name!r} has a missing value on line {number}; "
-                "fill or drop those rows"
-            )
-        if not _is_number(value):
-            raise UsageError(
-                f"{path} column {name!r} is not a finite number on line {number} "
-                f"({value!r}); encode it or leave the column out with --drop {name}"
-            )
-    return values.astype(np.float64)
-
-
-def _features_and_target(columns: dict, args, path: str, exclude: list[str]):
-    y_raw = _column(columns, args.target, "--target", path)
-    drop = [name.strip() for name in args.drop.split(",") if name.strip()]
-    unknown = [name for name in drop if name not in columns]
-    if unknown:
-        raise UsageError(f"{path} has no columns {unknown} (--drop)")
-    names = [n for n in columns if n not in [args.target, *exclude, *drop]]
-    if not names:
-        raise UsageError(f"{path} has no feature column left")
-    X = np.column_stack([_numbers(columns[n], n, path) for n in names])
-    return X.astype(np.float32), y_raw
-
-
-def _target(y_raw: np.ndarray, name: str, task_type: str, path: str):
-    """The target as numbers when it is numeric; ``(y, regression)``."""
-    numeric = all(_is_number(value) for value in y_raw)
-    y = y_raw.astype(np.float64) if numeric else y_raw
-    if task_type == "auto":
-        regression = type_of_target(y) == "continuous"
-    else:
-        regression = task_type == "regression"
-    if regression:
-        return _numbers(y_raw, name, path), True
-    if y.dtype.kind == "f" and np.all(y == np.round(y)):
-        y = y.astype(np.int64)
-    return y, False
+def _drop(args) -> list[str]:
+    return [name.strip() for name in args.drop.split(",") if name.strip()]
 
 
 def _csv_tasks(args):
     """Tasks and whether it is regression, from --data or --old/--new."""
     if not 0 < args.test_size < 1:
         raise UsageError(f"--test-size must be in (0, 1); got {args.test_size}")
+    if not (args.data or (args.old and args.new)):
+        raise UsageError("give both --old and --new")
+    if args.target is None:
+        raise UsageError("--target COL is required with CSV data")
     if args.data:
-        columns = _read_csv(args.data)
-        periods = _column(columns, args.task, "--task", args.data)
-        X, y_raw = _features_and_target(columns, args, args.data, [args.task])
-        source = args.data
+        if args.task is None:
+            raise UsageError("--task COL is required with CSV data")
+        paths, source = args.data, args.data
     else:
-        if not (args.old and args.new):
-            raise UsageError("give both --old and --new")
-        old, new = _read_csv(args.old), _read_csv(args.new)
-        if list(old) != list(new):
-            raise UsageError(
-                f"{args.old} and {args.new} must have the same columns; "
-                f"{list(old)} vs {list(new)}"
-            )
-        parts = [
-            _features_and_target(c, args, p, [])
-            for c, p in ((old, args.old), (new, args.new))
-        ]
-        X = np.concatenate([parts[0][0], parts[1][0]])
-        y_raw = np.concatenate([parts[0][1], parts[1][1]])
-        periods = np.array(["old"] * len(parts[0][1]) + ["new"] * len(parts[1][1]))
-        source = f"{args.old} + {args.new}"
-    y, regression = _target(y_raw, args.target, args.task_type, source)
-    try:
-        tasks = split_by_time(
-            X, y, periods=periods, test_size=args.test_size, name=Path(source).stem
-        )
-    except ValueError as exc:
-        raise UsageError(str(exc)) from exc
+        paths, source = [args.old, args.new], f"{args.old} + {args.new}"
+    data = _checked(
+        load_csv,
+        paths,
+        target=args.target,
+        task=args.task if args.data else None,
+        drop=_drop(args),
+        task_type=args.task_type,
+    )
+    periods = data.periods
+    if periods is None:
+        periods = np.array(["old", "new"])[data.source]
+    tasks = _checked(
+        split_by_time,
+        data.data,
+        data.target,
+        periods=periods,
+        test_size=args.test_size,
+        name=Path(source).stem,
+    )
     if len(tasks) < 2:
         raise UsageError(
             f"the column {args.task!r} has a single value; a comparison needs at "
@@ -295,7 +326,7 @@ def _csv_tasks(args):
         )
     if not args.no_scale:
         tasks = standardize_tasks(tasks)
-    return tasks, regression
+    return tasks, data.regression
 
 
 def _benchmark_tasks(args):
@@ -304,18 +335,16 @@ def _benchmark_tasks(args):
         raise UsageError(
             f"unknown benchmark {name!r}; choose from {', '.join(BENCHMARKS)}"
         )
+    parameters = inspect.signature(BENCHMARKS[name]).parameters
     kwargs = {}
     if args.n_tasks is not None:
-        key = "n_periods" if name in ("elec2", "weather") else "n_tasks"
+        key = "n_periods" if "n_periods" in parameters else "n_tasks"
         kwargs[key] = args.n_tasks
     if args.data_dir is not None:
-        if name in ("split-digits", "permuted-digits", "mnist1d"):
+        if "path" not in parameters:
             raise UsageError(f"the benchmark {name!r} reads no file (--data-dir)")
         kwargs["path"] = args.data_dir
-    try:
-        return load_benchmark(name, **kwargs), False
-    except (FileNotFoundError, ImportError, ValueError) as exc:
-        raise UsageError(str(exc)) from exc
+    return _checked(load_benchmark, name, **kwargs), False
 
 
 def _tasks(args):
@@ -337,8 +366,8 @@ def _hidden(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _check_positive(args) -> None:
-    for option in ("seeds", "epochs", "update_epochs", "batch_size", "threads"):
+def _check_positive(args, options) -> None:
+    for option in options:
         if getattr(args, option) < 1:
             flag = "--" + option.replace("_", "-")
             raise UsageError(f"{flag} must be a positive integer")
@@ -346,212 +375,25 @@ def _check_positive(args) -> None:
         raise UsageError("--lr must be positive")
 
 
-# ----------------------------------------------------------------------
-# report
-# ----------------------------------------------------------------------
-def _records(table) -> list[dict]:
-    return table.to_dict("records") if hasattr(table, "to_dict") else list(table)
-
-
-def _fmt(value, digits: int = 3) -> str:
-    return "-" if value is None or math.isnan(value) else f"{value:.{digits}f}"
-
-
-def _size(n_bytes: float) -> str:
-    if math.isnan(n_bytes):
-        return "-"
-    for unit in ("B", "KB", "MB"):
-        if n_bytes < 1024 or unit == "MB":
-            return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
-        n_bytes /= 1024
-    return ""
-
-
-def _ordered(records: list[dict]) -> list[dict]:
-    """Strategies by mean score, best first; the joint bound last."""
-    strategies = [r for r in records if r["strategy"] != JOINT]
-    strategies.sort(
-        key=lambda r: -np.nan_to_num(r["average_accuracy_mean"], nan=-1e300)
+def _training(args) -> dict:
+    """The training budget of the options shared by compare and fit."""
+    _check_positive(args, ("epochs", "update_epochs", "batch_size"))
+    return dict(
+        hidden_layer_sizes=_hidden(args.hidden),
+        max_epochs=args.epochs,
+        update_epochs=args.update_epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
     )
-    return strategies + [r for r in records if r["strategy"] == JOINT]
-
-
-def format_table(records: list[dict], score_name: str) -> str:
-    """The comparison table as aligned text, best strategy first."""
-    header = [
-        "strategy",
-        f"{score_name} (mean ± sd)",
-        "BWT",
-        "FWT",
-        "forgetting",
-        "neg. flips",
-        "fit s",
-        "update s",
-        "state",
-    ]
-    lines = [header]
-    for r in _ordered(records):
-        score = _fmt(r["average_accuracy_mean"])
-        if not math.isnan(r["average_accuracy_std"]):
-            score += f" ± {_fmt(r['average_accuracy_std'])}"
-        name = "joint (upper bound)" if r["strategy"] == JOINT else r["strategy"]
-        lines.append(
-            [
-                name,
-                score,
-                _fmt(r["backward_transfer_mean"]),
-                _fmt(r["forward_transfer_mean"]),
-                _fmt(r["forgetting_mean"]),
-                _fmt(r["negative_flip_rate_mean"]),
-                _fmt(r["fit_time_mean"], 2),
-                _fmt(r["update_time_mean"], 2),
-                _size(r["state_bytes_mean"]),
-            ]
-        )
-    widths = [max(len(row[i]) for row in lines) for i in range(len(header))]
-    text = []
-    for row in lines:
-        cells = [row[0].ljust(widths[0])]
-        cells += [cell.rjust(width) for cell, width in zip(row[1:], widths[1:])]
-        text.append("  ".join(cells))
-    text.insert(1, "-" * len(text[0]))
-    return "\n".join(text)
-
-
-def verdict(records: list[dict], score_name: str) -> str:
-    """Which strategy won, by how much, and how far the upper bound is."""
-    ranked = [r for r in _ordered(records) if r["strategy"] != JOINT]
-    joint = [r for r in records if r["strategy"] == JOINT]
-
-    def score(r):
-        text = _fmt(r["average_accuracy_mean"])
-        if not math.isnan(r["average_accuracy_std"]):
-            text += f" ± {_fmt(r['average_accuracy_std'])}"
-        return text
-
-    if not ranked:
-        return f"Joint training (upper bound): {score_name} {score(joint[0])}."
-    best = ranked[0]
-    text = f"Winner: {best['strategy']} with {score_name} {score(best)}"
-    if len(ranked) > 1:
-        second = ranked[1]
-        gap = best["average_accuracy_mean"] - second["average_accuracy_mean"]
-        text += f", {gap:.3f} above {second['strategy']} ({score(second)})"
-        spreads = [
-            r["average_accuracy_std"]
-            for r in (best, second)
-            if not math.isnan(r["average_accuracy_std"])
-        ]
-        if not spreads:
-            text += "; one seed shows no spread to judge the gap by, run more seeds"
-        elif gap <= max(spreads):
-            text += "; the gap is within the spread over seeds, run more seeds"
-    text += "."
-    if joint:
-        gap = joint[0]["average_accuracy_mean"] - best["average_accuracy_mean"]
-        side = "above" if gap >= 0 else "below"
-        text += (
-            f" Joint training on all tasks at once (the usual upper bound): "
-            f"{score(joint[0])}, {abs(gap):.3f} {side} the winner."
-        )
-    return text
-
-
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, (float, np.floating)):
-        return None if math.isnan(value) else float(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def _write_outputs(out: Path, records, results, tasks, settings, quiet) -> list[Path]:
-    out.mkdir(parents=True, exist_ok=True)
-    written = [out / "results.csv", out / "results.json"]
-    table = io.StringIO(newline="")
-    writer = csv.DictWriter(table, fieldnames=list(records[0]))
-    writer.writeheader()
-    for record in records:
-        writer.writerow(
-            {
-                k: "" if isinstance(v, float) and math.isnan(v) else v
-                for k, v in record.items()
-            }
-        )
-    # every output replaces the old one only once completely written
-    atomic_write(written[0], table.getvalue().encode())
-    matrices = {
-        name: np.mean([r.matrix for r in runs], axis=0)
-        for name, runs in results.items()
-    }
-    document = {
-        "settings": settings,
-        "tasks": [t.name for t in tasks],
-        "table": records,
-        "accuracy_matrices": matrices,
-        "runs": {name: [r.metrics for r in runs] for name, runs in results.items()},
-    }
-    atomic_write(
-        written[1], (json.dumps(_json_safe(document), indent=2) + "\n").encode()
-    )
-    try:
-        written += _plots(out, matrices, [t.name for t in tasks])
-    except ImportError:
-        if not quiet:
-            print("note: matplotlib is not installed, so no plots were written")
-    return written
-
-
-def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
-    """One figure of heatmaps and one of per-task curves, on shared scales."""
-    from matplotlib.figure import Figure
-
-    from .evaluation import plot_accuracy_matrix, plot_task_curves
-
-    if max(len(name) for name in task_names) > 8:
-        task_names = None  # long names do not fit under the axes: use indices
-    values = np.concatenate([m.ravel() for m in matrices.values()])
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
-    pad = 0.05 * (high - low) or 0.05
-    sequences = [name for name in matrices if name != JOINT]
-    paths = []
-    for file, shown in (
-        ("accuracy_matrices.png", list(matrices)),
-        ("task_curves.png", sequences),
-    ):
-        n_cols = min(3, len(shown))
-        n_rows = math.ceil(len(shown) / n_cols)
-        fig = Figure(figsize=(5 * n_cols, 4 * n_rows), layout="constrained")
-        axes = fig.subplots(n_rows, n_cols, squeeze=False).ravel()
-        for ax, name in zip(axes, shown):
-            if file == "task_curves.png":
-                plot_task_curves(matrices[name], ax=ax, task_names=task_names)
-                ax.set_ylim(low - pad, high + pad)
-            else:
-                plot_accuracy_matrix(
-                    matrices[name], ax=ax, task_names=task_names, vmin=low, vmax=high
-                )
-            ax.set_title(name)
-        for ax in axes[len(shown) :]:
-            ax.set_visible(False)
-        atomic_write(
-            out / file, lambda f, fig=fig: fig.savefig(f, format="png", dpi=80)
-        )
-        paths.append(out / file)
-    return paths
 
 
 # ----------------------------------------------------------------------
 # commands
 # ----------------------------------------------------------------------
-def _list() -> int:
+def _list(args) -> int:
     print("benchmarks:")
     for name in BENCHMARKS:
-        print(f"  {name:18} {_BENCHMARK_NOTES[name]}")
+        print(f"  {name:18} {_benchmark_note(name)}")
     print("strategies:")
     for name, spec in STRATEGIES.items():
         print(f"  {name:18} {spec.description}")
@@ -560,8 +402,8 @@ def _list() -> int:
 
 def _prepare(args):
     """Everything a comparison needs, checked before anything is trained."""
-    _check_positive(args)
-    hidden = _hidden(args.hidden)
+    _check_positive(args, ("seeds", "threads"))
+    training = _training(args)
     try:
         names = parse_strategy_names(args.strategies)
     except ValueError as exc:
@@ -572,14 +414,7 @@ def _prepare(args):
             "strategy to compare with it"
         )
     tasks, regression = _tasks(args)
-    base = base_estimator(
-        regression=regression,
-        hidden_layer_sizes=hidden,
-        max_epochs=args.epochs,
-        update_epochs=args.update_epochs,
-        lr=args.lr,
-        batch_size=args.batch_size,
-    )
+    base = base_estimator(regression=regression, **training)
     scoring = args.scoring or ("r2" if regression else None)
     try:
         check_scoring(base, scoring=scoring)
@@ -591,11 +426,10 @@ def _prepare(args):
 
 def _compare(args) -> int:
     names, tasks, scoring, estimators, joint = _prepare(args)
-    score_name = scoring or "accuracy"
     if not args.quiet:
         print(
             f"{tasks.name}: {len(tasks)} tasks, {len(names)} strategies, "
-            f"{args.seeds} seeds, scoring {score_name}",
+            f"{args.seeds} seeds, scoring {scoring or 'accuracy'}",
             flush=True,
         )
     threads = torch.get_num_threads()
@@ -613,25 +447,95 @@ def _compare(args) -> int:
         )
     finally:
         torch.set_num_threads(threads)
-    records = _records(table)
-    print(format_table(records, score_name))
+    print(format_comparison(table))
     print()
-    print(verdict(records, score_name))
+    print(comparison_verdict(table))
     if args.out:
         settings = {k: v for k, v in vars(args).items() if k != "command"}
-        settings.update(strategies=names, scoring=score_name)
-        written = _write_outputs(
-            Path(args.out), records, results, tasks, settings, args.quiet
-        )
+        settings.update(strategies=names, scoring=scoring or "accuracy")
+        written = save_comparison(args.out, table, results, tasks, settings)
         if not args.quiet:
+            if not any(path.suffix == ".png" for path in written):
+                print("note: matplotlib is not installed, so no plots were written")
             print("wrote " + ", ".join(str(p) for p in written))
     return 0
+
+
+def _fit(args) -> int:
+    if args.target is None:
+        raise UsageError("--target COL is required")
+    task_type = {"auto": "auto", "classifier": "classification"}.get(
+        args.model, "regression"
+    )
+    outcome = _checked(
+        fit_csv,
+        args.data,
+        args.out,
+        target=args.target,
+        drop=_drop(args),
+        task_type=task_type,
+        strategy=args.strategy,
+        validation_fraction=args.validation_fraction,
+        scoring=args.scoring,
+        scale=not args.no_scale,
+        seed=args.seed,
+        **_training(args),
+    )
+    score = (
+        f"{outcome.scoring} {outcome.after:.3f} on the last {outcome.n_validation} "
+        "rows held out"
+        if outcome.after is not None
+        else "no rows held out"
+    )
+    print(
+        f"fitted: {args.strategy} on {outcome.n_train} rows, {score}, "
+        f"{outcome.seconds:.1f} s; wrote {outcome.path}{_kept(outcome)}"
+    )
+    return 0
+
+
+def _kept(outcome) -> str:
+    if outcome.previous is None:
+        return ""
+    return f" (previous model kept as {outcome.previous})"
+
+
+def _update(args) -> int:
+    if args.target is None:
+        raise UsageError("--target COL is required")
+    outcome = _checked(
+        update_csv,
+        args.model,
+        args.data,
+        target=args.target,
+        drop=_drop(args),
+        validation=args.validation,
+        validation_fraction=args.validation_fraction,
+        tolerance=args.tolerance,
+        min_score=args.min_score,
+        scoring=args.scoring,
+    )
+    after = "-" if outcome.after is None else f"{outcome.after:.3f}"
+    scores = (
+        f"{outcome.scoring} {outcome.before:.3f} -> {after} on "
+        f"{outcome.n_validation} validation rows"
+    )
+    trained = f"trained on {outcome.n_train} new rows in {outcome.seconds:.1f} s"
+    if outcome.accepted:
+        print(f"accepted: {scores}; {trained}; wrote {outcome.path}{_kept(outcome)}")
+        return 0
+    print(f"rejected ({outcome.reason}): {scores}; {trained}; {outcome.path} unchanged")
+    return EXIT_REJECTED
+
+
+_COMMANDS = {"list": _list, "compare": _compare, "fit": _fit, "update": _update}
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``sklearn-cl`` with ``argv`` (default: the command line).
 
-    Returns the exit status: 0 on success, 2 for bad arguments or data.
+    Returns the exit status: 0 on success (an accepted update), 1 for a
+    rejected update, 2 for bad arguments or data.
 
     Examples
     --------
@@ -644,11 +548,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
-        return 2
-    if args.command == "list":
-        return _list()
+        return EXIT_USAGE
     try:
-        return _compare(args)
+        return _COMMANDS[args.command](args)
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USAGE

@@ -19,9 +19,9 @@ from sklearn_cl._strategy_registry import (
     make_strategies,
     parse_strategy_names,
 )
-from sklearn_cl.cli import main, verdict
+from sklearn_cl.cli import main
 from sklearn_cl.datasets import load_benchmark
-from sklearn_cl.evaluation import compare_strategies
+from sklearn_cl.evaluation import compare_strategies, comparison_verdict
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -69,7 +69,7 @@ def test_compare_writes_the_table_of_compare_strategies(tmp_path, capsys):
         estimators, load_benchmark("split-digits", n_tasks=2), n_seeds=2, joint=joint
     )
     for row, (_, expected) in zip(rows, table.iterrows()):
-        for column in ("average_accuracy", "backward_transfer", "forgetting"):
+        for column in ("average_score", "backward_transfer", "forgetting"):
             for stat in ("mean", "std"):
                 key = f"{column}_{stat}"
                 if math.isnan(expected[key]):
@@ -80,9 +80,9 @@ def test_compare_writes_the_table_of_compare_strategies(tmp_path, capsys):
             expected["state_bytes_mean"], rel=0.05
         )
     # the printed table shows the same scores
-    best = max(rows[:2], key=lambda r: float(r["average_accuracy_mean"]))
+    best = max(rows[:2], key=lambda r: float(r["average_score_mean"]))
     assert f"Winner: {best['strategy']} with accuracy " in out
-    assert f"{float(best['average_accuracy_mean']):.3f}" in out
+    assert f"{float(best['average_score_mean']):.3f}" in out
 
     document = json.loads((tmp_path / "results.json").read_text())
     assert document["tasks"] == ["classes 0-1-2-3-4", "classes 5-6-7-8-9"]
@@ -201,7 +201,8 @@ def test_compare_on_old_and_new_csv_files_detects_regression(tmp_path, capsys):
         (["--data", "missing.csv", "--target", "y", "--task", "t"], "cannot read"),
         (["split-digits", "--data", "x.csv"], "not both"),
         (["--old", "x.csv"], "give both --old and --new"),
-        (["elec2", "--data-dir", "/nonexistent"], "Nothing is downloaded"),
+        (["elec2", "--data-dir", "/nonexistent"], "no 'elec.csv' in /nonexistent"),
+        (["split-digits", "--data-dir", "/tmp"], "reads no file"),
         (["--seeds", "two"], "invalid int value: 'two'"),
     ],
 )
@@ -210,6 +211,14 @@ def test_bad_arguments_print_one_line_and_exit_2(argv, message, capsys):
     assert code == 2
     assert message in err
     assert err.count("\n") == 1 and err.startswith("sklearn-cl")
+
+
+def test_a_benchmark_not_in_the_data_home_is_downloaded(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("SKLEARN_CL_DATA", str(tmp_path / "home"))
+    code, _, err = run(["compare", "weather", *TINY], capsys)
+    assert code == 2 and err.count("\n") == 1
+    assert "Could not download weather.csv" in err
+    assert "tests never touch the network" in err  # conftest's guard
 
 
 @pytest.mark.parametrize(
@@ -250,18 +259,20 @@ def test_bad_csv_files_print_one_line_and_exit_2(
 
 
 def test_verdict_names_the_winner_and_the_margin():
-    def record(name, mean, std):
-        return {"strategy": name, "average_accuracy_mean": mean,
-                "average_accuracy_std": std}  # fmt: skip
+    def record(name, mean, std, scoring="accuracy"):
+        return {"strategy": name, "scoring": scoring, "average_score_mean": mean,
+                "average_score_std": std}  # fmt: skip
 
     records = [record("a", 0.70, 0.01), record("b", 0.80, 0.02),
                record("joint", 0.90, 0.01)]  # fmt: skip
-    text = verdict(records, "accuracy")
+    text = comparison_verdict(records)
     assert text.startswith("Winner: b with accuracy 0.800 ± 0.020, 0.100 above a")
     assert "upper bound): 0.900 ± 0.010, 0.100 above the winner" in text
-    close = verdict([record("a", 0.80, 0.05), record("b", 0.79, 0.05)], "r2")
+    close = comparison_verdict([record("a", 0.80, 0.05), record("b", 0.79, 0.05)])
     assert "within the spread over seeds" in close
-    single = verdict([record("a", 0.80, np.nan), record("b", 0.70, np.nan)], "r2")
+    single = comparison_verdict(
+        [record("a", 0.80, np.nan, "r2"), record("b", 0.70, np.nan, "r2")]
+    )
     assert single.startswith("Winner: a with r2 0.800, 0.100 above b (0.700)")
     assert "one seed" in single
 

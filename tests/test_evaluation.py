@@ -57,7 +57,7 @@ def test_metrics_follow_their_published_definitions():
     assert forgetting(R3) == pytest.approx((0.4 - 0.1) / 2)
     metrics = continual_metrics(R3, b)
     assert metrics == {
-        "average_accuracy": average_accuracy(R3),
+        "average_score": average_accuracy(R3),
         "backward_transfer": backward_transfer(R3),
         "forward_transfer": forward_transfer(R3, b),
         "forgetting": forgetting(R3),
@@ -221,16 +221,17 @@ def test_compare_strategies_table_matches_single_runs():
         estimators, tasks, n_seeds=2, return_results=True
     )
     assert table["strategy"].tolist() == ["sgd", "perceptron", "joint"]
-    assert table.columns.tolist() == ["strategy", "n_seeds"] + [
+    assert table.columns.tolist() == ["strategy", "n_seeds", "scoring"] + [
         f"{m}_{s}" for m in METRICS for s in ("mean", "std")
     ]
+    assert set(table["scoring"]) == {"accuracy"}  # what the scores are
     runs = [
         evaluate_sequence(SGDClassifier(random_state=seed), tasks) for seed in (0, 1)
     ]
-    acc = [r.metrics["average_accuracy"] for r in runs]
+    acc = [r.metrics["average_score"] for r in runs]
     row = table.iloc[0]
-    assert row["average_accuracy_mean"] == pytest.approx(np.mean(acc))
-    assert row["average_accuracy_std"] == pytest.approx(np.std(acc, ddof=1))
+    assert row["average_score_mean"] == pytest.approx(np.mean(acc))
+    assert row["average_score_std"] == pytest.approx(np.std(acc, ddof=1))
     bwt = [r.metrics["backward_transfer"] for r in runs]
     assert row["backward_transfer_mean"] == pytest.approx(np.mean(bwt))
     np.testing.assert_allclose(results["sgd"][1].matrix, runs[1].matrix)
@@ -238,7 +239,7 @@ def test_compare_strategies_table_matches_single_runs():
     assert np.isnan(joint["backward_transfer_mean"]) and np.isnan(
         joint["update_time_mean"]
     )
-    assert joint["average_accuracy_mean"] > row["average_accuracy_mean"] + 0.1
+    assert joint["average_score_mean"] > row["average_score_mean"] + 0.1
     assert estimators["sgd"].random_state is None  # the caller's object is untouched
 
 
@@ -275,10 +276,7 @@ def test_compare_strategies_in_parallel_gives_the_same_table():
     one = compare_strategies(sgd, tasks, n_seeds=2, joint=False)
     with joblib.parallel_config(backend="threading"):  # any joblib backend
         threads = compare_strategies(sgd, tasks, n_seeds=2, joint=False, n_jobs=2)
-    assert (
-        one["average_accuracy_mean"].tolist()
-        == threads["average_accuracy_mean"].tolist()
-    )
+    assert one["average_score_mean"].tolist() == threads["average_score_mean"].tolist()
 
 
 def test_parallel_runs_fail_with_the_runs_error():
@@ -308,7 +306,7 @@ def test_compare_strategies_without_pandas_returns_records(monkeypatch, capsys):
         "sgd",
         "joint",
     ]
-    assert np.isnan(table[0]["average_accuracy_std"])  # one seed: no spread
+    assert np.isnan(table[0]["average_score_std"])  # one seed: no spread
     assert "compare" in capsys.readouterr().err  # the progress bar
 
 
@@ -324,7 +322,7 @@ def test_compare_strategies_with_continual_estimators_shows_forgetting():
         joint=small_classifier(),
         return_results=False,
     )
-    acc = dict(zip(table["strategy"], table["average_accuracy_mean"]))
+    acc = dict(zip(table["strategy"], table["average_score_mean"]))
     assert acc["finetune"] < 0.25 and acc["replay"] > 0.5
     assert acc["joint"] > acc["replay"] + 0.1
     forget = dict(zip(table["strategy"], table["forgetting_mean"]))
@@ -449,3 +447,24 @@ def test_plots_draw_every_cell_and_curve():
     with pytest.raises(ValueError, match="Give 3 task names"):
         plot_accuracy_matrix(R3, task_names=["a"])
     matplotlib.pyplot.close("all")
+
+
+def neg_max_error(estimator, X, y):
+    return -float(np.max(np.abs(estimator.predict(X) - y)))
+
+
+def test_the_table_names_what_its_scores_are():
+    from sklearn.linear_model import SGDRegressor
+
+    from sklearn_cl.datasets import split_by_time
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(120, 2))
+    tasks = split_by_time(X, X @ [1.0, -1.0], n_periods=2)
+    table = compare_strategies({"sgd": SGDRegressor()}, tasks, n_seeds=1)
+    assert set(table["scoring"]) == {"r2"}  # the regressor's own score
+    table = compare_strategies(
+        {"sgd": SGDRegressor()}, tasks, n_seeds=1, scoring=neg_max_error
+    )
+    assert set(table["scoring"]) == {"neg_max_error"}
+    assert (table["average_score_mean"] < 0).all()

@@ -1,5 +1,6 @@
 """Evaluate update strategies: accuracy matrices, continual metrics, streams,
-prediction flips, and one call that compares several strategies.
+prediction flips, one call that compares several strategies, and its report
+(a text table, a verdict, files and plots).
 
 ``R[i, j]``, the accuracy matrix, is the score on task ``j`` after training
 through task ``i``; every metric below is computed from it, with any
@@ -16,6 +17,7 @@ from ._metrics import (
     prediction_flips,
 )
 from ._plots import plot_accuracy_matrix, plot_task_curves
+from ._report import comparison_verdict, format_comparison, save_comparison
 from ._sequence import (
     SequenceResult,
     accuracy_matrix,
@@ -36,14 +38,17 @@ __all__ = [
     "backward_transfer",
     "baseline_scores",
     "compare_strategies",
+    "comparison_verdict",
     "continual_metrics",
     "evaluate_sequence",
     "forgetting",
+    "format_comparison",
     "forward_transfer",
     "plot_accuracy_matrix",
     "plot_task_curves",
     "prediction_flips",
     "prequential_score",
+    "save_comparison",
     "set_random_state",
     "state_size",
 ]

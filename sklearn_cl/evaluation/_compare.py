@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import BACKENDS, get_active_backend
-from sklearn.base import clone, is_classifier
+from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.metrics import check_scoring
 
 from ._sequence import (
@@ -43,7 +43,7 @@ __all__ = ["compare_strategies", "JOINT", "METRICS"]
 JOINT = "joint"
 #: The columns of the comparison table, each with ``_mean`` and ``_std``.
 METRICS = (
-    "average_accuracy",
+    "average_score",
     "backward_transfer",
     "forward_transfer",
     "forgetting",
@@ -73,7 +73,7 @@ def _run_joint(estimator, seed, tasks, scoring):
     row = np.array([[scorer(estimator, t.X_test, t.y_test) for t in tasks]])
     nan = float("nan")
     metrics = {
-        "average_accuracy": float(row.mean()),
+        "average_score": float(row.mean()),
         "backward_transfer": nan,
         "forward_transfer": nan,
         "forgetting": nan,
@@ -157,8 +157,21 @@ def _record(result: SequenceResult) -> dict[str, float]:
     return record
 
 
-def _summary(name: str, results: list[SequenceResult]) -> dict:
-    row = {"strategy": name, "n_seeds": len(results)}
+def _scoring_name(scoring, estimator) -> str:
+    """The name of what a scorer measures: ``scoring`` itself when it is a
+    name, else the estimator's ``score`` (accuracy for classifiers, R² for
+    regressors), else the callable's name."""
+    if isinstance(scoring, str):
+        return scoring
+    if scoring is None:
+        if is_classifier(estimator):
+            return "accuracy"
+        return "r2" if is_regressor(estimator) else "score"
+    return getattr(scoring, "__name__", None) or repr(scoring)
+
+
+def _summary(name: str, results: list[SequenceResult], scoring: str) -> dict:
+    row = {"strategy": name, "n_seeds": len(results), "scoring": scoring}
     records = [_record(r) for r in results]
     for metric in METRICS:
         values = np.array([r[metric] for r in records], dtype=float)
@@ -231,7 +244,9 @@ def compare_strategies(
     -------
     table : pandas.DataFrame or list of dict
         One row per estimator (then ``"joint"``), with ``strategy``,
-        ``n_seeds`` and, for each of ``average_accuracy``,
+        ``n_seeds``, ``scoring`` (what the scores are: ``"accuracy"``,
+        ``"r2"``, the scorer's name) and, for each of ``average_score``
+        (the mean score over all tasks after the last one, ACC),
         ``backward_transfer``, ``forward_transfer``, ``forgetting``,
         ``negative_flip_rate`` (classifiers), ``fit_time`` (seconds of the
         first training; run serially, the first estimator is trained once on
@@ -255,7 +270,7 @@ def compare_strategies(
     ... )
     >>> table["strategy"].tolist()
     ['sgd', 'perceptron', 'joint']
-    >>> acc = table.set_index("strategy")["average_accuracy_mean"]
+    >>> acc = table.set_index("strategy")["average_score_mean"]
     >>> bool(acc["joint"] > acc["sgd"] + 0.1)  # forgetting: joint training wins
     True
     """
@@ -303,5 +318,6 @@ def compare_strategies(
     }
     for name, seed, result in runs:  # in any order: put back in seed order
         results[name][seed] = result
-    table = _table([_summary(name, rs) for name, rs in results.items()])
+    scored = _scoring_name(scoring, first)
+    table = _table([_summary(name, rs, scored) for name, rs in results.items()])
     return (table, results) if return_results else table

@@ -139,18 +139,19 @@ def continual_metrics(R, baseline=None) -> dict[str, float]:
     Returns
     -------
     dict
-        ``average_accuracy``, ``backward_transfer``, ``forward_transfer``,
-        ``forgetting``.
+        ``average_score`` (:func:`average_accuracy`, named for what it
+        holds: an accuracy, an R² ... whatever the matrix scores),
+        ``backward_transfer``, ``forward_transfer``, ``forgetting``.
 
     Examples
     --------
     >>> m = continual_metrics([[0.9, 0.3], [0.6, 0.8]], baseline=[0.5, 0.5])
     >>> {k: round(v, 2) for k, v in m.items()}
-    {'average_accuracy': 0.7, 'backward_transfer': -0.3, 'forward_transfer': -0.2,
+    {'average_score': 0.7, 'backward_transfer': -0.3, 'forward_transfer': -0.2,
      'forgetting': 0.3}
     """
     return {
-        "average_accuracy": average_accuracy(R),
+        "average_score": average_accuracy(R),
         "backward_transfer": backward_transfer(R),
         "forward_transfer": (
             float("nan") if baseline is None else forward_transfer(R, baseline)

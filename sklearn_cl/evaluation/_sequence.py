@@ -189,7 +189,7 @@ def evaluate_sequence(
     >>> tasks = permuted_digits(n_tasks=3)
     >>> result = evaluate_sequence(SGDClassifier(random_state=0), tasks)
     >>> result.matrix.shape, sorted(result.metrics)
-    ((3, 3), ['average_accuracy', 'backward_transfer', 'forgetting',
+    ((3, 3), ['average_score', 'backward_transfer', 'forgetting',
               'forward_transfer', 'negative_flip_rate'])
     """
     if not hasattr(estimator, "partial_fit") and (len(tasks) > 1 or classes):

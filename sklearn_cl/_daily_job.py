@@ -1,0 +1,238 @@
+"""The daily job of a deployed model, from CSV files: create the model, then
+update it with each day's new data, keeping an update only when a held-out
+check accepts it. What ``sklearn-cl fit`` and ``sklearn-cl update`` run.
+
+The model file is a skops file (:mod:`sklearn_cl.persistence`): an
+:class:`~sklearn_cl.IncrementalPipeline` of a frozen ``StandardScaler``
+(fitted on the first training data, never updated, so the network always
+sees inputs scaled the same way) and a continual estimator built by a named
+strategy of the command line. It is fitted on a DataFrame, so it knows the
+names of its feature columns and each new file is checked against them.
+An update is judged by :class:`~sklearn_cl.AcceptanceCheck`'s rule on data
+the update did not train on; a new file replaces the model file atomically,
+the previous one kept beside it as ``MODEL.prev``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from sklearn.base import is_regressor
+from sklearn.frozen import FrozenEstimator
+from sklearn.metrics import check_scoring
+from sklearn.preprocessing import StandardScaler
+
+from . import persistence
+from ._atomic import atomic_write
+from ._strategy_registry import STRATEGIES, base_estimator
+from .base import NonFiniteUpdateError
+from .datasets import load_csv
+from .evaluation import JOINT, set_random_state
+from .evaluation._compare import _scoring_name
+from .guard import AcceptanceCheck
+from .pipeline import IncrementalPipeline
+
+__all__ = ["Outcome", "fit_csv", "previous_path", "update_csv"]
+
+
+@dataclass
+class Outcome:
+    """What one fit or update did, for the one line the command prints."""
+
+    accepted: bool
+    scoring: str
+    before: float | None
+    after: float | None
+    reason: str | None
+    n_train: int
+    n_validation: int
+    seconds: float
+    path: Path
+    previous: Path | None = None
+
+
+def previous_path(path) -> Path:
+    """Where the model file replaced by a new one is kept: ``MODEL.prev``."""
+    path = Path(path)
+    return path.with_name(path.name + ".prev")
+
+
+def _save_keeping_previous(model, path: Path) -> Path | None:
+    """Save ``model`` to ``path`` atomically; an existing file is first copied
+    (atomically too) to :func:`previous_path`, so the model file is never
+    missing and never half written."""
+    previous = None
+    if path.exists():
+        previous = atomic_write(previous_path(path), path.read_bytes())
+    persistence.save(model, path)
+    return previous
+
+
+def _frame(data, columns=None):
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ImportError(
+            "sklearn-cl fit and update need pandas, to record the names of the "
+            "feature columns in the model: pip install 'sklearn_cl[pandas]'."
+        ) from exc
+    return pd.DataFrame(data, columns=columns)
+
+
+def _split(data, validation_fraction: float, allow_none: bool):
+    """``(X_train, y_train, X_val, y_val)``: the validation part is the last
+    ``validation_fraction`` of the rows (the most recent ones), never shuffled."""
+    if not (0 <= validation_fraction < 1) or (
+        validation_fraction == 0 and not allow_none
+    ):
+        low = "[0, 1)" if allow_none else "(0, 1)"
+        raise ValueError(
+            f"the validation fraction must be in {low}; got {validation_fraction}"
+        )
+    n = len(data.target)
+    n_val = round(validation_fraction * n)
+    if validation_fraction > 0 and not 1 <= n_val < n:
+        raise ValueError(
+            f"{n} rows cannot be split into training rows and a validation "
+            f"fraction of {validation_fraction}; give more rows or a validation file"
+        )
+    X = _frame(data.data, data.feature_names)
+    cut = n - n_val
+    return X.iloc[:cut], data.target[:cut], X.iloc[cut:], data.target[cut:]
+
+
+def fit_csv(
+    data_path,
+    out,
+    *,
+    target: str,
+    drop=(),
+    task_type: str = "auto",
+    strategy: str = "finetune",
+    validation_fraction: float = 0.2,
+    scoring=None,
+    scale: bool = True,
+    seed: int = 0,
+    **training,
+) -> Outcome:
+    """Create the first model from a CSV file and save it to ``out``.
+
+    The model trains on the first rows and is scored on the last
+    ``validation_fraction`` of them (0: trains on all rows, no score).
+    ``training`` goes to :func:`~sklearn_cl._strategy_registry.base_estimator`
+    (``hidden_layer_sizes``, ``max_epochs``, ``update_epochs``, ``lr``,
+    ``batch_size``).
+    """
+    if strategy not in STRATEGIES or strategy == JOINT:
+        names = ", ".join(name for name in STRATEGIES if name != JOINT)
+        raise ValueError(f"unknown strategy {strategy!r}; choose from {names}")
+    data = load_csv(data_path, target=target, drop=drop, task_type=task_type)
+    X, y, X_val, y_val = _split(data, validation_fraction, allow_none=True)
+    base = base_estimator(regression=data.regression, **training)
+    estimator = set_random_state(STRATEGIES[strategy].build(base), seed)
+    steps = [("model", estimator)]
+    if scale:
+        steps.insert(0, ("scale", FrozenEstimator(StandardScaler().fit(X))))
+    model = IncrementalPipeline(steps)
+    scorer = check_scoring(model, scoring=scoring)
+    start = time.perf_counter()
+    model.fit(X, y)
+    seconds = time.perf_counter() - start
+    score = float(scorer(model, X_val, y_val)) if len(y_val) else None
+    out = Path(out)
+    previous = _save_keeping_previous(model, out)
+    return Outcome(
+        accepted=True,
+        scoring=_scoring_name(scoring, model),
+        before=None,
+        after=score,
+        reason=None,
+        n_train=len(y),
+        n_validation=len(y_val),
+        seconds=seconds,
+        path=out,
+        previous=previous,
+    )
+
+
+def update_csv(
+    model_path,
+    data_path,
+    *,
+    target: str,
+    drop=(),
+    validation=None,
+    validation_fraction: float = 0.2,
+    tolerance: float = 0.0,
+    min_score: float | None = None,
+    scoring=None,
+) -> Outcome:
+    """Update a saved model with a CSV file of new data, guarded by a check.
+
+    The new file must have the model's feature columns (plus the target and
+    the ``drop`` columns). The update trains on all of it when a
+    ``validation`` file is given, else on its first rows, the last
+    ``validation_fraction`` held out. It is kept when the validation score
+    does not drop by more than ``tolerance`` (the rule of
+    :class:`~sklearn_cl.AcceptanceCheck`) and is at least ``min_score``; the
+    model file is then replaced, the previous file kept as ``MODEL.prev``.
+    A rejected update leaves the model file as it was.
+    """
+    model_path = Path(model_path)
+    model = persistence.load(model_path)
+    if not hasattr(model, "partial_fit"):
+        raise ValueError(
+            f"{model_path} holds a {type(model).__name__}, which has no partial_fit"
+        )
+    names = getattr(model, "feature_names_in_", None)
+    features = None if names is None else [str(name) for name in names]
+    task_type = "regression" if is_regressor(model) else "classification"
+
+    def read(path):
+        data = load_csv(
+            path, target=target, drop=drop, features=features, task_type=task_type
+        )
+        if data.data.shape[1] != model.n_features_in_:
+            raise ValueError(
+                f"{path} has {data.data.shape[1]} feature columns; the model "
+                f"was trained on {model.n_features_in_}"
+            )
+        return data
+
+    data = read(data_path)
+    if validation is not None:
+        held_out = read(validation)
+        X, y = _frame(data.data, data.feature_names), data.target
+        X_val, y_val = _frame(held_out.data, held_out.feature_names), held_out.target
+    else:
+        X, y, X_val, y_val = _split(data, validation_fraction, allow_none=False)
+    check = AcceptanceCheck(X_val, y_val, tolerance=tolerance, scoring=scoring)
+    before = float(check.score(model))
+    start = time.perf_counter()
+    try:
+        model.partial_fit(X, y)
+    except NonFiniteUpdateError:
+        after, reason = None, "non-finite loss or weights"
+    else:
+        after = float(check.score(model))
+        reason = check.rejection(before, after)
+        if reason is None and min_score is not None and not after >= min_score:
+            reason = f"validation score below the minimum {min_score}"
+    seconds = time.perf_counter() - start
+    previous = None
+    if reason is None:
+        previous = _save_keeping_previous(model, model_path)
+    return Outcome(
+        accepted=reason is None,
+        scoring=_scoring_name(scoring, model),
+        before=before,
+        after=after,
+        reason=reason,
+        n_train=len(y),
+        n_validation=len(y_val),
+        seconds=seconds,
+        path=model_path,
+        previous=previous,
+    )
