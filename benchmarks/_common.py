@@ -9,6 +9,14 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# the reference data sets next to the repository, in the layout of the data home
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def data_home() -> Path | None:
+    """The data home of the benchmarks: the reference copies when they are
+    next to the repository (no download), else the default one."""
+    return SHARED_DATA if SHARED_DATA.is_dir() else None
 
 
 def machine() -> dict:

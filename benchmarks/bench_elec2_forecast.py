@@ -40,10 +40,10 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from _common import RESULTS, print_table, write_results
+from _common import RESULTS, data_home, print_table, write_results
 
 from sklearn_cl import ContinualRegressor, UpdateEnsemble
-from sklearn_cl.datasets import load_elec2
+from sklearn_cl.datasets import fetch_elec2
 from sklearn_cl.modules import CNN1D
 from sklearn_cl.strategies import EWC, Replay
 from sklearn_cl.timeseries import backtest
@@ -159,7 +159,7 @@ def plot_errors(daily: dict[str, np.ndarray], days: np.ndarray, out: Path) -> Pa
 
 def main(weeks: int = 16, out: Path = RESULTS) -> None:
     torch.set_num_threads(1)
-    X, _ = load_elec2()
+    X, _ = fetch_elec2(data_home=data_home())
     series = X[: INITIAL + weeks * 7 * DAY, 2].astype(np.float64)
     common = dict(lookback=LOOKBACK, horizon=DAY, initial=INITIAL, step=8)
     results = {}

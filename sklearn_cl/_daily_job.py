@@ -70,7 +70,11 @@ def _save_keeping_previous(model, path: Path) -> Path | None:
     return previous
 
 
-def _frame(data, columns=None):
+def _inputs(data, named: bool):
+    """The features of ``data`` (a :func:`load_csv` Bunch): a DataFrame with
+    the column names when the model records them, else the array."""
+    if not named:
+        return data.data
     try:
         import pandas as pd
     except ImportError as exc:
@@ -78,10 +82,10 @@ def _frame(data, columns=None):
             "sklearn-cl fit and update need pandas, to record the names of the "
             "feature columns in the model: pip install 'sklearn_cl[pandas]'."
         ) from exc
-    return pd.DataFrame(data, columns=columns)
+    return pd.DataFrame(data.data, columns=data.feature_names)
 
 
-def _split(data, validation_fraction: float, allow_none: bool):
+def _split(data, validation_fraction: float, *, named: bool, allow_none: bool):
     """``(X_train, y_train, X_val, y_val)``: the validation part is the last
     ``validation_fraction`` of the rows (the most recent ones), never shuffled."""
     if not (0 <= validation_fraction < 1) or (
@@ -98,9 +102,8 @@ def _split(data, validation_fraction: float, allow_none: bool):
             f"{n} rows cannot be split into training rows and a validation "
             f"fraction of {validation_fraction}; give more rows or a validation file"
         )
-    X = _frame(data.data, data.feature_names)
-    cut = n - n_val
-    return X.iloc[:cut], data.target[:cut], X.iloc[cut:], data.target[cut:]
+    X, cut = _inputs(data, named), n - n_val
+    return X[:cut], data.target[:cut], X[cut:], data.target[cut:]
 
 
 def fit_csv(
@@ -129,7 +132,7 @@ def fit_csv(
         names = ", ".join(name for name in STRATEGIES if name != JOINT)
         raise ValueError(f"unknown strategy {strategy!r}; choose from {names}")
     data = load_csv(data_path, target=target, drop=drop, task_type=task_type)
-    X, y, X_val, y_val = _split(data, validation_fraction, allow_none=True)
+    X, y, X_val, y_val = _split(data, validation_fraction, named=True, allow_none=True)
     base = base_estimator(regression=data.regression, **training)
     estimator = set_random_state(STRATEGIES[strategy].build(base), seed)
     steps = [("model", estimator)]
@@ -187,7 +190,8 @@ def update_csv(
             f"{model_path} holds a {type(model).__name__}, which has no partial_fit"
         )
     names = getattr(model, "feature_names_in_", None)
-    features = None if names is None else [str(name) for name in names]
+    named = names is not None
+    features = [str(name) for name in names] if named else None
     task_type = "regression" if is_regressor(model) else "classification"
 
     def read(path):
@@ -204,10 +208,12 @@ def update_csv(
     data = read(data_path)
     if validation is not None:
         held_out = read(validation)
-        X, y = _frame(data.data, data.feature_names), data.target
-        X_val, y_val = _frame(held_out.data, held_out.feature_names), held_out.target
+        X, y = _inputs(data, named), data.target
+        X_val, y_val = _inputs(held_out, named), held_out.target
     else:
-        X, y, X_val, y_val = _split(data, validation_fraction, allow_none=False)
+        X, y, X_val, y_val = _split(
+            data, validation_fraction, named=named, allow_none=False
+        )
     check = AcceptanceCheck(X_val, y_val, tolerance=tolerance, scoring=scoring)
     before = float(check.score(model))
     start = time.perf_counter()

@@ -286,3 +286,25 @@ def test_daily_updates_on_a_real_stream(
     pipeline = load(model)
     assert pipeline[-1].n_updates_ == n_updates + 1
     assert pipeline[-1].classes_.tolist() == [0, 1]
+
+
+def test_a_model_saved_from_python_without_feature_names(tmp_path, capsys):
+    import warnings
+
+    from sklearn_cl import ContinualClassifier
+    from sklearn_cl.persistence import save
+
+    X, y = blobs(0)
+    model = tmp_path / "python.skops"
+    save(ContinualClassifier(max_epochs=5, random_state=0).fit(X, y), model)
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "fitted without feature names"
+        code, out, err = run(
+            ["update", model, new, "--target", "label", "--tolerance", "1"], capsys
+        )
+    assert code == 0, err
+    assert load(model).n_updates_ == 1
+    narrow = write_csv(tmp_path / "day2.csv", X[:, :2], y, names=("x1", "x2"))
+    code, _, err = run(["update", model, narrow, "--target", "label"], capsys)
+    assert code == 2 and "has 2 feature columns; the model was trained on 3" in err
