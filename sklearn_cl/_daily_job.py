@@ -41,16 +41,20 @@ __all__ = ["Outcome", "fit_csv", "previous_path", "update_csv"]
 class Outcome:
     """What one fit or update did, for the one line the command prints."""
 
-    accepted: bool
     scoring: str
-    before: float | None
     after: float | None
-    reason: str | None
     n_train: int
     n_validation: int
     seconds: float
     path: Path
     previous: Path | None = None
+    before: float | None = None
+    reason: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the model file was written: no reason to reject."""
+        return self.reason is None
 
 
 def previous_path(path) -> Path:
@@ -147,16 +151,7 @@ def fit_csv(
     out = Path(out)
     previous = _save_keeping_previous(model, out)
     return Outcome(
-        accepted=True,
-        scoring=_scoring_name(scoring, model),
-        before=None,
-        after=score,
-        reason=None,
-        n_train=len(y),
-        n_validation=len(y_val),
-        seconds=seconds,
-        path=out,
-        previous=previous,
+        _scoring_name(scoring, model), score, len(y), len(y_val), seconds, out, previous
     )
 
 
@@ -231,14 +226,13 @@ def update_csv(
     if reason is None:
         previous = _save_keeping_previous(model, model_path)
     return Outcome(
-        accepted=reason is None,
-        scoring=_scoring_name(scoring, model),
+        _scoring_name(scoring, model),
+        after,
+        len(y),
+        len(y_val),
+        seconds,
+        model_path,
+        previous,
         before=before,
-        after=after,
         reason=reason,
-        n_train=len(y),
-        n_validation=len(y_val),
-        seconds=seconds,
-        path=model_path,
-        previous=previous,
     )

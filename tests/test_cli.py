@@ -285,3 +285,30 @@ def test_registry_builds_every_strategy():
     assert estimators["finetune-small-lr"].update_lr == pytest.approx(1e-4)
     with pytest.raises(ValueError, match="Unknown strategies"):
         parse_strategy_names("finetune,nope")
+
+
+def test_a_new_benchmark_is_listed_and_run_from_its_builder(
+    tmp_path, monkeypatch, capsys
+):
+    from sklearn_cl import datasets
+
+    calls = []
+
+    def toy_periods(n_periods=4, *, path=None):
+        """A toy stream in periods, for this test.
+
+        More text that the list does not show.
+        """
+        calls.append((n_periods, path))
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(80, 3))
+        return datasets.split_by_time(X, (X[:, 0] > 0).astype(int), n_periods=n_periods)
+
+    monkeypatch.setitem(datasets.BENCHMARKS, "toy", toy_periods)
+    code, out, _ = run(["list"], capsys)
+    assert code == 0
+    assert "  toy                A toy stream in periods, for this test.\n" in out
+    argv = ["compare", "toy", *TINY, "--strategies", "finetune", "--seeds", "1"]
+    code, out, err = run([*argv, "--data-dir", str(tmp_path), "--quiet"], capsys)
+    assert code == 0, err
+    assert calls == [(2, str(tmp_path))]  # --n-tasks named by the builder
