@@ -21,6 +21,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.request import urlopen
@@ -142,7 +143,7 @@ def fetch_file(
             continue
         try:
             digest = remote.digest(data)
-        except (OSError, EOFError) as error:  # not gzip data
+        except (OSError, EOFError, zlib.error) as error:  # not (whole) gzip data
             failures.append(f"{url}: unreadable content ({error})")
             continue
         if digest != remote.sha256:

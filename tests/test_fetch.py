@@ -122,9 +122,13 @@ def test_gzipped_files_are_verified_on_their_content(tmp_path, serve):
     remote = dataclasses.replace(remote, urls=(url + "table.csv",))
     path = _fetch.fetch_file(remote, tmp_path / "home")
     assert gzip.decompress(path.read_bytes()) == content
-    (source / "table.csv").write_bytes(content)  # not gzip at all
-    with pytest.raises(DownloadError, match="unreadable content"):
-        _fetch.fetch_file(remote, tmp_path / "other")
+    packed = gzip.compress(content * 50)
+    corrupted = packed[:12] + bytes(b ^ 0xFF for b in packed[12:24]) + packed[24:]
+    for served in (content, packed[:-5], corrupted):  # not gzip, cut, corrupted
+        (source / "table.csv").write_bytes(served)
+        with pytest.raises(DownloadError, match="unreadable content"):
+            _fetch.fetch_file(remote, tmp_path / "other")
+    assert not (tmp_path / "other").exists()
 
 
 def test_offline_the_error_names_the_url_the_cache_and_the_way_by_hand(tmp_path):
