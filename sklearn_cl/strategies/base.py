@@ -105,16 +105,14 @@ class Strategy(Callback):
     several parameters follow in the subclass's ``initialize``.
 
     **Tags.** ``_estimator_types`` names the estimators a strategy works
-    with (``"classifier"``, ``"regressor"``); ``_safe_to_save`` says whether
-    a model holding it can be saved in the skops format.
-    :func:`sklearn_cl.utils.check_strategy` reads both.
+    with (``"classifier"``, ``"regressor"``); :func:`sklearn_cl.utils.check_strategy`
+    checks the strategy with each.
     """
 
     _learned_state: tuple[str, ...] = ()
     _transient_state: tuple[str, ...] = ()
     _parameter_constraints: dict = {}
     _estimator_types: tuple[str, ...] = ("classifier", "regressor")
-    _safe_to_save: bool = True
 
     def initialize(self):
         """Check the parameters and reset the learned state.

@@ -43,7 +43,6 @@ class Snapshots(Strategy):
     # it was; they are torch modules, so a model holding them cannot be
     # saved in the safe format
     _learned_state = ("modules_",)
-    _safe_to_save = False
 
     def state_dict(self) -> dict:
         return {"modules_": list(self.modules_)} if hasattr(self, "modules_") else {}
