@@ -1,8 +1,15 @@
-"""Utilities for users who write their own strategies."""
+"""Utilities for users who write their own strategies.
+
+``Interval`` and ``StrOptions`` are scikit-learn's, with which a strategy
+declares its ``_parameter_constraints`` as scikit-learn's estimators do;
+they live in a private scikit-learn module, so they are offered here.
+"""
 
 from __future__ import annotations
 
-__all__ = ["check_strategy"]
+from ._param_validation import Interval, StrOptions
+
+__all__ = ["Interval", "StrOptions", "check_strategy"]
 
 
 def check_strategy(strategy) -> None:
