@@ -21,28 +21,14 @@ from sklearn.base import clone
 from sklearn.datasets import load_digits
 from skorch.callbacks import Callback
 
+from ._net import _SKORCH_EVENTS, _STRATEGY_HOOKS
 from .classifier import ContinualClassifier
 from .persistence import load, save
 from .regressor import ContinualRegressor
 from .strategies.base import Strategy
 
-# every hook the net calls with the call's context
-HOOKS = (
-    "extend_data",
-    "on_update_begin",
-    "extend_batch",
-    "penalty",
-    "on_update_end",
-    "on_output_grown",
-    "restore_module",
-    "on_train_begin",
-    "on_epoch_begin",
-    "on_batch_begin",
-    "on_grad_computed",
-    "on_batch_end",
-    "on_epoch_end",
-    "on_train_end",
-)
+# every hook a strategy may override
+HOOKS = (*_STRATEGY_HOOKS, "restore_module", *_SKORCH_EVENTS)
 _ESTIMATORS = {"classifier": ContinualClassifier, "regressor": ContinualRegressor}
 
 

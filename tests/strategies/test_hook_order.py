@@ -6,17 +6,8 @@ import pytest
 from skorch.callbacks import Callback
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
+from sklearn_cl._net import _SKORCH_EVENTS
 from sklearn_cl.strategies import Strategy, UpdateContext
-
-SKORCH_EVENTS = (
-    "on_train_begin",
-    "on_epoch_begin",
-    "on_batch_begin",
-    "on_grad_computed",
-    "on_batch_end",
-    "on_epoch_end",
-    "on_train_end",
-)
 
 
 class Log(list):
@@ -68,7 +59,7 @@ def _recorder(event):
     return hook
 
 
-for _event in SKORCH_EVENTS:
+for _event in _SKORCH_EVENTS:
     setattr(RecordingStrategy, _event, _recorder(_event))
     setattr(RecordingCallback, _event, _recorder(_event))
 
