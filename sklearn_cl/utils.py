@@ -37,7 +37,7 @@ def check_strategy(strategy) -> None:
       skorch callback beside it, so in skorch's full protocol) leaves its
       state and the model's predictions as they were.
 
-    It takes a few seconds.
+    With one CPU thread it trains for about a second.
 
     Parameters
     ----------
