@@ -19,14 +19,10 @@ batch. It emits skorch's events with the arguments skorch's own
   ``train_batch_size``, ``valid_loss``, ...) and epoch counts skorch's
   callbacks read.
 
-Order of events in one training call: the validation split (of the call's
-new data), ``extend_data`` (strategies), ``on_update_begin`` (strategies),
-``on_train_begin``; per epoch ``on_epoch_begin``, per training batch
-``extend_batch`` (strategies), ``on_batch_begin``, forward, ``penalty``
-(strategies), backward, ``on_grad_computed``, optimizer step,
-``on_batch_end``; then the validation batches (``on_batch_begin`` /
-``on_batch_end`` with ``training=False``) and ``on_epoch_end``; finally
-``on_train_end`` and ``on_update_end`` (strategies). A callback that raises
+Every hook of a training call gets the call's
+:class:`~sklearn_cl.strategies.UpdateContext` as the keyword argument
+``context``; the order of the events is written, and tested, in
+:mod:`sklearn_cl.strategies.base`. A callback that raises
 ``KeyboardInterrupt`` in ``on_epoch_end`` (skorch's ``EarlyStopping``) ends
 the epochs of the call, as in skorch; ``on_train_end`` and ``on_update_end``
 still run and the trained model is kept.
@@ -37,13 +33,16 @@ from __future__ import annotations
 import copy
 import inspect
 import time
+import weakref
 
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, PrintLog
 from skorch.dataset import Dataset
 
+from .strategies._layers import last_linear
 from .strategies.base import Strategy
+from .strategies.context import UpdateContext
 
 _SKORCH_EVENTS = (
     "on_train_begin",
@@ -120,11 +119,6 @@ class ContinualNet(NeuralNet):
             hook: [cb for cb in strategies if _overrides(cb, hook)]
             for hook in _SKORCH_EVENTS + _STRATEGY_HOOKS
         }
-        # strategies written before sample weights existed take no weights
-        self.weighted_hooks_ = {
-            hook: [_takes_weight(getattr(cb, hook)) for cb in self.hooked_[hook]]
-            for hook in ("extend_data", "extend_batch", "on_update_end")
-        }
         self.skorch_callbacks_ = any(
             not isinstance(cb, Strategy) and name not in defaults
             for name, cb in self.callbacks_
@@ -144,6 +138,14 @@ class ContinualNet(NeuralNet):
         """Whether the next call runs skorch's full event protocol."""
         return bool(self.skorch_callbacks_ or self.train_split or self.verbose)
 
+    def notify(self, method_name, **cb_kwargs):
+        """skorch's ``notify``: the net's own handler, then every callback;
+        a callback's hook that takes no ``**kwargs`` gets only the
+        arguments it names (it may not know ``context``)."""
+        getattr(self, method_name)(self, **cb_kwargs)
+        for _, cb in self.callbacks_:
+            _invoke(getattr(cb, method_name), self, **cb_kwargs)
+
     def _notify(self, full: bool, event: str, **kwargs) -> None:
         """skorch's ``notify`` in the full protocol; otherwise only the
         strategies that override ``event`` (the net's own handlers only
@@ -151,12 +153,11 @@ class ContinualNet(NeuralNet):
         if full:
             self.notify(event, **kwargs)
             return
-        for cb in self.hooked_[event]:
-            getattr(cb, event)(self, **kwargs)
+        self._call(event, **kwargs)
 
     def _call(self, hook: str, **kwargs):
         for cb in self.hooked_[hook]:
-            getattr(cb, hook)(self, **kwargs)
+            _invoke(getattr(cb, hook), self, **kwargs)
 
     def train_call(
         self,
@@ -167,89 +168,114 @@ class ContinualNet(NeuralNet):
         epochs: int,
         lr: float,
         is_update: bool,
+        call_index: int = 0,
         label: str = "fit",
     ) -> float:
         """Train ``epochs`` passes over ``(X, y)`` at ``lr``; return the last loss.
 
         ``X``, ``y`` and the per-sample ``weight`` (None: unweighted) are
         tensors on the net's device. ``is_update`` tells strategies whether
-        a previous model exists; ``label`` names the call in the history's
-        ``call`` column (``fit``, ``update 3``, ``task 2/5``). The history
-        keeps the epochs of this call only, so it stays bounded over long
-        streams.
+        a previous model exists and ``call_index`` which training call of
+        the model this is (see :class:`~sklearn_cl.strategies.UpdateContext`);
+        ``label`` names the call in the history's ``call`` column (``fit``,
+        ``update 3``, ``task 2/5``). The history keeps the epochs of this
+        call only, so it stays bounded over long streams. The strategies'
+        transient state is cleared when the call ends, whether it succeeded
+        or failed.
         """
         for group in self.optimizer_.param_groups:
             group["lr"] = lr
         self.history.clear()
+        context = UpdateContext(
+            net=self,
+            lr=lr,
+            is_classifier=self.classifier,
+            is_update=is_update,
+            call_index=call_index,
+            n_epochs=epochs,
+            _probe=X[:1],
+        )
         new = (X, y, weight)
-        # validation data comes from the call's new data only: what a
-        # strategy adds (rehearsal's stored samples) is trained on
-        (X, y, weight), valid = self._split(X, y, weight)
-        for cb, weighted in zip(
-            self.hooked_["extend_data"], self.weighted_hooks_["extend_data"]
-        ):
-            extra = {"sample_weight": weight} if weighted else {}
-            X, y, weight = _with_weight(
-                cb.extend_data(self, X, y, is_update=is_update, **extra), weight
-            )
         whole = self.batch_size <= 0
-        if whole:  # one batch of everything, as skorch's callbacks read it
-            self.batch_size = len(X)
         try:
-            return self._train_epochs(
-                X, y, weight, valid, new, epochs, is_update, label
-            )
+            # validation data comes from the call's new data only: what a
+            # strategy adds (rehearsal's stored samples) is trained on
+            (X, y, weight), valid = self._split(X, y, weight)
+            for cb in self.hooked_["extend_data"]:
+                extended = _invoke(
+                    cb.extend_data,
+                    self,
+                    X,
+                    y,
+                    context=context,
+                    is_update=is_update,
+                    sample_weight=weight,
+                )
+                X, y, weight = _with_weight(extended, weight)
+            if whole:  # one batch of everything, as skorch's callbacks read it
+                self.batch_size = len(X)
+            return self._train_epochs(X, y, weight, valid, new, context, label)
         finally:
             if whole:
                 self.batch_size = -1
+            for _, cb in self.callbacks_:
+                if isinstance(cb, Strategy):
+                    cb._clear_transient_state()
 
-    def _train_epochs(self, X, y, weight, valid, new, epochs, is_update, label):
+    def _train_epochs(self, X, y, weight, valid, new, context, label):
         """The epochs of :meth:`train_call` on its prepared data."""
         full = self.full_protocol()
-        self._call("on_update_begin", X=X, y=y, is_update=is_update)
+        is_update = context.is_update
+        self._call("on_update_begin", X=X, y=y, context=context, is_update=is_update)
         epoch_hooks = self.hooked_["on_epoch_begin"] or self.hooked_["on_epoch_end"]
         datasets = {"dataset_train": None, "dataset_valid": None}
         if full or epoch_hooks:
             datasets["dataset_train"] = Dataset(X, y)
             if valid is not None:
                 datasets["dataset_valid"] = Dataset(*valid[:2])
-        self._notify(full, "on_train_begin", X=X, y=y)
+        self._notify(full, "on_train_begin", X=X, y=y, context=context)
         if not self.module_.training:  # walking the module tree costs a little
             self.module_.train()
         loss = float("nan")
-        for _ in range(epochs):
+        for epoch in range(context.n_epochs):
+            context.epoch = epoch
             if full:
-                self.notify("on_epoch_begin", **datasets)  # the net opens a row
+                # the net opens a row
+                self.notify("on_epoch_begin", context=context, **datasets)
                 row = self.history[-1]
                 # the rate this epoch trains at, for PrintLog's table
                 row["lr"] = self.optimizer_.param_groups[0]["lr"]
             else:  # the row skorch's own on_epoch_begin opens
                 row = {"batches": [], "epoch": len(self.history) + 1}
                 self.history.append(row)
-                self._notify(full, "on_epoch_begin", **datasets)
+                self._notify(full, "on_epoch_begin", context=context, **datasets)
             row["call"] = label
             tic = time.perf_counter()
-            loss = self._run_epoch(X, y, weight, full)
+            loss = self._run_epoch(X, y, weight, full, context)
             if valid is not None:
-                self._run_validation(*valid)
+                self._run_validation(*valid, context)
             if not full:
                 # what skorch's PassthroughScoring and EpochTimer record
                 row["train_loss"] = loss
                 row["dur"] = time.perf_counter() - tic
+            context.epoch = epoch + 1
             try:
-                self._notify(full, "on_epoch_end", **datasets)
+                self._notify(full, "on_epoch_end", context=context, **datasets)
             except KeyboardInterrupt:
                 # skorch's way to stop training (EarlyStopping); an interrupt
                 # anywhere else is the user's, and undoes the call
                 break
         if full:
             loss = self.history[-1].get("train_loss", loss)
-        self._notify(full, "on_train_end", X=X, y=y)
-        for cb, weighted in zip(
-            self.hooked_["on_update_end"], self.weighted_hooks_["on_update_end"]
-        ):
-            extra = {"sample_weight": new[2]} if weighted else {}
-            cb.on_update_end(self, X=new[0], y=new[1], is_update=is_update, **extra)
+        self._notify(full, "on_train_end", X=X, y=y, context=context)
+        self._call(
+            "on_update_end",
+            X=new[0],
+            y=new[1],
+            context=context,
+            is_update=is_update,
+            sample_weight=new[2],
+        )
         return loss
 
     def _split(self, X, y, weight):
@@ -282,13 +308,11 @@ class ContinualNet(NeuralNet):
 
         return take(train), (take(valid) if len(valid) else None)
 
-    def _run_epoch(self, X, y, weight, full: bool) -> float:
+    def _run_epoch(self, X, y, weight, full: bool, context) -> float:
         n = len(X)
         batch_size = self.batch_size if self.batch_size > 0 else n
         order = torch.randperm(n, device=X.device)
-        extenders = list(
-            zip(self.hooked_["extend_batch"], self.weighted_hooks_["extend_batch"])
-        )
+        extenders = self.hooked_["extend_batch"]
         penalties = self.hooked_["penalty"]
         events = full or any(self.hooked_[event] for event in _BATCH_EVENTS)
         total = torch.zeros((), device=X.device)
@@ -297,16 +321,24 @@ class ContinualNet(NeuralNet):
             index = order[start : start + batch_size]
             Xb, yb = X[index], y[index]
             wb = None if weight is None else weight[index]
-            for cb, weighted in extenders:
-                extra = {"sample_weight": wb} if weighted else {}
-                Xb, yb, wb = _with_weight(cb.extend_batch(self, Xb, yb, **extra), wb)
+            for cb in extenders:
+                extended = _invoke(
+                    cb.extend_batch, self, Xb, yb, context=context, sample_weight=wb
+                )
+                Xb, yb, wb = _with_weight(extended, wb)
             if events:
-                self._notify(full, "on_batch_begin", batch=(Xb, yb), training=True)
+                self._notify(
+                    full,
+                    "on_batch_begin",
+                    batch=(Xb, yb),
+                    training=True,
+                    context=context,
+                )
             self.optimizer_.zero_grad(set_to_none=True)
             y_pred = self.module_(Xb)
             loss = self.weighted_loss(y_pred, yb, wb)
             for cb in penalties:
-                term = cb.penalty(self, Xb, yb, y_pred)
+                term = _invoke(cb.penalty, self, Xb, yb, y_pred, context=context)
                 if term is not None:
                     loss = loss + term
             loss.backward()
@@ -317,6 +349,7 @@ class ContinualNet(NeuralNet):
                     named_parameters=list(self.get_all_learnable_params()),
                     batch=(Xb, yb),
                     training=True,
+                    context=context,
                 )
             self.optimizer_.step()
             if full:
@@ -330,6 +363,7 @@ class ContinualNet(NeuralNet):
                     training=True,
                     loss=loss,
                     y_pred=y_pred,
+                    context=context,
                 )
             total += loss.detach() * len(index)
             n_batches += 1
@@ -337,7 +371,7 @@ class ContinualNet(NeuralNet):
             self.history.record("train_batch_count", n_batches)
         return total.item() / n
 
-    def _run_validation(self, X, y, weight) -> None:
+    def _run_validation(self, X, y, weight, context) -> None:
         """The validation pass of an epoch, as skorch's ``validation_step``:
         evaluation mode, no gradients, batch rows ``valid_loss`` and
         ``valid_batch_size``."""
@@ -349,7 +383,9 @@ class ContinualNet(NeuralNet):
             for start in range(0, n, batch_size):
                 Xb, yb = X[start : start + batch_size], y[start : start + batch_size]
                 wb = None if weight is None else weight[start : start + batch_size]
-                self.notify("on_batch_begin", batch=(Xb, yb), training=False)
+                self.notify(
+                    "on_batch_begin", batch=(Xb, yb), training=False, context=context
+                )
                 y_pred = self.module_(Xb)
                 loss = self.weighted_loss(y_pred, yb, wb)
                 self.history.record_batch("valid_loss", loss.item())
@@ -360,6 +396,7 @@ class ContinualNet(NeuralNet):
                     training=False,
                     loss=loss,
                     y_pred=y_pred,
+                    context=context,
                 )
                 n_batches += 1
         self.history.record("valid_batch_count", n_batches)
@@ -440,9 +477,31 @@ def forward_in_chunks(module: torch.nn.Module, X: torch.Tensor, device) -> torch
     return torch.cat(outs).cpu()
 
 
-def _takes_weight(hook) -> bool:
-    parameters = inspect.signature(hook).parameters.values()
-    return any(p.name == "sample_weight" or p.kind is p.VAR_KEYWORD for p in parameters)
+# the keyword arguments each hook function takes; None: any (**kwargs)
+_KEYWORDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_UNSEEN = object()
+
+
+def _keywords(function) -> frozenset | None:
+    keywords = _KEYWORDS.get(function, _UNSEEN)
+    if keywords is _UNSEEN:
+        parameters = inspect.signature(function).parameters.values()
+        keywords = _KEYWORDS[function] = (
+            None
+            if any(p.kind is p.VAR_KEYWORD for p in parameters)
+            else frozenset(p.name for p in parameters if p.kind is not p.VAR_POSITIONAL)
+        )
+    return keywords
+
+
+def _invoke(hook, *args, **kwargs):
+    """Call ``hook`` with ``kwargs``, or, when it takes no ``**kwargs`` (a
+    hook written for the first strategy contract, before ``context`` and
+    ``sample_weight`` existed), with those it names."""
+    keywords = _keywords(getattr(hook, "__func__", hook))
+    if keywords is not None:
+        kwargs = {k: v for k, v in kwargs.items() if k in keywords}
+    return hook(*args, **kwargs)
 
 
 def _with_weight(batch, weight):
@@ -476,18 +535,16 @@ def _subset_indices(part, dataset) -> torch.Tensor:
 
 
 def _last_linear(module: torch.nn.Module):
-    """(parent, attribute name, layer) of the last ``nn.Linear`` registered in
-    ``module``, by qualified name (``head`` after ``body.0``)."""
-    names = [n for n, m in module.named_modules() if isinstance(m, torch.nn.Linear)]
-    if not names or not names[-1]:  # none, or the module itself is the Linear
+    """(parent, attribute name, layer) of the last ``nn.Linear`` of
+    ``module``, or a ValueError that says growing classes needs one."""
+    found = last_linear(module)
+    if found is None:
         raise ValueError(
             f"Cannot grow the output layer of {type(module).__name__}: it has no "
             "torch.nn.Linear layer. Growing classes needs a module whose last "
             "layer is an nn.Linear; or pass every label in `classes` up front."
         )
-    parent_name, _, attr = names[-1].rpartition(".")
-    parent = module.get_submodule(parent_name)
-    return parent, attr, getattr(parent, attr)
+    return found
 
 
 def _moved_optimizer(optimizer, old_module, new_module):

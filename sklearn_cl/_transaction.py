@@ -110,7 +110,6 @@ class Transaction:
                 "callbacks",
                 "callbacks_",
                 "hooked_",
-                "weighted_hooks_",
                 "skorch_callbacks_",
             )
         }

@@ -966,7 +966,14 @@ class ContinualEstimator(BaseEstimator):
         w_t = None if weight is None else self._to_tensor(weight).to(device)
         with _seeded(seed, device):
             loss = net.train_call(
-                X_t, y_t, w_t, epochs=epochs, lr=lr, is_update=is_update, label=label
+                X_t,
+                y_t,
+                w_t,
+                epochs=epochs,
+                lr=lr,
+                is_update=is_update,
+                label=label,
+                call_index=self.n_updates_ + is_update,
             )
         self._record_curves()
         if is_update:

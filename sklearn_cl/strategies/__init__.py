@@ -4,6 +4,7 @@ from .agem import AGEM
 from .augment import Augment
 from .base import Strategy
 from .buffers import ClassBalancedBuffer, ReservoirBuffer, WindowBuffer, make_buffer
+from .context import UpdateContext
 from .der import DER, DERPlusPlus
 from .erace import ERACE
 from .ewc import EWC
@@ -18,6 +19,7 @@ from .si import SI
 
 __all__ = [
     "Strategy",
+    "UpdateContext",
     "EWC",
     "SI",
     "MAS",

@@ -1,5 +1,4 @@
-"""Helpers of the penalty strategies: per-sample diagonal Fisher, the
-penalty towards an anchor, the stiffness cap, growth padding and checks.
+"""The per-sample diagonal Fisher information of EWC.
 
 The diagonal Fisher is the mean over samples of the squared gradient of each
 sample's log-likelihood; squaring the gradient of a mini-batch *mean*, as
@@ -29,21 +28,10 @@ size. Per-sample gradients are computed two ways, with the same result:
 
 from __future__ import annotations
 
-import numbers
-
 import torch
 from torch.func import functional_call, grad, jacrev, vmap
 
-__all__ = [
-    "check_choice",
-    "check_int",
-    "check_real",
-    "diagonal_fisher",
-    "anchor_penalty",
-    "in_parameter_order",
-    "pad_rows",
-    "stiffness_cap",
-]
+__all__ = ["FISHER_KINDS", "diagonal_fisher"]
 
 # at most this many float32 numbers of per-sample gradients per chunk (128 MiB)
 _CHUNK_ELEMENTS = 2**25
@@ -78,6 +66,7 @@ def diagonal_fisher(
     y: torch.Tensor,
     *,
     kind: str = "empirical",
+    is_classifier: bool | None = None,
 ) -> dict[str, torch.Tensor]:
     """Sum over samples of the squared per-sample log-likelihood gradients.
 
@@ -94,14 +83,18 @@ def diagonal_fisher(
         Inputs, on the module's device.
     y : torch.Tensor
         Class indices (int64, shape (n_samples,)) for a classifier, or
-        float targets of shape (n_samples, n_outputs) for a regressor; the
-        dtype decides which likelihood is used.
+        float targets of shape (n_samples, n_outputs) for a regressor.
     kind : {"empirical", "true"}, default="empirical"
         ``"empirical"`` uses the observed targets. ``"true"`` takes the
         expectation over the model's own predictive distribution: the sum
         over classes ``c`` of ``p_c * grad(log p_c)**2`` for a classifier,
         and ``sum_k grad(f_k)**2`` (unit-variance Gaussian) for a regressor.
         It costs one gradient per output instead of one.
+    is_classifier : bool or None, default=None
+        Whether ``module`` is a classifier (categorical likelihood on its
+        logits) or a regressor (unit-variance Gaussian). The strategies pass
+        ``context.is_classifier``; None, for calls outside an estimator,
+        takes integer targets for class indices.
 
     Returns
     -------
@@ -117,7 +110,10 @@ def diagonal_fisher(
     >>> sorted(fisher), fisher["weight"].shape
     (['bias', 'weight'], torch.Size([2, 3]))
     """
-    check_choice("kind", kind, FISHER_KINDS)
+    if kind not in FISHER_KINDS:
+        raise ValueError(f"`kind` must be one of {FISHER_KINDS}; got {kind!r}.")
+    if is_classifier is None:
+        is_classifier = not y.dtype.is_floating_point
     params = {name: p.detach() for name, p in module.named_parameters()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
@@ -128,11 +124,21 @@ def diagonal_fisher(
         for start in range(0, len(X), _MAX_CHUNK):
             part = slice(start, start + _MAX_CHUNK)
             handled = _add_layer_fisher(
-                fisher, module, params, buffers, X[part], y[part], kind, handled
+                fisher,
+                module,
+                params,
+                buffers,
+                X[part],
+                y[part],
+                kind,
+                is_classifier,
+                handled,
             )
         rest = [name for name in params if name not in (handled or ())]
         if rest:
-            _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, rest)
+            _add_per_sample_fisher(
+                fisher, module, params, buffers, X, y, kind, is_classifier, rest
+            )
     finally:
         module.train(was_training)
     return fisher
@@ -189,11 +195,12 @@ def _conv_squared_gradients(g, U, w) -> torch.Tensor:
     return total
 
 
-def _add_layer_fisher(fisher, module, params, buffers, X, y, kind, handled):
+def _add_layer_fisher(
+    fisher, module, params, buffers, X, y, kind, is_classifier, handled
+):
     """Add the Fisher of the qualifying ``nn.Linear`` and ``nn.Conv1d`` layers
     for one chunk; return the names of the parameters done (decided on the
     first chunk)."""
-    is_classifier = not y.dtype.is_floating_point
     records = []
 
     def record(layer, inputs, out):
@@ -287,13 +294,14 @@ def _same_gradient(ours: torch.Tensor, autograds: torch.Tensor) -> bool:
     return torch.allclose(ours, autograds, rtol=1e-3, atol=1e-5 * float(scale))
 
 
-def _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, names):
+def _add_per_sample_fisher(
+    fisher, module, params, buffers, X, y, kind, is_classifier, names
+):
     """Add the Fisher of the parameters ``names`` from per-sample gradients
     (``vmap`` over ``grad``, or ``jacrev`` for the true Fisher's several
     directions), chunk by chunk."""
     fixed = {name: p for name, p in params.items() if name not in names}
     free = {name: params[name] for name in names}
-    is_classifier = not y.dtype.is_floating_point
 
     def directions(free, x, target):
         out = functional_call(module, ({**fixed, **free}, buffers), (x[None],))
@@ -323,112 +331,3 @@ def _add_per_sample_fisher(fisher, module, params, buffers, X, y, kind, names):
             # j: (chunk, n_directions, *shape); weight: (chunk, n_directions)
             w = weight.reshape(*weight.shape, *([1] * (j.ndim - 2)))
             fisher[name] += (w * j**2).sum((0, 1))
-
-
-def stiffness_cap(net) -> float:
-    """Largest per-parameter stiffness a penalty may have at the net's current
-    learning rate: ``1 / lr``.
-
-    A quadratic penalty ``(s / 2) * (theta - anchor)**2`` moves ``theta`` by
-    ``lr * s * (theta - anchor)`` in a gradient step. With ``s <= 1 / lr``
-    that step ends at the anchor at most, never beyond it, so the penalty
-    alone cannot make the weights oscillate with a growing amplitude.
-    """
-    lr = max(group["lr"] for group in net.optimizer_.param_groups)
-    return 1.0 / lr
-
-
-def in_parameter_order(module: torch.nn.Module, tensors: dict) -> list:
-    """``tensors`` (one per parameter name) as a list in the order of
-    ``module.parameters()``."""
-    return [tensors[name] for name, _ in module.named_parameters()]
-
-
-class _AnchorPenalty(torch.autograd.Function):
-    """``0.5 * sum(scale * (theta - anchor)**2)`` (l2) or
-    ``sum(scale * |theta - anchor|)`` (l1), with its gradient written out.
-
-    A handful of ``torch._foreach_*`` kernels over all parameters instead of
-    an autograd graph of several elementwise operations per tensor: on a
-    64-512-512-10 MLP this makes the penalty about 2.5 times cheaper. The
-    squared (l2) penalty makes two passes that write: the difference to the
-    anchor and the gradient; its value is their dot product.
-    """
-
-    @staticmethod
-    def forward(ctx, norm, scale, anchor, *params):
-        diff = torch._foreach_sub(params, anchor)
-        if norm == "l1":
-            ctx.grads = torch._foreach_mul(torch._foreach_sign(diff), scale)
-            torch._foreach_mul_(diff, scale)
-            return torch.stack(torch._foreach_norm(diff, 1)).sum()
-        ctx.grads = torch._foreach_mul(diff, scale)
-        # sum(scale * diff**2) as one dot product per tensor: no third pass
-        # that writes scale * diff**2 out
-        dots = [
-            torch.dot(d.reshape(-1), g.reshape(-1)) for d, g in zip(diff, ctx.grads)
-        ]
-        return 0.5 * torch.stack(dots).sum()
-
-    @staticmethod
-    def backward(ctx, grad_output):
-        # a training step backpropagates its loss with a gradient of one:
-        # skip that pass over all parameters. Read on the CPU only, where
-        # reading it costs no device synchronisation.
-        if grad_output.device.type != "cpu" or float(grad_output) != 1.0:
-            torch._foreach_mul_(ctx.grads, grad_output)
-        return None, None, None, *ctx.grads
-
-
-def anchor_penalty(module, anchor: list, scale, norm: str = "l2") -> torch.Tensor:
-    """Penalty on the distance of ``module``'s parameters to ``anchor``.
-
-    ``anchor`` and ``scale`` (a list of tensors, or one non-negative float)
-    are in the order of ``module.parameters()``. ``norm="l2"`` gives
-    ``0.5 * sum(scale * (theta - anchor)**2)``, ``"l1"`` gives
-    ``sum(scale * |theta - anchor|)``; parameters that do not require a
-    gradient contribute to the value only.
-    """
-    return _AnchorPenalty.apply(norm, scale, anchor, *module.parameters())
-
-
-def pad_rows(value: torch.Tensor, like: torch.Tensor, *, new_rows: str):
-    """``value`` grown along its first dimension to the shape of ``like``.
-
-    The new rows are ``"zeros"`` or copied from ``like`` (``"like"``).
-    """
-    if value.shape == like.shape:
-        return value
-    padded = like.detach().clone() if new_rows == "like" else torch.zeros_like(like)
-    padded[: value.shape[0]] = value
-    return padded
-
-
-def check_real(
-    name: str, value, *, low: float, high: float | None = None, open_low=False
-) -> None:
-    """Raise ValueError unless ``value`` is a real number in the given range."""
-    is_real = isinstance(value, numbers.Real) and not isinstance(value, bool)
-    ok = is_real and (value > low if open_low else value >= low)
-    ok = ok and (high is None or value <= high)
-    if not ok:
-        bound = f"{'>' if open_low else '>='} {low}"
-        if high is not None:
-            bound += f" and <= {high}"
-        raise ValueError(f"`{name}` must be a number {bound}; got {value!r}.")
-
-
-def check_int(name: str, value, *, low: int) -> None:
-    """Raise ValueError unless ``value`` is an int ``>= low``."""
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or value < low
-    ):
-        raise ValueError(f"`{name}` must be an int >= {low}; got {value!r}.")
-
-
-def check_choice(name: str, value, choices: tuple) -> None:
-    """Raise ValueError unless ``value`` is one of ``choices``."""
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"`{name}` must be one of {choices}; got {value!r}.")

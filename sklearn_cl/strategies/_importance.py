@@ -5,18 +5,15 @@ stiffness proportional to a per-weight importance; they differ only in how
 the importance is measured. The penalty, the stiffness cap that keeps it
 from diverging, the running sum of importances and the padding of a grown
 output layer are the ones of :class:`~sklearn_cl.strategies.EWC`, through
-the same helpers of ``_fisher.py``.
+the same helpers of ``_penalty.py``.
 """
 
 from __future__ import annotations
 
-from ._fisher import (
-    anchor_penalty,
-    check_real,
-    in_parameter_order,
-    pad_rows,
-    stiffness_cap,
-)
+from numbers import Real
+
+from .._param_validation import Interval
+from ._penalty import anchor_penalty, in_parameter_order, pad_rows, stiffness_cap
 from .base import Strategy
 
 
@@ -34,42 +31,43 @@ class ImportancePenalty(Strategy):
 
     _learned_state = ("importance_", "anchor_", "n_consolidations_")
     _transient_state = ("active_stiffness_", "active_anchor_")
-
-    def _check_penalty_params(self) -> None:
-        check_real("lambda_", self.lambda_, low=0)
-        check_real("gamma", self.gamma, low=0, high=1, open_low=True)
-        if not isinstance(self.clip_stiffness, bool):
-            raise TypeError(
-                f"`clip_stiffness` must be True or False; got {self.clip_stiffness!r}."
-            )
+    _parameter_constraints = {
+        "lambda_": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, 0, 1, closed="right")],
+        "clip_stiffness": ["boolean"],
+    }
 
     def initialize(self):
-        self._check_penalty_params()
+        super().initialize()
         self.importance_ = None
         self.anchor_ = None
         self.n_consolidations_ = 0
         self.active_stiffness_ = None
         self.active_anchor_ = None
-        return super().initialize()
+        return self
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update or self.importance_ is None:
+    def _penalised(self, context) -> bool:
+        # importance_ changes only after the epochs, so this holds for the
+        # whole call
+        return context.is_update and self.importance_ is not None
+
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if not self._penalised(context):
             return
-        module = net.module_
-        cap = stiffness_cap(net) if self.clip_stiffness else float("inf")
+        module = context.module
+        cap = stiffness_cap(context.lr) if self.clip_stiffness else float("inf")
         self.active_stiffness_ = [
             (2 * self.lambda_ * omega).clamp_(max=cap)
             for omega in in_parameter_order(module, self.importance_)
         ]
         self.active_anchor_ = in_parameter_order(module, self.anchor_)
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.active_stiffness_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        if not self._penalised(context):
             return None
-        return anchor_penalty(net.module_, self.active_anchor_, self.active_stiffness_)
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.active_stiffness_ = self.active_anchor_ = None
+        return anchor_penalty(
+            context.module, self.active_anchor_, self.active_stiffness_
+        )
 
     def consolidate(self, module, importance: dict) -> None:
         """Add ``importance`` (one tensor per parameter name) to the running

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import torch
 
+from .._param_validation import StrOptions
 from ._random import torch_generator
 from .buffers import _KINDS, make_buffer
-from .replay import _check_int, _Memory
+from .replay import POSITIVE, RANDOM_STATE, _Memory
 
 __all__ = ["AGEM"]
 
@@ -83,6 +84,12 @@ class AGEM(_Memory):
 
     _learned_state = ("rng_", "buffer_", "n_projected_")
     _transient_state = ("cache_X_", "cache_y_", "generator_", "projected_")
+    _parameter_constraints = {
+        "buffer_size": [POSITIVE, None],
+        "sample_size": [POSITIVE],
+        "buffer": [StrOptions(set(_KINDS))],
+        "random_state": RANDOM_STATE,
+    }
 
     def __init__(
         self, buffer_size=200, sample_size=64, buffer="reservoir", random_state=None
@@ -93,41 +100,40 @@ class AGEM(_Memory):
         self.random_state = random_state
 
     def initialize(self):
-        _check_int("buffer_size", self.buffer_size, allow_none=True)
-        _check_int("sample_size", self.sample_size, allow_none=False)
-        if self.buffer not in _KINDS:
-            raise ValueError(
-                f"`buffer` must be one of {sorted(_KINDS)}; got {self.buffer!r}."
-            )
+        super().initialize()
         self.cache_X_ = self.cache_y_ = self.generator_ = None
         self.n_projected_ = 0
         self.projected_ = None
-        return super().initialize()
+        return self
 
     def _new_buffer(self):
         return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update or not self._stored():
+    def _projects(self, context) -> bool:
+        """Whether this call projects its steps: an update, with a memory
+        (which changes only after the epochs)."""
+        return context.is_update and self._stored() > 0
+
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if not self._projects(context):
             return
         self.cache_X_ = torch.from_numpy(self.buffer_.X).to(X.device, X.dtype)
         self.cache_y_ = torch.from_numpy(self.buffer_.y).to(y.device, y.dtype)
         self.generator_ = torch_generator(self._rng(), X.device)
         self.projected_ = torch.zeros((), dtype=torch.int64, device=X.device)
 
-    def on_grad_computed(
-        self, net, named_parameters, X=None, y=None, training=False, **kwargs
-    ):
-        if self.cache_X_ is None:
+    def on_grad_computed(self, net, named_parameters, *, context, **kwargs):
+        if not self._projects(context):
             return
-        params = [p for p in net.module_.parameters() if p.grad is not None]
+        module = context.module
+        params = [p for p in module.parameters() if p.grad is not None]
         index = torch.randint(
             len(self.cache_X_),
             (self.sample_size,),
             generator=self.generator_,
             device=self.cache_X_.device,
         )
-        loss = net.criterion_(net.module_(self.cache_X_[index]), self.cache_y_[index])
+        loss = net.criterion_(module(self.cache_X_[index]), self.cache_y_[index])
         reference = torch.autograd.grad(loss.mean(), params)
         grads = [p.grad for p in params]
         dot = sum((g * r).sum() for g, r in zip(grads, reference))
@@ -137,8 +143,7 @@ class AGEM(_Memory):
         torch._foreach_add_(grads, torch._foreach_mul(reference, -coef))
         self.projected_ += (coef < 0).to(torch.int64)
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        if self.projected_ is not None:
+    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
+        if self._projects(context):
             self.n_projected_ += int(self.projected_)
-        self.cache_X_ = self.cache_y_ = self.generator_ = self.projected_ = None
-        super().on_update_end(net, X=X, y=y, is_update=is_update)
+        self._store(X, y)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
+import numpy as np
 import torch
 
+from .._param_validation import Interval
 from ._random import strategy_rng, torch_generator
 from .base import Strategy
 
@@ -62,6 +64,12 @@ class Augment(Strategy):
 
     _learned_state = ("rng_",)
     _transient_state = ("generator_",)
+    _parameter_constraints = {
+        "noise_std": [Interval(Real, 0, None, closed="left")],
+        "scale_range": [tuple, list, None],
+        "func": [callable, None],
+        "random_state": ["random_state", np.random.Generator],
+    }
 
     def __init__(self, noise_std=0.0, scale_range=None, func=None, random_state=None):
         self.noise_std = noise_std
@@ -70,14 +78,7 @@ class Augment(Strategy):
         self.random_state = random_state
 
     def initialize(self):
-        if (
-            isinstance(self.noise_std, bool)
-            or not isinstance(self.noise_std, numbers.Real)
-            or not self.noise_std >= 0
-        ):
-            raise ValueError(
-                f"`noise_std` must be a number >= 0; got {self.noise_std!r}."
-            )
+        super().initialize()
         if self.scale_range is not None:
             low, high = self._scale_bounds()
             if not 0 <= low <= high:
@@ -85,10 +86,6 @@ class Augment(Strategy):
                     "`scale_range` must be (low, high) with 0 <= low <= high; got "
                     f"{self.scale_range!r}."
                 )
-        if self.func is not None and not callable(self.func):
-            raise TypeError(
-                f"`func` must be a callable func(X) -> X or None; got {self.func!r}."
-            )
         self.rng_ = None
         self.generator_ = None
         return self
@@ -103,15 +100,14 @@ class Augment(Strategy):
                 f"(0.9, 1.1); got {self.scale_range!r}."
             ) from None
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.generator_ = None
-        if is_update:
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if context.is_update:
             if self.rng_ is None:
                 self.rng_ = strategy_rng(self.random_state)
             self.generator_ = torch_generator(self.rng_, X.device)
 
-    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
-        if self.generator_ is None:
+    def extend_batch(self, net, X, y, *, context, **kwargs):
+        if not context.is_update:
             return X, y
         if self.scale_range is not None:
             low, high = self._scale_bounds()
@@ -128,6 +124,3 @@ class Augment(Strategy):
         if self.func is not None:
             X = self.func(X)
         return X, y
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.generator_ = None

@@ -11,14 +11,16 @@ every call (at most ``buffer_size`` rows).
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._fisher import check_real
+from .._param_validation import Interval, StrOptions
 from ._random import torch_generator
 from .buffers import make_buffer
-from .replay import _check_int, _Memory
+from .replay import POSITIVE, RANDOM_STATE, _Memory
 
 __all__ = ["DER", "DERPlusPlus"]
 
@@ -135,6 +137,13 @@ class DER(_Memory):
 
     _learned_state = ("rng_", "buffer_", "ids_", "targets_", "outputs_")
     _transient_state = ("cache_X_", "cache_targets_", "cache_outputs_", "generator_")
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "buffer_size": [POSITIVE, None],
+        "replay_batch_size": [POSITIVE, None],
+        "buffer": [StrOptions(set(_BUFFERS))],
+        "random_state": RANDOM_STATE,
+    }
 
     def __init__(
         self,
@@ -150,28 +159,23 @@ class DER(_Memory):
         self.buffer = buffer
         self.random_state = random_state
 
-    def _check_params(self) -> None:
-        check_real("alpha", self.alpha, low=0)
-        _check_int("buffer_size", self.buffer_size, allow_none=True)
-        _check_int("replay_batch_size", self.replay_batch_size, allow_none=True)
-        if self.buffer not in _BUFFERS:
-            raise ValueError(
-                f"`buffer` must be one of {_BUFFERS}; got {self.buffer!r}. "
-                "(DER stores an id per sample, so it cannot balance classes.)"
-            )
-
     def initialize(self):
-        self._check_params()
+        super().initialize()
         self.ids_ = self.targets_ = self.outputs_ = None
         self.cache_X_ = self.cache_targets_ = self.cache_outputs_ = None
         self.generator_ = None
-        return super().initialize()
+        return self
 
     def _new_buffer(self):
         return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update or not self._stored():
+    def _replays(self, context) -> bool:
+        """Whether this call matches stored outputs: an update, with a
+        memory (which changes only after the epochs)."""
+        return context.is_update and self._stored() > 0
+
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if not self._replays(context):
             return
         rows = np.searchsorted(self.ids_, self.buffer_.y)
         device = X.device
@@ -186,22 +190,22 @@ class DER(_Memory):
             len(self.cache_X_), (k,), generator=self.generator_, device=device
         )
 
-    def _replay_terms(self, net, n: int):
+    def _replay_terms(self, module, n: int):
         """The memory batches of one step: indices of the output-matching
         batch and of the label batch (empty for DER), and their outputs."""
         device = self.cache_X_.device
         index = self._draw(n, device)
         labelled = self._draw(n, device) if self._label_weight() else index[:0]
-        out = net.module_(self.cache_X_[torch.cat([index, labelled])])
+        out = module(self.cache_X_[torch.cat([index, labelled])])
         return index, labelled, out
 
     def _label_weight(self) -> float:
         return 0.0
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.cache_X_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        if not self._replays(context):
             return None
-        index, labelled, out = self._replay_terms(net, len(X))
+        index, labelled, out = self._replay_terms(context.module, len(X))
         stored = _widened(self.cache_outputs_[index], out.shape[1])
         term = self.alpha * F.mse_loss(out[: len(index)], stored)
         if len(labelled):
@@ -211,9 +215,7 @@ class DER(_Memory):
             term = term + self._label_weight() * label_loss.mean()
         return term
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.cache_X_ = self.cache_targets_ = self.cache_outputs_ = None
-        self.generator_ = None
+    def on_update_end(self, net, X=None, y=None, **kwargs):
         if self.buffer_ is None:
             self.buffer_ = self._new_buffer()
         first = self.buffer_.n_seen
@@ -313,6 +315,11 @@ class DERPlusPlus(DER):
     True
     """
 
+    _parameter_constraints = {
+        **DER._parameter_constraints,
+        "beta": [Interval(Real, 0, None, closed="left")],
+    }
+
     def __init__(
         self,
         alpha=0.3,
@@ -330,10 +337,6 @@ class DERPlusPlus(DER):
             random_state=random_state,
         )
         self.beta = beta
-
-    def _check_params(self) -> None:
-        super()._check_params()
-        check_real("beta", self.beta, low=0)
 
     def _label_weight(self) -> float:
         return self.beta

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from .replay import Replay, _Memory
+from .replay import Replay
 
 __all__ = ["ERACE"]
 
@@ -95,6 +95,7 @@ class ERACE(Replay):
 
     _learned_state = ("rng_", "buffer_")
     _transient_state = (*Replay._transient_state, "n_incoming_")
+    _estimator_types = ("classifier",)
 
     def __init__(
         self,
@@ -113,15 +114,21 @@ class ERACE(Replay):
         )
 
     def initialize(self):
+        super().initialize()
         self.n_incoming_ = None
-        return super().initialize()
+        return self
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if y.dtype.is_floating_point:
+    def _replays(self, context) -> bool:
+        # the memory already holds the call's data: replay in updates only
+        return context.is_update
+
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if not context.is_classifier:
             raise ValueError(
                 "ERACE needs class labels: it is a classification strategy, but "
-                f"the targets are {y.dtype} of shape {tuple(y.shape)}. Use "
-                "Replay, DER or DERPlusPlus with a regressor."
+                f"the estimator is a regressor (targets of shape "
+                f"{tuple(y.shape)}). Use Replay, DER or DERPlusPlus with a "
+                "regressor."
             )
         if not isinstance(net.criterion_, torch.nn.CrossEntropyLoss):
             raise ValueError(
@@ -131,22 +138,20 @@ class ERACE(Replay):
             )
         # the new data joins the memory before training, so that the new
         # classes are replayed against the old ones during the update
-        _Memory.on_update_end(self, net, X=X, y=y)
-        if is_update:
-            super().on_update_begin(net, X=X, y=y, is_update=is_update, **kwargs)
+        self._store(X, y)
+        super().on_update_begin(net, X=X, y=y, context=context, **kwargs)
 
-    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
+    def extend_batch(self, net, X, y, *, context, **kwargs):
         self.n_incoming_ = len(X)
-        return super().extend_batch(net, X, y, sample_weight=sample_weight, **kwargs)
+        return super().extend_batch(net, X, y, context=context, **kwargs)
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.cache_X_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        if not context.is_update:
             return None
         logits = y_pred[: self.n_incoming_]
         present = torch.unique(y[: self.n_incoming_])
         correction = logits[:, present].logsumexp(1) - logits.logsumexp(1)
         return correction.sum() / len(y_pred)
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.n_incoming_ = None
-        self.cache_X_ = self.cache_y_ = self.generator_ = None
+    def on_update_end(self, net, X=None, y=None, **kwargs):
+        """Nothing: the call's data joined the memory before training."""

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
+from numbers import Integral, Real
+
 import torch
 
-from ._fisher import (
-    FISHER_KINDS,
-    anchor_penalty,
-    check_choice,
-    check_int,
-    check_real,
-    diagonal_fisher,
-    in_parameter_order,
-    pad_rows,
-    stiffness_cap,
-)
+from .._param_validation import Interval, StrOptions
+from ._fisher import FISHER_KINDS, diagonal_fisher
+from ._penalty import anchor_penalty, in_parameter_order, pad_rows, stiffness_cap
 from .base import Strategy
 
 __all__ = ["EWC"]
@@ -199,6 +193,15 @@ class EWC(Strategy):
         "n_pending_samples_",
     )
     _transient_state = ("active_stiffness_", "active_anchor_")
+    _parameter_constraints = {
+        "lambda_": [Interval(Real, 0, None, closed="left")],
+        "fisher": [StrOptions(set(FISHER_KINDS))],
+        "mode": [StrOptions(set(_MODES))],
+        "gamma": [Interval(Real, 0, 1, closed="right")],
+        "n_fisher_samples": [Interval(Integral, 1, None, closed="left"), None],
+        "consolidate_every": [Interval(Integral, 1, None, closed="left")],
+        "clip_stiffness": ["boolean"],
+    }
 
     def __init__(
         self,
@@ -220,7 +223,12 @@ class EWC(Strategy):
         self.clip_stiffness = clip_stiffness
 
     def initialize(self):
-        self._check_params()
+        super().initialize()
+        if self.gamma != 1 and self.mode != "online":
+            raise ValueError(
+                f"`gamma={self.gamma!r}` only applies to mode='online'; "
+                f"got mode={self.mode!r}. Set mode='online' or gamma=1.0."
+            )
         self.fisher_ = None
         self.anchor_ = None
         self.n_consolidations_ = 0
@@ -229,54 +237,41 @@ class EWC(Strategy):
         self.n_pending_samples_ = 0
         self.active_stiffness_ = None
         self.active_anchor_ = None
-        return super().initialize()
-
-    def _check_params(self) -> None:
-        check_real("lambda_", self.lambda_, low=0)
-        check_choice("fisher", self.fisher, FISHER_KINDS)
-        check_choice("mode", self.mode, _MODES)
-        check_real("gamma", self.gamma, low=0, high=1, open_low=True)
-        if self.gamma != 1 and self.mode != "online":
-            raise ValueError(
-                f"`gamma={self.gamma!r}` only applies to mode='online'; "
-                f"got mode={self.mode!r}. Set mode='online' or gamma=1.0."
-            )
-        if self.n_fisher_samples is not None:
-            check_int("n_fisher_samples", self.n_fisher_samples, low=1)
-        check_int("consolidate_every", self.consolidate_every, low=1)
-        if not isinstance(self.clip_stiffness, bool):
-            raise TypeError(
-                f"`clip_stiffness` must be True or False; got {self.clip_stiffness!r}."
-            )
+        return self
 
     # ------------------------------------------------------------------
-    # training: the penalty
+    # training: the penalty, once a consolidation exists
     # ------------------------------------------------------------------
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
         if self.fisher_ is None:
             return
-        module = net.module_
-        cap = stiffness_cap(net) if self.clip_stiffness else float("inf")
+        module = context.module
+        cap = stiffness_cap(context.lr) if self.clip_stiffness else float("inf")
         self.active_stiffness_ = [
             (self.lambda_ * f).clamp_(max=cap)
             for f in in_parameter_order(module, self.fisher_)
         ]
         self.active_anchor_ = in_parameter_order(module, self.anchor_)
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.active_stiffness_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        # fisher_ changes only after the epochs: it tells every batch of the
+        # call whether on_update_begin set the stiffness
+        if self.fisher_ is None:
             return None
-        return anchor_penalty(net.module_, self.active_anchor_, self.active_stiffness_)
+        return anchor_penalty(
+            context.module, self.active_anchor_, self.active_stiffness_
+        )
 
     # ------------------------------------------------------------------
     # consolidation
     # ------------------------------------------------------------------
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.active_stiffness_ = self.active_anchor_ = None
+    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
         if self.n_fisher_samples is not None and self.n_fisher_samples < len(X):
             keep = torch.randperm(len(X), device=X.device)[: self.n_fisher_samples]
             X, y = X[keep], y[keep]
-        sums = diagonal_fisher(net.module_, X, y, kind=self.fisher)
+        sums = diagonal_fisher(
+            context.module, X, y, kind=self.fisher, is_classifier=context.is_classifier
+        )
         if self.pending_fisher_ is not None:
             sums = {name: s + self.pending_fisher_[name] for name, s in sums.items()}
         self.n_pending_calls_ += 1
@@ -285,7 +280,7 @@ class EWC(Strategy):
             self.pending_fisher_ = sums
             return
         new = {name: s / self.n_pending_samples_ for name, s in sums.items()}
-        self._consolidate(net.module_, new)
+        self._consolidate(context.module, new)
         self.pending_fisher_ = None
         self.n_pending_calls_ = self.n_pending_samples_ = 0
 

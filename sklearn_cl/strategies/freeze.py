@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 from fnmatch import fnmatch
+from numbers import Integral
 
 from torch import nn
 
+from .._param_validation import Interval
+from ._layers import last_linear
 from .base import Strategy
 
 __all__ = ["Freeze"]
@@ -27,17 +29,15 @@ def _param_name(owner: str, name: str) -> str:
     return f"{owner}.{name}" if owner else name
 
 
-def _head(module: nn.Module) -> str:
-    """Name of the last ``nn.Linear`` registered in ``module``."""
-    linears = [
-        name for name, sub in module.named_modules() if isinstance(sub, nn.Linear)
-    ]
-    if not linears:
+def _head(module: nn.Module) -> nn.Linear:
+    """The last ``nn.Linear`` registered in ``module``."""
+    found = last_linear(module)
+    if found is None:
         raise ValueError(
             f"Freeze(new_head=True) needs a module with an nn.Linear output layer; "
             f"{type(module).__name__} has none. Use new_head=False."
         )
-    return linears[-1]
+    return found[2]
 
 
 class Freeze(Strategy):
@@ -100,6 +100,11 @@ class Freeze(Strategy):
 
     _learned_state = ("head_replaced_",)
     _transient_state = ("frozen_",)
+    _parameter_constraints = {
+        "patterns": [str, callable, list, tuple, None],
+        "train_last": [Interval(Integral, 1, None, closed="left"), None],
+        "new_head": ["boolean"],
+    }
 
     def __init__(self, patterns=None, train_last=None, new_head=False):
         self.patterns = patterns
@@ -107,21 +112,14 @@ class Freeze(Strategy):
         self.new_head = new_head
 
     def initialize(self):
+        super().initialize()
         for pattern in self._patterns():
             if not (isinstance(pattern, str) or callable(pattern)):
-                raise TypeError(
+                raise ValueError(
                     "`patterns` must be a str, a callable or a list of them; got "
                     f"{pattern!r} in {self.patterns!r}."
                 )
-        if self.train_last is not None and (
-            isinstance(self.train_last, bool)
-            or not isinstance(self.train_last, numbers.Integral)
-            or self.train_last < 1
-        ):
-            raise ValueError(
-                f"`train_last` must be a positive int or None; got {self.train_last!r}."
-            )
-        self.frozen_ = []
+        self.frozen_ = None
         self.head_replaced_ = False
         return self
 
@@ -143,7 +141,7 @@ class Freeze(Strategy):
         head = _head(module) if self.new_head else None
         frozen = []
         for owner in owners:
-            if owner == head:
+            if module.get_submodule(owner) is head:
                 continue
             for name, _ in module.get_submodule(owner).named_parameters(recurse=False):
                 full = _param_name(owner, name)
@@ -153,10 +151,10 @@ class Freeze(Strategy):
                     frozen.append(full)
         return frozen
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update:
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if not context.is_update:
             return
-        module = net.module_
+        module = context.module
         params = dict(module.named_parameters())
         names = self.frozen_names(module)
         if len(names) == len(params):
@@ -166,10 +164,10 @@ class Freeze(Strategy):
                 "train anything. Match fewer parameters."
             )
         if self.new_head and not self.head_replaced_:
-            head = module.get_submodule(_head(module))
+            head = _head(module)
             head.reset_parameters()
             for param in head.parameters():
-                net.optimizer_.state.pop(param, None)
+                context.optimizer.state.pop(param, None)
             self.head_replaced_ = True
         # all of them, even those already frozen: an update that failed
         # midway is rolled back without its flags, and this heals them
@@ -182,4 +180,3 @@ class Freeze(Strategy):
         # every parameter (a Fisher, for instance)
         for param in self.frozen_ or ():
             param.requires_grad_(True)
-        self.frozen_ = []

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import copy
-import numbers
+from numbers import Integral
 
 import torch
 from torch import nn
 
-from ._fisher import check_choice
+from .._param_validation import Interval, StrOptions
+from ._layers import last_linear
 from .base import Strategy
 
 __all__ = ["Graft", "GraftedHead", "GraftedColumn"]
@@ -18,14 +19,13 @@ _KINDS = ("head", "column")
 
 def _output_layer(module: nn.Module) -> tuple[nn.Module, str, nn.Linear]:
     """(parent, attribute name, layer) of the last ``nn.Linear`` of ``module``."""
-    names = [n for n, m in module.named_modules() if isinstance(m, nn.Linear)]
-    if not names or not names[-1]:
+    found = last_linear(module)
+    if found is None:
         raise ValueError(
             f"Graft needs a module whose output layer is an nn.Linear inside it; "
             f"{type(module).__name__} has none. Add a last nn.Linear layer."
         )
-    parent, _, name = names[-1].rpartition(".")
-    return module.get_submodule(parent), name, module.get_submodule(names[-1])
+    return found
 
 
 def _branch(n_in: int, width: int, n_out: int, like: torch.Tensor) -> nn.Sequential:
@@ -155,30 +155,31 @@ class Graft(Strategy):
     """
 
     _learned_state = ("grafted_",)
+    _parameter_constraints = {
+        "kind": [StrOptions(set(_KINDS))],
+        "width": [Interval(Integral, 1, None, closed="left")],
+    }
 
     def __init__(self, kind="head", width=32):
         self.kind = kind
         self.width = width
 
     def initialize(self):
-        check_choice("kind", self.kind, _KINDS)
-        if (
-            isinstance(self.width, bool)
-            or not isinstance(self.width, numbers.Integral)
-            or self.width < 1
-        ):
-            raise ValueError(f"`width` must be a positive int; got {self.width!r}.")
+        super().initialize()
         self.grafted_ = False
-        return super().initialize()
+        return self
 
     def restore_module(self, net, X, **kwargs):
         if self.grafted_:  # the loaded weights are those of the grafted module
-            self.grafted_ = False
-            self.on_update_begin(net, X=X, is_update=True)
+            self._graft(net, X)
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update or self.grafted_:
-            return
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if context.is_update and not self.grafted_:
+            self._graft(net, X)
+
+    def _graft(self, net, X) -> None:
+        """Freeze ``net``'s module and add the new layers; ``X`` shows the
+        input layout."""
         # a new module: the old one stays as it was, so a failed update can
         # put it back (as when the output layer grows)
         module = copy.deepcopy(net.module_).requires_grad_(False)

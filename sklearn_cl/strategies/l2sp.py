@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ._fisher import anchor_penalty, check_choice, check_real
+from numbers import Real
+
+from .._param_validation import Interval, StrOptions
+from ._penalty import anchor_penalty
 from .base import Strategy
 
 __all__ = ["L2SP"]
@@ -81,25 +84,25 @@ class L2SP(Strategy):
     """
 
     _transient_state = ("anchor_",)
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "norm": [StrOptions(set(_NORMS))],
+    }
 
     def __init__(self, alpha=0.01, norm="l2"):
         self.alpha = alpha
         self.norm = norm
 
     def initialize(self):
-        check_real("alpha", self.alpha, low=0)
-        check_choice("norm", self.norm, _NORMS)
+        super().initialize()
         self.anchor_ = None
-        return super().initialize()
+        return self
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if is_update:
-            self.anchor_ = [p.detach().clone() for p in net.module_.parameters()]
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if context.is_update:
+            self.anchor_ = [p.detach().clone() for p in context.module.parameters()]
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.anchor_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        if not context.is_update:
             return None
-        return anchor_penalty(net.module_, self.anchor_, self.alpha, self.norm)
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.anchor_ = None
+        return anchor_penalty(context.module, self.anchor_, self.alpha, self.norm)

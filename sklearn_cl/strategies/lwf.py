@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+from numbers import Real
 
 import torch
 import torch.nn.functional as F
 
-from ._fisher import check_real
+from .._param_validation import Interval
 from .base import Strategy
 
 __all__ = ["LwF"]
@@ -86,34 +87,37 @@ class LwF(Strategy):
     """
 
     _transient_state = ("teacher_", "n_distilled_")
+    _parameter_constraints = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+    }
 
     def __init__(self, alpha=1.0, temperature=2.0):
         self.alpha = alpha
         self.temperature = temperature
 
     def initialize(self):
-        check_real("alpha", self.alpha, low=0)
-        check_real("temperature", self.temperature, low=0, open_low=True)
+        super().initialize()
         self.teacher_ = None
         self.n_distilled_ = None
-        return super().initialize()
+        return self
 
     def on_output_grown(self, net, n_old, n_new, **kwargs):
+        # before the call: the width the teacher will have
         if self.n_distilled_ is None or n_old < self.n_distilled_:
             self.n_distilled_ = n_old
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if not is_update:
-            return
-        teacher = copy.deepcopy(net.module_).eval()
-        self.teacher_ = teacher.requires_grad_(False)
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if context.is_update:
+            teacher = copy.deepcopy(context.module).eval()
+            self.teacher_ = teacher.requires_grad_(False)
 
-    def penalty(self, net, X, y, y_pred, **kwargs):
-        if self.teacher_ is None:
+    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
+        if not context.is_update:
             return None
         with torch.no_grad():
             old = self.teacher_(X)
-        if y.dtype.is_floating_point:
+        if not context.is_classifier:
             return self.alpha * F.mse_loss(y_pred, old)
         n = self.n_distilled_ or old.shape[1]
         T = self.temperature
@@ -127,7 +131,3 @@ class LwF(Strategy):
                 log_target=True,
             )
         )
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.teacher_ = None
-        self.n_distilled_ = None

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from numbers import Integral
+
 import torch
 from torch.func import functional_call, grad, vmap
 
-from ._fisher import check_int
+from .._param_validation import Interval
 from ._importance import ImportancePenalty
 
 __all__ = ["MAS", "output_sensitivity"]
@@ -147,6 +149,11 @@ class MAS(ImportancePenalty):
     2
     """
 
+    _parameter_constraints = {
+        **ImportancePenalty._parameter_constraints,
+        "n_importance_samples": [Interval(Integral, 1, None, closed="left"), None],
+    }
+
     def __init__(
         self,
         lambda_=0.005,
@@ -160,14 +167,9 @@ class MAS(ImportancePenalty):
         self.n_importance_samples = n_importance_samples
         self.clip_stiffness = clip_stiffness
 
-    def initialize(self):
-        if self.n_importance_samples is not None:
-            check_int("n_importance_samples", self.n_importance_samples, low=1)
-        return super().initialize()
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        super().on_update_end(net, X=X, y=y, is_update=is_update, **kwargs)
+    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
         n = self.n_importance_samples
         if n is not None and n < len(X):
             X = X[torch.randperm(len(X), device=X.device)[:n]]
-        self.consolidate(net.module_, output_sensitivity(net.module_, X))
+        module = context.module
+        self.consolidate(module, output_sensitivity(module, X))

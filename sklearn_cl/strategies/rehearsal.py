@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Real
 
 import torch
 
+from .._param_validation import Interval
 from .buffers import ReservoirBuffer
-from .replay import _check_int, _Memory
+from .replay import POSITIVE, RANDOM_STATE, _Memory
 
 __all__ = ["Rehearsal"]
 
@@ -64,22 +65,16 @@ class Rehearsal(_Memory):
     True
     """
 
+    _parameter_constraints = {
+        "fraction": [Interval(Real, 0, 1, closed="right")],
+        "max_samples": [POSITIVE, None],
+        "random_state": RANDOM_STATE,
+    }
+
     def __init__(self, fraction=1.0, max_samples=None, random_state=None):
         self.fraction = fraction
         self.max_samples = max_samples
         self.random_state = random_state
-
-    def initialize(self):
-        if (
-            isinstance(self.fraction, bool)
-            or not isinstance(self.fraction, numbers.Real)
-            or not 0 < self.fraction <= 1
-        ):
-            raise ValueError(
-                f"`fraction` must be a number in (0, 1]; got {self.fraction!r}."
-            )
-        _check_int("max_samples", self.max_samples, allow_none=True)
-        return super().initialize()
 
     def _capacity(self):
         return self.max_samples
@@ -87,7 +82,7 @@ class Rehearsal(_Memory):
     def _new_buffer(self):
         return ReservoirBuffer(self.max_samples, random_state=self._rng())
 
-    def extend_data(self, net, X, y, is_update=True, sample_weight=None, **kwargs):
+    def extend_data(self, net, X, y, *, sample_weight=None, **kwargs):
         n_stored = self._stored()
         if not n_stored:
             return X, y

@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
+import numpy as np
 import torch
 
+from .._param_validation import Interval, StrOptions
 from ._random import strategy_rng, torch_generator
 from .base import Strategy
 from .buffers import _KINDS, make_buffer
 
 __all__ = ["Replay"]
 
-
-def _check_int(name: str, value, *, allow_none: bool) -> None:
-    if value is None and allow_none:
-        return
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        expected = "a positive int or None" if allow_none else "a positive int"
-        raise ValueError(f"`{name}` must be {expected}; got {value!r}.")
+# what the memories' parameters may be
+POSITIVE = Interval(Integral, 1, None, closed="left")
+RANDOM_STATE = ["random_state", np.random.Generator]
 
 
 class _Memory(Strategy):
@@ -46,9 +44,10 @@ class _Memory(Strategy):
         return self.buffer_size
 
     def initialize(self):
+        super().initialize()
         self.rng_ = None
         self.buffer_ = None
-        return super().initialize()
+        return self
 
     def _rng(self):
         if self.rng_ is None:
@@ -61,9 +60,11 @@ class _Memory(Strategy):
     def _stored(self) -> int:
         return 0 if self.buffer_ is None else len(self.buffer_)
 
-    def on_update_end(
-        self, net, X=None, y=None, is_update=True, sample_weight=None, **kwargs
-    ):
+    def on_update_end(self, net, X=None, y=None, *, sample_weight=None, **kwargs):
+        self._store(X, y, sample_weight)
+
+    def _store(self, X, y, sample_weight=None) -> None:
+        """Offer the samples ``X, y`` to the memory."""
         if self.buffer_ is None:
             self.buffer_ = self._new_buffer()
         weight = None if sample_weight is None else sample_weight.cpu().numpy()
@@ -138,6 +139,13 @@ class Replay(_Memory):
     """
 
     _transient_state = ("cache_X_", "cache_y_", "cache_w_", "generator_")
+    _parameter_constraints = {
+        "buffer_size": [POSITIVE, None],
+        "replay_batch_size": [POSITIVE, None],
+        "replay_ratio": [Interval(Real, 0, None, closed="neither")],
+        "buffer": [StrOptions(set(_KINDS))],
+        "random_state": RANDOM_STATE,
+    }
 
     def __init__(
         self,
@@ -154,37 +162,29 @@ class Replay(_Memory):
         self.random_state = random_state
 
     def initialize(self):
-        _check_int("buffer_size", self.buffer_size, allow_none=True)
-        _check_int("replay_batch_size", self.replay_batch_size, allow_none=True)
-        if (
-            isinstance(self.replay_ratio, bool)
-            or not isinstance(self.replay_ratio, numbers.Real)
-            or not self.replay_ratio > 0
-        ):
-            raise ValueError(
-                f"`replay_ratio` must be a positive number; got {self.replay_ratio!r}."
-            )
-        if self.buffer not in _KINDS:
-            raise ValueError(
-                f"`buffer` must be one of {sorted(_KINDS)}; got {self.buffer!r}."
-            )
+        super().initialize()
         self.cache_X_ = None
         self.cache_y_ = None
         self.cache_w_ = None
         self.generator_ = None
-        return super().initialize()
+        return self
 
     def _new_buffer(self):
         return make_buffer(self.buffer, self.buffer_size, random_state=self._rng())
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        if self.buffer == "class_balanced" and y.ndim != 1:
+    def _replays(self, context) -> bool:
+        """Whether this call replays: the memory holds samples (it changes
+        only after the epochs, so this holds for the whole call)."""
+        return self._stored() > 0
+
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        if self.buffer == "class_balanced" and not context.is_classifier:
             raise ValueError(
                 "Replay(buffer='class_balanced') needs class labels, but the "
-                f"targets have shape {tuple(y.shape)}. Use buffer='reservoir' "
-                "with a regressor."
+                "estimator is a regressor. Use buffer='reservoir' with a "
+                "regressor."
             )
-        if not self._stored():
+        if not self._replays(context):
             return
         # one device copy per call: drawing a replay batch is then an index
         self.cache_X_ = torch.from_numpy(self.buffer_.X).to(X.device, X.dtype)
@@ -195,8 +195,8 @@ class Replay(_Memory):
         )
         self.generator_ = torch_generator(self._rng(), X.device)
 
-    def extend_batch(self, net, X, y, sample_weight=None, **kwargs):
-        if self.cache_X_ is None:
+    def extend_batch(self, net, X, y, *, context, sample_weight=None, **kwargs):
+        if not self._replays(context):
             return X, y
         k = self.replay_batch_size or max(1, round(self.replay_ratio * len(X)))
         index = torch.randint(
@@ -212,7 +212,3 @@ class Replay(_Memory):
         new = sample_weight if sample_weight is not None else X.new_ones(len(X) - k)
         old = self.cache_w_[index] if self.cache_w_ is not None else X.new_ones(k)
         return X, y, torch.cat([new, old])
-
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        self.cache_X_ = self.cache_y_ = self.cache_w_ = self.generator_ = None
-        super().on_update_end(net, X=X, y=y, is_update=is_update, **kwargs)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import torch
 
-from ._fisher import check_real
+from .._param_validation import Interval
 from ._importance import ImportancePenalty
 
 __all__ = ["SI"]
@@ -82,9 +84,9 @@ class SI(ImportancePenalty):
         Training calls consolidated so far.
     path_ : list of torch.Tensor or None
         During a call, the path integral :math:`\omega` so far, in the order
-        of ``module.parameters()``.
+        of ``module.parameters()``; None outside calls.
     start_ : list of torch.Tensor or None
-        During a call, the weights when it began.
+        During a call, the weights when it began; None outside calls.
 
     Examples
     --------
@@ -108,7 +110,11 @@ class SI(ImportancePenalty):
     (3, True)
     """
 
-    _learned_state = (*ImportancePenalty._learned_state, "path_", "start_")
+    _transient_state = (*ImportancePenalty._transient_state, "path_", "start_")
+    _parameter_constraints = {
+        **ImportancePenalty._parameter_constraints,
+        "xi": [Interval(Real, 0, None, closed="neither")],
+    }
 
     def __init__(self, lambda_=1.0, *, xi=0.1, gamma=1.0, clip_stiffness=True):
         self.lambda_ = lambda_
@@ -117,20 +123,20 @@ class SI(ImportancePenalty):
         self.clip_stiffness = clip_stiffness
 
     def initialize(self):
-        check_real("xi", self.xi, low=0, open_low=True)
+        super().initialize()
         self.path_ = None
         self.start_ = None
-        return super().initialize()
+        return self
 
-    def on_update_begin(self, net, X=None, y=None, is_update=True, **kwargs):
-        super().on_update_begin(net, X=X, y=y, is_update=is_update, **kwargs)
-        self.start_ = [p.detach().clone() for p in net.module_.parameters()]
+    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        super().on_update_begin(net, X=X, y=y, context=context, **kwargs)
+        self.start_ = [p.detach().clone() for p in context.module.parameters()]
         self.path_ = [torch.zeros_like(p) for p in self.start_]
 
-    def _tracked(self, net):
+    def _tracked(self, module):
         pairs = [
             (p, w)
-            for p, w in zip(net.module_.parameters(), self.path_)
+            for p, w in zip(module.parameters(), self.path_)
             if p.grad is not None
         ]
         return (
@@ -139,27 +145,22 @@ class SI(ImportancePenalty):
             [w for _, w in pairs],
         )
 
-    def on_grad_computed(
-        self, net, named_parameters, X=None, y=None, training=False, **kwargs
-    ):
+    def on_grad_computed(self, net, named_parameters, *, context, **kwargs):
         # path += g * theta_before; on_batch_end subtracts g * theta_after
-        if self.path_ is not None:
-            grads, params, path = self._tracked(net)
-            torch._foreach_addcmul_(path, grads, params)
+        grads, params, path = self._tracked(context.module)
+        torch._foreach_addcmul_(path, grads, params)
 
-    def on_batch_end(self, net, batch=None, training=False, **kwargs):
-        if self.path_ is not None:
-            grads, params, path = self._tracked(net)
+    def on_batch_end(self, net, batch=None, training=False, *, context, **kwargs):
+        if training:  # validation batches take no step
+            grads, params, path = self._tracked(context.module)
             torch._foreach_addcmul_(path, grads, params, value=-1)
 
-    def on_update_end(self, net, X=None, y=None, is_update=True, **kwargs):
-        super().on_update_end(net, X=X, y=y, is_update=is_update, **kwargs)
-        module = net.module_
+    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
+        module = context.module
         importance = {
             name: omega.clamp(min=0) / ((p.detach() - start) ** 2 + self.xi)
             for (name, p), omega, start in zip(
                 module.named_parameters(), self.path_, self.start_
             )
         }
-        self.path_ = self.start_ = None
         self.consolidate(module, importance)

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from contexts import context_of
 from helpers import the_strategy
 
 from sklearn_cl import ContinualClassifier
@@ -27,13 +28,14 @@ def test_the_projected_gradient_does_not_raise_the_memory_loss(digits):
     # wrong labels for samples like those in the memory: a conflicting step
     Xb = torch.from_numpy(X[300:364])
     yb = torch.from_numpy((y[300:364] + 1) % 10)
-    agem.on_update_begin(net, X=Xb, y=yb, is_update=True)
+    context = context_of(net, Xb)
+    agem.on_update_begin(net, X=Xb, y=yb, context=context)
     params = list(net.module_.parameters())
     net.module_.zero_grad()
     net.criterion_(net.module_(Xb), yb).backward()
     before = [p.grad.clone() for p in params]
     state = agem.generator_.get_state()
-    agem.on_grad_computed(net, named_parameters=None)
+    agem.on_grad_computed(net, named_parameters=None, context=context)
     # the same memory batch again: its gradient
     generator = torch.Generator().set_state(state)
     index = torch.randint(len(agem.cache_X_), (32,), generator=generator)
@@ -73,8 +75,11 @@ def test_fit_is_not_projected(digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(sample_size=0), "`sample_size` must be a positive int"),
-        (dict(buffer="lifo"), "`buffer` must be one of"),
+        (
+            dict(sample_size=0),
+            r"'sample_size' parameter of \w+ must be an int in the range \[1, inf\)",
+        ),
+        (dict(buffer="lifo"), r"'buffer' parameter of \w+ must be a str among"),
     ],
 )
 def test_bad_parameters_are_rejected(digits, params, match):

@@ -132,11 +132,24 @@ def test_seeding(digits):
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"noise_std": -1.0}, ValueError, "`noise_std` must be a number >= 0"),
-        ({"noise_std": "big"}, ValueError, "`noise_std` must be a number >= 0"),
+        (
+            {"noise_std": -1.0},
+            ValueError,
+            r"'noise_std' parameter of \w+ must be a float in the range",
+        ),
+        (
+            {"noise_std": "big"},
+            ValueError,
+            r"'noise_std' parameter of \w+ must be a float in the range",
+        ),
         ({"scale_range": (1.2, 0.8)}, ValueError, "0 <= low <= high"),
-        ({"scale_range": 0.9}, ValueError, r"must be a pair \(low, high\)"),
-        ({"func": "clip"}, TypeError, "`func` must be a callable"),
+        (
+            {"scale_range": 0.9},
+            ValueError,
+            "'scale_range' parameter of Augment must be",
+        ),
+        ({"scale_range": (1, 2, 3)}, ValueError, r"must be a pair \(low, high\)"),
+        ({"func": "clip"}, TypeError, r"'func' parameter of \w+ must be a callable"),
     ],
 )
 def test_bad_parameters(digits, params, error, match):

@@ -100,14 +100,22 @@ def test_regressors_match_their_stored_predictions():
 @pytest.mark.parametrize(
     "params, match",
     [
-        (dict(buffer="class_balanced"), "`buffer` must be one of"),
-        (dict(alpha=-1.0), "`alpha` must be a number >= 0"),
-        (dict(buffer_size=0), "`buffer_size` must be a positive int"),
+        (
+            dict(buffer="class_balanced"),
+            r"'buffer' parameter of \w+ must be a str among",
+        ),
+        (dict(alpha=-1.0), r"'alpha' parameter of \w+ must be a float in the range"),
+        (
+            dict(buffer_size=0),
+            r"'buffer_size' parameter of \w+ must be an int in the range \[1, inf\)",
+        ),
     ],
 )
 def test_bad_parameters_are_rejected(digits, params, match):
     X, y = digits
     with pytest.raises(ValueError, match=match):
         classifier([DER(**params)]).fit(X[:50], y[:50])
-    with pytest.raises(ValueError, match="`beta` must be a number >= 0"):
+    with pytest.raises(
+        ValueError, match=r"'beta' parameter of \w+ must be a float in the range"
+    ):
         classifier([DERPlusPlus(beta=-0.5)]).fit(X[:50], y[:50])

@@ -1,5 +1,7 @@
 """ER-ACE: the asymmetric loss, the memory filled before training, bad input."""
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 import torch
@@ -15,9 +17,10 @@ def test_the_loss_of_incoming_samples_spans_their_classes_only():
     erace = ERACE().initialize()
     logits = torch.randn(12, 6)
     y = torch.tensor([2, 3, 2, 3, 3, 2, 0, 1, 5, 0, 4, 1])  # 6 incoming, 6 replayed
-    erace.cache_X_ = torch.zeros(1)  # a memory exists
     erace.n_incoming_ = 6
-    total = F.cross_entropy(logits, y) + erace.penalty(None, None, y, logits)
+    context = SimpleNamespace(is_update=True)  # an update: the memory replays
+    term = erace.penalty(None, None, y, logits, context=context)
+    total = F.cross_entropy(logits, y) + term
     present = torch.tensor([2, 3])
     incoming = F.cross_entropy(
         logits[:6, present], torch.searchsorted(present, y[:6]), reduction="sum"

@@ -187,10 +187,22 @@ def test_new_head_needs_a_linear_layer():
 @pytest.mark.parametrize(
     ("params", "error", "match"),
     [
-        ({"train_last": 0}, ValueError, "`train_last` must be a positive int"),
-        ({"train_last": 1.0}, ValueError, "`train_last` must be a positive int"),
-        ({"patterns": 3}, TypeError, "`patterns` must be a str, a callable"),
-        ({"patterns": ["a*", None]}, TypeError, "`patterns` must be a str"),
+        (
+            {"train_last": 0},
+            ValueError,
+            r"'train_last' parameter of \w+ must be an int in the range \[1, inf\)",
+        ),
+        (
+            {"train_last": 1.0},
+            ValueError,
+            r"'train_last' parameter of \w+ must be an int in the range \[1, inf\)",
+        ),
+        (
+            {"patterns": 3},
+            TypeError,
+            r"'patterns' parameter of \w+ must be an instance of 'str', a callable",
+        ),
+        ({"patterns": ["a*", None]}, ValueError, "`patterns` must be a str"),
     ],
 )
 def test_bad_parameters(digits, params, error, match):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from contexts import context_of
 from helpers import the_strategy
 from skorch.callbacks import Callback
 from torch import nn
@@ -68,7 +69,8 @@ def test_the_graft_starts_with_the_old_outputs(digits):
     clf = classifier(Graft()).fit(X[:600], y[:600])
     before = clf.net_.forward_raw(torch.from_numpy(X))
     graft = the_strategy(clf.net_)
-    graft.on_update_begin(clf.net_, X=torch.from_numpy(X[:5]), y=None, is_update=True)
+    Xb = torch.from_numpy(X[:5])
+    graft.on_update_begin(clf.net_, X=Xb, y=None, context=context_of(clf.net_, Xb))
     assert graft.grafted_
     torch.testing.assert_close(clf.net_.forward_raw(torch.from_numpy(X)), before)
     trained = {
@@ -109,9 +111,14 @@ def test_a_failed_update_leaves_the_model_ungrafted(digits):
 
 def test_bad_parameters_and_modules_are_rejected(digits):
     X, y = digits
-    with pytest.raises(ValueError, match="`width` must be a positive int"):
+    with pytest.raises(
+        ValueError,
+        match=r"'width' parameter of \w+ must be an int in the range \[1, inf\)",
+    ):
         classifier(Graft(width=0)).fit(X[:50], y[:50])
-    with pytest.raises(ValueError, match="`kind` must be one of"):
+    with pytest.raises(
+        ValueError, match=r"'kind' parameter of \w+ must be a str among"
+    ):
         classifier(Graft(kind="tail")).fit(X[:50], y[:50])
 
     class NoLinear(nn.Module):

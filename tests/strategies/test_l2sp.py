@@ -7,6 +7,7 @@ on a batch that lacks half of the classes).
 import numpy as np
 import pytest
 import torch
+from contexts import context_of
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
 from sklearn_cl.strategies import L2SP
@@ -39,12 +40,13 @@ def test_penalty_formula(digits, norm, formula):
     est = classifier([("l2sp", L2SP(alpha=0.3, norm=norm))]).fit(X[:100], y[:100])
     strategy, net = l2sp_of(est), est.net_
     start = flat_weights(est)
-    strategy.on_update_begin(net, X=None, y=None, is_update=True)
-    assert strategy.penalty(net, None, None, None).item() == 0.0
+    context = context_of(net)
+    strategy.on_update_begin(net, X=None, y=None, context=context)
+    assert strategy.penalty(net, None, None, None, context=context).item() == 0.0
     with torch.no_grad():
         for p in net.module_.parameters():
             p.add_(0.01 * torch.randn_like(p))
-    value = strategy.penalty(net, None, None, None)
+    value = strategy.penalty(net, None, None, None, context=context)
     torch.testing.assert_close(value, formula(flat_weights(est) - start))
     value.backward()  # the penalty is differentiable in the weights
     assert all(p.grad is not None for p in net.module_.parameters())
@@ -55,9 +57,9 @@ def test_anchor_exists_only_during_updates(digits):
     seen = []
 
     class Spy(L2SP):
-        def penalty(self, net, X, y, y_pred):
+        def penalty(self, net, X, y, y_pred, **kwargs):
             seen.append(self.anchor_ is not None)
-            return super().penalty(net, X, y, y_pred)
+            return super().penalty(net, X, y, y_pred, **kwargs)
 
     est = classifier([("l2sp", Spy())], max_epochs=1, update_epochs=1)
     est.fit(X[:64], y[:64])
@@ -111,9 +113,9 @@ def test_tunable_by_name(digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"alpha": -1.0}, "`alpha` must be a number >= 0"),
-        ({"alpha": None}, "`alpha` must be a number >= 0"),
-        ({"norm": "l3"}, r"`norm` must be one of \('l2', 'l1'\)"),
+        ({"alpha": -1.0}, r"'alpha' parameter of \w+ must be a float in the range"),
+        ({"alpha": None}, r"'alpha' parameter of \w+ must be a float in the range"),
+        ({"norm": "l3"}, r"'norm' parameter of \w+ must be a str among"),
     ],
 )
 def test_bad_parameters_are_rejected(digits, params, match):

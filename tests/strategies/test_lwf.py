@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from contexts import context_of
 from sklearn.datasets import load_digits
 from sklearn.model_selection import train_test_split
 
@@ -30,15 +31,18 @@ def test_distillation_formula_for_classifiers(digits):
     est = classifier([("lwf", LwF(alpha=0.7, temperature=3.0))]).fit(X[:100], y[:100])
     lwf, net = lwf_of(est), est.net_
     Xb, yb = torch.as_tensor(X[:20]), torch.as_tensor(y[:20])
-    lwf.on_update_begin(net, X=Xb, y=yb, is_update=True)
+    context = context_of(net, Xb)
+    lwf.on_update_begin(net, X=Xb, y=yb, context=context)
     assert lwf.teacher_ is not net.module_
     assert not any(p.requires_grad for p in lwf.teacher_.parameters())
     old = net.module_(Xb).detach()
-    assert lwf.penalty(net, Xb, yb, old).item() == pytest.approx(0.0, abs=1e-6)
+    value = lwf.penalty(net, Xb, yb, old, context=context)
+    assert value.item() == pytest.approx(0.0, abs=1e-6)
     new = old + torch.randn_like(old)
     p_old = torch.softmax(old / 3.0, 1)
     kl = (p_old * (p_old.log() - torch.log_softmax(new / 3.0, 1))).sum(1).mean()
-    torch.testing.assert_close(lwf.penalty(net, Xb, yb, new), 0.7 * 9.0 * kl)
+    value = lwf.penalty(net, Xb, yb, new, context=context)
+    torch.testing.assert_close(value, 0.7 * 9.0 * kl)
 
 
 def test_distillation_formula_for_regressors():
@@ -53,10 +57,11 @@ def test_distillation_formula_for_regressors():
     ).fit(X, y)
     lwf, net = lwf_of(reg), reg.net_
     Xb, yb = torch.as_tensor(X[:10]), torch.as_tensor(y[:10], dtype=torch.float32)
-    lwf.on_update_begin(net, X=Xb, y=yb, is_update=True)
+    context = context_of(net, Xb)
+    lwf.on_update_begin(net, X=Xb, y=yb, context=context)
     new = torch.zeros(10, 2)
     expected = 2.0 * F.mse_loss(new, net.module_(Xb).detach())
-    torch.testing.assert_close(lwf.penalty(net, Xb, yb, new), expected)
+    torch.testing.assert_close(lwf.penalty(net, Xb, yb, new, context=context), expected)
 
 
 def test_teacher_exists_only_during_updates(digits):
@@ -64,9 +69,9 @@ def test_teacher_exists_only_during_updates(digits):
     seen = []
 
     class Spy(LwF):
-        def penalty(self, net, X, y, y_pred):
+        def penalty(self, net, X, y, y_pred, **kwargs):
             seen.append(self.teacher_ is not None)
-            return super().penalty(net, X, y, y_pred)
+            return super().penalty(net, X, y, y_pred, **kwargs)
 
     est = classifier([("lwf", Spy())], max_epochs=1, update_epochs=1)
     est.fit(X[:64], y[:64])
@@ -84,14 +89,16 @@ def test_grown_output_layer_distils_the_old_classes_only(digits):
     seen = []
     penalty = lwf_of(est).penalty
 
-    def record(net, X, y, y_pred):
+    def record(net, X, y, y_pred, **kwargs):
         seen.append(lwf_of(est).n_distilled_)
         # the new classes' logits do not enter the distillation term
         shifted = y_pred.detach().clone()
         shifted[:, 5:] += 100.0
-        same = penalty(net, X, y, shifted) == penalty(net, X, y, y_pred.detach())
+        same = penalty(net, X, y, shifted, **kwargs) == penalty(
+            net, X, y, y_pred.detach(), **kwargs
+        )
         seen.append(bool(same))
-        return penalty(net, X, y, y_pred)
+        return penalty(net, X, y, y_pred, **kwargs)
 
     lwf_of(est).penalty = record
     est.partial_fit(X[~old][:100], y[~old][:100])
@@ -107,10 +114,10 @@ def test_replayed_samples_are_distilled_too(digits):
     sizes = []
 
     class Spy(LwF):
-        def penalty(self, net, X, y, y_pred):
+        def penalty(self, net, X, y, y_pred, **kwargs):
             if self.teacher_ is not None:
                 sizes.append(len(X))
-            return super().penalty(net, X, y, y_pred)
+            return super().penalty(net, X, y, y_pred, **kwargs)
 
     est = classifier([("replay", Replay(replay_batch_size=8)), ("lwf", Spy())])
     est.fit(X[:100], y[:100]).partial_fit(X[100:132], y[100:132])
@@ -120,9 +127,15 @@ def test_replayed_samples_are_distilled_too(digits):
 @pytest.mark.parametrize(
     "params, match",
     [
-        ({"alpha": -0.5}, "`alpha` must be a number >= 0"),
-        ({"temperature": 0}, "`temperature` must be a number > 0"),
-        ({"temperature": "hot"}, "`temperature` must be a number > 0"),
+        ({"alpha": -0.5}, r"'alpha' parameter of \w+ must be a float in the range"),
+        (
+            {"temperature": 0},
+            r"'temperature' parameter of \w+ must be a float in the range",
+        ),
+        (
+            {"temperature": "hot"},
+            r"'temperature' parameter of \w+ must be a float in the range",
+        ),
     ],
 )
 def test_bad_parameters_are_rejected(digits, params, match):

@@ -118,9 +118,15 @@ def test_equal_seeds_equal_models_and_pickle_continues(digits):
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"fraction": 0}, r"`fraction` must be a number in \(0, 1\]"),
-        ({"fraction": 1.5}, r"`fraction` must be a number in \(0, 1\]"),
-        ({"max_samples": 0}, "`max_samples` must be a positive int or None"),
+        ({"fraction": 0}, r"'fraction' parameter of \w+ must be a float in the range"),
+        (
+            {"fraction": 1.5},
+            r"'fraction' parameter of \w+ must be a float in the range",
+        ),
+        (
+            {"max_samples": 0},
+            r"'max_samples' parameter of \w+ must be an int in the range \[1, inf\)",
+        ),
     ],
 )
 def test_bad_parameters(digits, params, match):

@@ -195,11 +195,23 @@ def test_class_balanced_with_a_regressor_is_an_error_and_changes_nothing(digits)
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"buffer_size": 0}, "`buffer_size` must be a positive int or None"),
-        ({"buffer_size": 2.0}, "`buffer_size` must be a positive int or None"),
-        ({"replay_batch_size": -1}, "`replay_batch_size` must be a positive int"),
-        ({"replay_ratio": 0}, "`replay_ratio` must be a positive number"),
-        ({"buffer": "fifo"}, r"`buffer` must be one of \['class_balanced'"),
+        (
+            {"buffer_size": 0},
+            r"'buffer_size' parameter of \w+ must be an int in the range \[1",
+        ),
+        (
+            {"buffer_size": 2.0},
+            r"'buffer_size' parameter of \w+ must be an int in the range \[1",
+        ),
+        (
+            {"replay_batch_size": -1},
+            r"'replay_batch_size' parameter of \w+ must be an int in the range \[1",
+        ),
+        (
+            {"replay_ratio": 0},
+            r"'replay_ratio' parameter of \w+ must be a float in the range",
+        ),
+        ({"buffer": "fifo"}, r"'buffer' parameter of \w+ must be a str among"),
     ],
 )
 def test_bad_parameters_fail_at_fit(digits, params, match):
@@ -213,6 +225,8 @@ def test_bad_parameters_leave_a_fitted_model_unchanged(digits):
     clf = classifier([("replay", Replay())]).fit(X[:100], y[:100])
     before = weights(clf)
     clf.set_params(callbacks__replay__buffer="fifo")
-    with pytest.raises(ValueError, match="`buffer` must be one of"):
+    with pytest.raises(
+        ValueError, match=r"'buffer' parameter of \w+ must be a str among"
+    ):
         clf.fit(X[:100], y[:100])
     assert all(torch.equal(p, q) for p, q in zip(before, weights(clf)))
