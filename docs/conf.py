@@ -23,7 +23,7 @@ extensions = [
 ]
 
 templates_path = ["_templates"]
-exclude_patterns = ["_build", "conftest.py"]
+exclude_patterns = ["_build"]
 default_role = "literal"  # `name` renders as code, as in the docstrings
 
 autosummary_generate = True
@@ -43,11 +43,10 @@ sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     # run only these (offline, seconds each); the others are shown, not run:
-    # they read ../shared/data, start a dask cluster or take minutes
-    "filename_pattern": r"/(quickstart|safe_persistence|compare_strategies)\.py$",
+    # they read ../shared/data, start a dask cluster or take a minute or more
+    "filename_pattern": r"/(quickstart|safe_persistence)\.py$",
     "within_subsection_order": "FileNameSortKey",
     "doc_module": ("sklearn_cl",),
-    "reference_url": {"sklearn_cl": None},
     "download_all_examples": False,
     "remove_config_comments": True,
 }

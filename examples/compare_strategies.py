@@ -41,12 +41,12 @@ columns = [
 print(table[columns].round(3).to_string(index=False))
 
 try:
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
 except ImportError:
     print("matplotlib is not installed: no plot")
 else:
-    fig, axes = plt.subplots(1, len(results), figsize=(16, 3.5), layout="constrained")
-    for ax, (name, runs) in zip(axes, results.items()):
+    fig = Figure(figsize=(16, 3.5), layout="constrained")
+    for ax, (name, runs) in zip(fig.subplots(1, len(results)), results.items()):
         plot_accuracy_matrix(runs[0].matrix, ax=ax, title=name, vmin=0, vmax=1)
     fig.savefig("permuted_digits_matrices.png", dpi=80)
     print("wrote permuted_digits_matrices.png")
