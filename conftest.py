@@ -1,4 +1,4 @@
-"""Root pytest configuration: applies to tests, module doctests and README."""
+"""Root pytest configuration: applies to tests, module doctests, README and docs."""
 
 import torch
 

@@ -42,8 +42,9 @@ def resolve(name: str):
 
 
 def autosummary_entries(text: str):
-    """The dotted paths that the autosummary lists of a page document,
-    completed with the ``currentmodule`` in force where they stand."""
+    """The dotted paths that the autosummary lists of a page document: each
+    entry after the ``currentmodule`` in force where it stands (autosummary
+    reads a full dotted path there as relative too)."""
     current, in_list = "", False
     for line in text.splitlines():
         if match := re.match(r"\.\. currentmodule:: (\S+)", line):
@@ -53,8 +54,7 @@ def autosummary_entries(text: str):
         elif in_list and line.strip() and not line.startswith(" "):
             in_list = False
         elif in_list and line.strip() and not line.strip().startswith(":"):
-            entry = line.strip().lstrip("~")
-            yield entry if entry.startswith("sklearn_cl.") else f"{current}.{entry}"
+            yield f"{current}.{line.strip().lstrip('~')}"
 
 
 def documented_objects():
@@ -72,13 +72,20 @@ def test_autosummary_entries_are_read_with_their_module():
    :toctree: generated/
 
    ContinualClassifier
-   sklearn_cl.strategies.EWC
+   strategies.EWC
 
 Prose after the list.
+
+.. currentmodule:: sklearn_cl.datasets
+
+.. autosummary::
+
+   split_digits
 """
     assert list(autosummary_entries(text)) == [
         "sklearn_cl.ContinualClassifier",
         "sklearn_cl.strategies.EWC",
+        "sklearn_cl.datasets.split_digits",
     ]
 
 
