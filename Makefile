@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= test
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test lint bench docs clean
 
 $(VENV)/.installed-$(EXTRAS): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -25,6 +25,12 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check sklearn_cl tests examples benchmarks
 	$(VENV)/bin/ruff format --check sklearn_cl tests examples benchmarks
+
+# the documentation site in docs/_build/html, warnings as errors; the gallery
+# runs its quick offline examples (SPHINXOPTS="-D plot_gallery=0": none)
+docs:
+	$(MAKE) install EXTRAS=test,docs
+	$(VENV)/bin/sphinx-build -W --keep-going -E -b html $(SPHINXOPTS) docs docs/_build/html
 
 bench: install
 	cd benchmarks && for script in bench_*.py; do ../$(PY) $$script || exit 1; done

@@ -1,4 +1,5 @@
-"""Compare update strategies from Python, on data whose inputs drift.
+"""Compare update strategies from Python, on data whose inputs drift
+=================================================================
 
 Permuted digits: every task shows the same ten digits through a different
 fixed shuffle of the pixels, as when a sensor is replaced and its channels

@@ -1,4 +1,5 @@
-"""Train on data larger than one chunk, and search update settings, with dask.
+"""Train on data larger than one chunk, and search update settings, with dask
+==========================================================================
 
 A local dask cluster of two worker processes stands in for a real one (swap
 ``LocalCluster`` for the address of your scheduler). MNIST test images,

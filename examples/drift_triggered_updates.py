@@ -1,4 +1,5 @@
-"""Update a classifier on a drifting stream: always, never, periodically, or on drift.
+"""Update a classifier on a drifting stream: always, never, periodically, or on drift
+==================================================================================
 
 Two real streams, read in time order, one labelled batch at a time:
 

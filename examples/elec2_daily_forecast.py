@@ -1,4 +1,5 @@
-"""A day-ahead electricity-demand forecaster that learns every day.
+"""A day-ahead electricity-demand forecaster that learns every day
+===============================================================
 
 The deployment loop on the real Elec2 demand series (``nswdemand``, New
 South Wales, half-hourly, 48 points a day, from 7 May 1996): a small 1-D

@@ -1,4 +1,5 @@
-"""Update recipes on a drifting real stream: Elec2, month by month.
+"""Update recipes on a drifting real stream: Elec2, month by month
+===============================================================
 
 Elec2 (Harries 1999) is 31 months of the New South Wales electricity market,
 one row per half hour; the target says whether the price went up. Prices

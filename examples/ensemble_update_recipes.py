@@ -1,4 +1,5 @@
-"""Four ways to use new data with a deployed network, side by side.
+"""Four ways to use new data with a deployed network, side by side
+===============================================================
 
 A binary problem (``make_classification``, 20 features) is split into old
 data, new data and a held-out test set. An MLP is fitted on the old data:

@@ -1,4 +1,5 @@
-"""Tune how a model is updated with GridSearchCV, and pick the one that forgets least.
+"""Tune how a model is updated with GridSearchCV, and pick the one that forgets least
+==================================================================================
 
 Permuted digits, 3 tasks: the same ten digits under a different pixel
 permutation each (a drifting input distribution). ``fit(X, y, tasks=t)``

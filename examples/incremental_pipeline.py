@@ -1,4 +1,5 @@
-"""Keep a preprocessing pipeline learning on a stream: IncrementalPipeline.
+"""Keep a preprocessing pipeline learning on a stream: IncrementalPipeline
+=======================================================================
 
 Fifty years of daily weather in Bellevue, Nebraska (will it rain?), read one
 year at a time: each year is first predicted, then learned (test-then-train).

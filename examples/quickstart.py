@@ -1,4 +1,5 @@
-"""Fit on old data, update on new data, and see forgetting and its cure.
+"""Fit on old data, update on new data, and see forgetting and its cure
+====================================================================
 
 Digits 0-4 are the old data; digits 5-9 arrive later. Plain fine-tuning on
 the new digits forgets the old ones; the same update with a replay memory of

@@ -1,4 +1,5 @@
-"""Save a model that keeps learning, and load it without trusting the file.
+"""Save a model that keeps learning, and load it without trusting the file
+=======================================================================
 
 A classifier with EWC and experience replay is trained on the first digits
 task and updated on the second. Its state is more than the network: Adam's

@@ -168,7 +168,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         Members added since the start, the evicted ones included.
     n_features_in_ : int
         Number of features seen during the first step (when ``X`` has them).
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when ``X`` was a DataFrame with string column names.
 
     See Also

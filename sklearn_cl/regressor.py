@@ -103,7 +103,7 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         The last 100 updates that were undone, with the reason.
     n_features_in_ : int
         Number of features seen during the first training.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when X was a DataFrame with string column names.
 
     Examples
