@@ -7,9 +7,10 @@ they live in a private scikit-learn module, so they are offered here.
 
 from __future__ import annotations
 
-from ._param_validation import Interval, StrOptions
+from ._param_validation import Interval as Interval
+from ._param_validation import StrOptions as StrOptions
 
-__all__ = ["Interval", "StrOptions", "check_strategy"]
+__all__ = ["check_strategy"]
 
 
 def check_strategy(strategy) -> None:
