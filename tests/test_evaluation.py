@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sys
+import time
 
 import joblib
 import numpy as np
@@ -277,6 +279,29 @@ def test_compare_strategies_in_parallel_gives_the_same_table():
     with joblib.parallel_config(backend="threading"):  # any joblib backend
         threads = compare_strategies(sgd, tasks, n_seeds=2, joint=False, n_jobs=2)
     assert one["average_score_mean"].tolist() == threads["average_score_mean"].tolist()
+
+
+def _sleep(name, seed, seconds):
+    time.sleep(seconds)
+    return name, seed
+
+
+@pytest.mark.skipif(
+    "fork" not in multiprocessing.get_all_start_methods(), reason="needs fork"
+)
+def test_forked_runs_go_one_per_estimator_then_longest_first():
+    from sklearn_cl.evaluation._compare import _forked
+
+    durations = {"short": 0.0, "long": 0.2, "middle": 0.1}
+    jobs = [
+        (name, _sleep, (name, seed, seconds))
+        for name, seconds in durations.items()
+        for seed in range(2)
+    ]
+    # one worker: the results come back in the order the runs were handed out
+    order = list(_forked(jobs, n_workers=1))
+    first = [("short", 0), ("long", 0), ("middle", 0)]
+    assert order == first + [("long", 1), ("middle", 1), ("short", 1)]
 
 
 def test_parallel_runs_fail_with_the_runs_error():

@@ -10,8 +10,16 @@ were no faster than one. joblib's own fork backend ("multiprocessing")
 cannot hand back results as they finish, which the progress bar needs. Any
 other joblib backend the caller activates (``joblib.parallel_config(backend=
 "dask")`` for a dask cluster, threads, ...) is used as it is. Every run
-trains on one torch thread in its worker, so workers do not compete for the
-cores, and the numbers are those of the serial run.
+trains on one torch thread (and one BLAS thread) in its worker, so workers
+do not compete for the cores, and the numbers are those of the serial run.
+
+Forked workers inherit the runs (estimators and tasks, half a megabyte for
+the digits) when they start, so only a run's index goes down the pipe and
+only its result comes back. The runs are handed out one at a time as
+workers free up: first one run of each estimator, in order, then the rest
+longest first by how long that estimator's first run took, so that the
+shortest runs fill the end and no worker is left with a long run while the
+other idles (longest-processing-time-first scheduling).
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import BACKENDS, get_active_backend
 from sklearn.base import clone, is_classifier, is_regressor
 from sklearn.metrics import check_scoring
+from threadpoolctl import threadpool_limits
 
 from ._sequence import (
     SequenceResult,
@@ -117,34 +126,78 @@ def _runs_here_or_forked(jobs: list, n_jobs) -> bool:
 
 
 def _execute(jobs: list, n_jobs):
-    """Yield the results of ``jobs`` (``(function, args)`` pairs) as they
-    finish: in this process when one worker is asked for, else in parallel
-    (see the module docstring)."""
+    """Yield the results of ``jobs`` (``(name, function, args)``, the name
+    shared by an estimator's seeds) as they finish: in this process when one
+    worker is asked for, else in parallel (see the module docstring)."""
     n_workers = _n_workers(jobs, n_jobs)
     if n_workers == 1:
         # unpickled copies, as a worker gets: the pickled size of a model
         # (``state_bytes``) depends on which equal strings are one object
-        for function, args in jobs:
+        for _, function, args in jobs:
             yield function(*pickle.loads(pickle.dumps(args)))
         return
     if _forks():
-        with ProcessPoolExecutor(
-            n_workers,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=torch.set_num_threads,
-            initargs=(1,),
-        ) as pool:
-            futures = [pool.submit(function, *args) for function, args in jobs]
-            try:
-                yield from (future.result() for future in as_completed(futures))
-            except BaseException:
-                pool.shutdown(cancel_futures=True)
-                raise
+        yield from _forked(jobs, n_workers)
         return
     parallel = Parallel(n_jobs=n_jobs, batch_size=1, return_as="generator_unordered")
     yield from parallel(
-        delayed(_on_one_thread)(function, *args) for function, args in jobs
+        delayed(_on_one_thread)(function, *args) for _, function, args in jobs
     )
+
+
+# the runs of a forked worker, inherited from the parent when it starts
+_worker_jobs: list = []
+
+
+def _start_worker(jobs: list) -> None:
+    global _worker_jobs
+    _worker_jobs = jobs
+    torch.set_num_threads(1)
+    threadpool_limits(1)
+
+
+def _run_job(index: int):
+    """Run job ``index`` of this worker on unpickled copies of its arguments
+    (as the serial run does); return the result and the seconds it took."""
+    _, function, args = _worker_jobs[index]
+    tic = time.perf_counter()
+    result = function(*pickle.loads(pickle.dumps(args)))
+    return result, time.perf_counter() - tic
+
+
+def _forked(jobs: list, n_workers: int):
+    """Yield the results of ``jobs`` from ``n_workers`` forked workers, one
+    run per free worker, longest first (see the module docstring)."""
+    groups = [group for group, _, _ in jobs]
+    # one run per estimator first, then the others
+    pending = sorted(range(len(jobs)), key=lambda i: (groups[:i].count(groups[i]), i))
+    seconds: dict[int, float] = {}
+
+    def next_job() -> int:
+        # unknown durations first, in order; then the longest known
+        best = min(pending, key=lambda i: -seconds.get(groups[i], float("inf")))
+        pending.remove(best)
+        return best
+
+    with ProcessPoolExecutor(
+        n_workers,
+        mp_context=multiprocessing.get_context("fork"),
+        initializer=_start_worker,
+        initargs=(jobs,),
+    ) as pool:
+        running = {}
+        try:
+            while pending or running:
+                while pending and len(running) < n_workers:
+                    index = next_job()
+                    running[pool.submit(_run_job, index)] = index
+                future = next(as_completed(running))
+                result, took = future.result()
+                seconds.setdefault(groups[running.pop(future)], took)
+                yield result
+        except BaseException:
+            pool.shutdown(cancel_futures=True)
+            raise
 
 
 def _record(result: SequenceResult) -> dict[str, float]:
@@ -289,13 +342,16 @@ def compare_strategies(
     first = next(iter(estimators.values()))
     baseline = baseline_scores(tasks, classifier=is_classifier(first), scoring=scoring)
     jobs = [
-        (_run_sequence, (name, est, seed, tasks, scoring, classes, baseline))
+        (name, _run_sequence, (name, est, seed, tasks, scoring, classes, baseline))
         for name, est in estimators.items()
         for seed in range(n_seeds)
     ]
     if joint is not False:
         bound = first if joint is True else joint
-        jobs += [(_run_joint, (bound, seed, tasks, scoring)) for seed in range(n_seeds)]
+        jobs += [
+            (JOINT, _run_joint, (bound, seed, tasks, scoring))
+            for seed in range(n_seeds)
+        ]
     if _runs_here_or_forked(jobs, n_jobs):
         # one-off start-up costs (lazy imports, first kernel calls) would
         # otherwise be charged to the first run's fit_time, or be paid again
