@@ -5,16 +5,17 @@ For N samples and a fitted network, three timings:
 - ``epoch``: one training epoch over the N samples (Adam, batches of 32,
   the estimators' own training loop, from the net's history);
 - ``fisher``: :func:`sklearn_cl.strategies._fisher.diagonal_fisher`, the
-  per-sample Fisher EWC computes at each consolidation (``torch.func``:
-  ``vmap`` over ``grad`` of a ``functional_call``, chunks of 256 samples);
-  ``fisher_true`` is the same for ``fisher="true"`` (one gradient per class);
+  per-sample Fisher EWC computes at each consolidation, in chunks of 512
+  samples; ``fisher_true`` is the same for ``fisher="true"`` (one gradient
+  per class);
 - ``loop``: the per-sample Python loop of EWC tutorials (one forward and
   backward per sample, squared gradients accumulated), timed on 256 samples
   and scaled to N (its cost is linear in N).
 
 Targets (issue 3): ``fisher / epoch <= 3`` and ``loop / fisher >= 10``.
-The MLPs use the outer-product identity for their ``nn.Linear`` layers; the
-CNN's convolutions take the ``vmap`` path (only its linear head does not).
+Every layer of these networks has a closed form: the outer-product identity
+for ``nn.Linear``, one batched product of output gradients and unfolded
+input windows for ``nn.Conv1d`` (the ``vmap`` path is for other layers).
 Variants are interleaved and the best of several repeats is kept, so the
 ratios are comparable even on a busy machine.
 

@@ -1,7 +1,8 @@
 """Speed-up of a parallel strategy comparison against the number of workers.
 
 The default comparison of ``sklearn-cl compare``: split digits (5 tasks),
-every strategy, 3 seeds: 30 independent (strategy, seed) runs. Timed two
+every strategy of the registry and the joint bound, 3 seeds (51 independent
+(strategy, seed) runs: 16 strategies and the bound). Timed two
 ways, for 1 and 2 workers, alternating, several times:
 
 - ``compare_strategies(..., n_jobs=N)`` in this process (wall seconds of the
@@ -51,6 +52,17 @@ def in_process(n_jobs: int):
     return wall, cpu_seconds() - cpu, table
 
 
+def autogroup() -> str:
+    """Linux's autogroup setting: when on, the scheduler shares the CPU
+    between sessions (terminals, jobs), not processes, so a second worker
+    gets no more CPU while another session keeps the cores busy."""
+    try:
+        with open("/proc/sys/kernel/sched_autogroup_enabled") as file:
+            return "on" if file.read().strip() == "1" else "off"
+    except OSError:
+        return "unknown"
+
+
 def command(n_jobs: int) -> float:
     argv = [sys.executable, "-m", "sklearn_cl", "compare", "--quiet"]
     tic = time.perf_counter()
@@ -71,6 +83,7 @@ def main() -> None:
                     "workers": n_jobs,
                     "call_s": wall,
                     "call_cpu_s": cpu,
+                    "call_cores_used": cpu / wall,
                     "command_s": command(n_jobs),
                     "load_1min": os.getloadavg()[0],
                 }
@@ -98,12 +111,17 @@ def main() -> None:
     path = write_results(
         "parallel_compare",
         {
-            "comparison": "split-digits, 9 strategies + joint, 3 seeds: 30 runs",
+            "comparison": (
+                f"split-digits, {len(tables[1]) - 1} strategies + joint, 3 seeds: "
+                f"{3 * len(tables[1])} runs"
+            ),
             "note": (
                 "measured on a shared 2-core machine while other engineers ran "
-                "tests (see load_1min: above 2, the two workers cannot both "
-                "have a core); serial and parallel alternate, round by round"
+                "tests (see load_1min); serial and parallel alternate, round by "
+                "round. call_cores_used is the call's CPU seconds (its workers "
+                "included) per wall second: the CPU it got"
             ),
+            "sched_autogroup": autogroup(),
             "target": f"call and command >= {TARGET}x faster with 2 workers",
             "same_table": same,
             "rows": rows,

@@ -50,6 +50,19 @@ def test_output_shape(kwargs, shape):
     assert CNN1D(**kwargs)(torch.zeros(shape)).shape == (5, 3)
 
 
+@pytest.mark.parametrize("length", [12, 13])
+def test_max_pooling_matches_torch_max_pool1d(length):
+    from sklearn_cl.modules import _MaxPool1d
+
+    X = torch.randn(4, 3, length, dtype=torch.float64, requires_grad=True)
+    ours, theirs = _MaxPool1d(3)(X), torch.nn.MaxPool1d(3)(X)
+    assert torch.equal(ours, theirs)
+    weights = torch.randn_like(ours)
+    (grad,) = torch.autograd.grad((ours * weights).sum(), X)
+    (expected,) = torch.autograd.grad((theirs * weights).sum(), X)
+    assert torch.equal(grad, expected)
+
+
 def test_last_layer_is_linear_and_head_is_configurable():
     net = CNN1D(40, 3, channels=(4,), head_layer_sizes=(16, 8), dropout=0.1)
     linears = [m for m in net.modules() if isinstance(m, torch.nn.Linear)]
