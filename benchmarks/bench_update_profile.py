@@ -15,8 +15,10 @@ slice, step). The parts, in the order a call runs them:
   finiteness) and the label encoding;
 - ``tensors``: numpy to torch, to the device;
 - ``seeding``: the forked, seeded torch RNG around the training call;
-- ``train_call, hooks``: the training call without its epoch (learning rate,
-  history, skorch's ``notify`` of the callbacks, the strategy hooks);
+- ``UpdateContext``: building the context every strategy hook receives;
+- ``train_call, hooks``: the training call without its epoch and its
+  context (learning rate, history, skorch's ``notify`` of the callbacks,
+  the strategy hooks);
 - ``epoch``: shuffle, slice and the training step, in the net's loop;
 - ``finiteness check``: every parameter summed to detect NaN or inf.
 
@@ -43,6 +45,7 @@ from bench_overhead import data, hand_written
 from sklearn_cl import ContinualClassifier
 from sklearn_cl._transaction import Transaction, is_finite
 from sklearn_cl.base import _seeded
+from sklearn_cl.strategies.context import UpdateContext
 
 CALLS = 200
 ROUNDS = 15
@@ -67,6 +70,19 @@ def parts(est, X, y) -> dict:
         with _seeded(est._call_seed(), net.device):
             pass
 
+    def update_context():
+        return UpdateContext(
+            net=net,
+            lr=lr,
+            is_classifier=net.classifier,
+            is_update=True,
+            call_index=1,
+            n_epochs=1,
+            _probe=X_t[:1],
+        )
+
+    context = update_context()
+
     def tensors():
         est._to_tensor(X).to(net.device), est._to_tensor(y).to(net.device)
 
@@ -79,7 +95,8 @@ def parts(est, X, y) -> dict:
         "tensors": tensors,
         "seeding": seeding,
         "train_call": lambda: net.train_call(X_t, y_t, epochs=1, lr=lr, is_update=True),
-        "epoch": lambda: net._run_epoch(X_t, y_t, None, False),
+        "epoch": lambda: net._run_epoch(X_t, y_t, None, False, context),
+        "UpdateContext": update_context,
         "finiteness check": lambda: is_finite(net, 0.0),
     }
 
@@ -101,7 +118,9 @@ def measure(threads: int) -> list[dict]:
             best[name] = min(best[name], (time.perf_counter() - tic) / CALLS * 1e6)
     whole = best["whole partial_fit"]
     inner = best["update inside the transaction"]
-    best["train_call, hooks"] = best.pop("train_call") - best["epoch"]
+    best["train_call, hooks"] = (
+        best.pop("train_call") - best["epoch"] - best["UpdateContext"]
+    )
     outer = ("rollback snapshot", "finiteness check")
     best["other, outside the update"] = whole - inner - sum(best[n] for n in outer)
     skip = {"whole partial_fit", "hand-written loop", "update inside the transaction"}
