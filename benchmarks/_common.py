@@ -9,6 +9,8 @@ import time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / "results"
+# the reference data sets, next to the repository (see the loaders' ``path``)
+DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
 def machine() -> dict:

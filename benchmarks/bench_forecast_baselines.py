@@ -17,16 +17,18 @@ last 10% of the training windows (:class:`TimeOrderedSplit`, at most 100
 epochs). To run in a few minutes on two cores the first-year windows start
 every 2nd point (8,700 windows). Torch runs on one thread.
 
-Run: ``python benchmarks/bench_forecast_baselines.py``.
+Run: ``python benchmarks/bench_forecast_baselines.py [--data DIR]``.
 """
 
 from __future__ import annotations
 
+import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
-from _common import print_table, write_results
+from _common import DATA, print_table, write_results
 
 from sklearn_cl import ContinualRegressor
 from sklearn_cl.datasets import load_elec2
@@ -88,9 +90,9 @@ def evaluate(series: np.ndarray, horizon: int) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def main(data: Path) -> None:
     torch.set_num_threads(1)
-    X, _ = load_elec2()
+    X, _ = load_elec2(data)
     series = X[:, 2].astype(np.float64)  # nswdemand
     rows = evaluate(series, 1) + evaluate(series, DAY)
     for row in rows:
@@ -122,4 +124,6 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA, help="folder of elec.csv")
+    main(parser.parse_args().data)

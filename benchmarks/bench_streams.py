@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import river
 import torch
-from _common import RESULTS, print_table, write_results
+from _common import DATA, RESULTS, print_table, write_results
 from river import forest, linear_model, preprocessing, tree
 from sklearn.preprocessing import StandardScaler
 
@@ -60,7 +60,6 @@ from sklearn_cl.strategies import Replay
 STREAMS = {"elec2": (load_elec2, 48, 10), "weather": (load_weather, 1, 1)}
 REPLAY = "sklearn_cl replay recent"
 WINDOW_DAYS = 30  # of the accuracy curves
-DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 def network(epochs: int = 1, replay: bool = False, seed: int = 0):
