@@ -29,7 +29,8 @@ sklearn_cl set-ups (the default MLP, one hidden layer of 100):
   days where Page-Hinkley detects a rise of the error).
 
 Recorded: accuracy over the whole stream, seconds, and a figure of the
-accuracy over a sliding window of 30 days for the best of each library
+accuracy over a sliding window (30 days on Elec2, a year of weather) for
+the best of each library
 (the replay set-up compared by its mean over the three seeds).
 
 Run: ``python benchmarks/bench_streams.py [--out DIR] [--data DIR]``
@@ -58,8 +59,9 @@ from sklearn_cl.strategies import Replay
 
 # name: (loader, samples per day, update epochs of the multi-epoch set-ups)
 STREAMS = {"elec2": (load_elec2, 48, 10), "weather": (load_weather, 1, 1)}
+# days in the sliding window of the accuracy curves
+CURVE_DAYS = {"elec2": 30, "weather": 365}
 REPLAY = "sklearn_cl replay recent"
-WINDOW_DAYS = 30  # of the accuracy curves
 
 
 def network(epochs: int = 1, replay: bool = False, seed: int = 0):
@@ -162,14 +164,14 @@ def run_stream(name: str, data: Path, limit: int | None):
 def plot(curves: dict, out: Path) -> Path:
     fig, axes = plt.subplots(len(curves), 1, figsize=(11, 3.2 * len(curves)))
     for ax, (stream, series) in zip(np.atleast_1d(axes), curves.items()):
-        day = STREAMS[stream][1]
-        window = WINDOW_DAYS * day
+        day, days = STREAMS[stream][1], CURVE_DAYS[stream]
+        window = days * day
         kernel = np.ones(window) / window
         for learner, values in series.items():
             smooth = np.convolve(values, kernel, mode="valid")
             ax.plot(np.arange(len(smooth)) / day, smooth, lw=1, label=learner)
         ax.set(
-            title=f"{stream}: accuracy over the last {WINDOW_DAYS} days",
+            title=f"{stream}: accuracy over the last {days} days",
             xlabel="days",
             ylabel="accuracy",
         )

@@ -316,12 +316,11 @@ class TimeOrderedSplit:
     Examples
     --------
     >>> from sklearn_cl import ContinualRegressor
-    >>> from sklearn_cl.modules import CNN1D
     >>> t = np.arange(600)
     >>> X, y = make_windows(np.sin(2 * np.pi * t / 24), lookback=48)
     >>> reg = ContinualRegressor(
-    ...     module=CNN1D, early_stopping=True, train_split=TimeOrderedSplit(0.2),
-    ...     max_epochs=50, random_state=0,
+    ...     hidden_layer_sizes=(16,), early_stopping=True,
+    ...     train_split=TimeOrderedSplit(0.2), max_epochs=50, random_state=0,
     ... ).fit(X, y)
     >>> train, valid = TimeOrderedSplit(0.2)(torch.arange(10))
     >>> list(train.indices), list(valid.indices)
