@@ -1,10 +1,9 @@
 """Day-by-day prequential accuracy on real Elec2: the stream set-up of
 ``benchmarks/bench_streams.py`` against fine-tuning and river."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from helpers import load_shared
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_cl import ContinualClassifier, IncrementalPipeline
@@ -15,16 +14,12 @@ from sklearn_cl.strategies import Replay
 river_linear = pytest.importorskip("river.linear_model")
 river_preprocessing = pytest.importorskip("river.preprocessing")
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DAY = 48
 
 
 @pytest.fixture(scope="module")
 def elec2_days():
-    try:
-        X, y = load_elec2(SHARED_DATA)
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+    X, y = load_shared(load_elec2)
     return X[: 100 * DAY], y[: 100 * DAY]
 
 

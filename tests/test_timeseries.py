@@ -1,10 +1,9 @@
 """Forecasting windows: make_windows, StreamWindows, backtest."""
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
+from helpers import load_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -21,7 +20,6 @@ from sklearn_cl.timeseries import (
     make_windows,
 )
 
-SHARED_DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 DAY = 48
 
 
@@ -266,10 +264,7 @@ def test_early_stopping_validates_on_the_latest_windows():
 
 @pytest.fixture(scope="module")
 def elec2_demand():
-    try:
-        X, _ = load_elec2(SHARED_DATA)
-    except FileNotFoundError as error:
-        pytest.skip(str(error))
+    X, _ = load_shared(load_elec2)
     return X[:, 2].astype(np.float64)
 
 
