@@ -125,5 +125,7 @@ def main(data: Path) -> None:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=SHARED_DATA, help="folder of elec.csv")
+    parser.add_argument(
+        "--data", type=Path, default=SHARED_DATA, help="folder of elec.csv"
+    )
     main(parser.parse_args().data)

@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import river
 import torch
-from _common import SHARED_DATA, RESULTS, print_table, write_results
+from _common import RESULTS, SHARED_DATA, print_table, write_results
 from river import forest, linear_model, preprocessing, tree
 from sklearn.preprocessing import StandardScaler
 
@@ -241,7 +241,10 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for the PNG")
     parser.add_argument(
-        "--data", type=Path, default=SHARED_DATA, help="folder of elec.csv and weather.csv"
+        "--data",
+        type=Path,
+        default=SHARED_DATA,
+        help="folder of elec.csv and weather.csv",
     )
     parser.add_argument(
         "--limit", type=int, default=None, help="first samples of each stream only"
