@@ -233,16 +233,16 @@ def _in_order_of_appearance(tasks: np.ndarray) -> np.ndarray:
 def _snapshot_matrix(estimator, X, y, tasks, order, score_func) -> np.ndarray:
     """Scores of every snapshot (rows) on every held-out task (columns)."""
     snapshots = _find_snapshots(estimator)
-    if len(snapshots.modules_) != len(order):
+    if len(snapshots.weights_) != len(order):
         raise ValueError(
-            f"The model was trained in {len(snapshots.modules_)} calls, but the "
+            f"The model was trained in {len(snapshots.weights_)} calls, but the "
             f"held-out fold has {len(order)} tasks; the two must match, one call "
             "per task as in fit(X, y, tasks=...). Check that every task has "
             "samples in every fold."
         )
     X = torch.as_tensor(estimator._validate_X(X))
     matrix = np.empty((len(order), len(order)))
-    for k, module in enumerate(snapshots.modules_):
+    for k, module in enumerate(snapshots.modules(estimator.net_.module_)):
         y_pred = _predict_with(estimator, module, X)
         for i, t in enumerate(order):
             matrix[k, i] = score_func(y[tasks == t], y_pred[tasks == t])

@@ -10,6 +10,14 @@ that forecasts, observes and updates, period after period.
 Windowing happens before a scikit-learn pipeline, not inside it: a pipeline
 step cannot create ``y`` or change the number of samples. The windows
 themselves go through any pipeline or estimator.
+
+:class:`TimeOrderedSplit` holds out the most recent windows for validation
+(``ContinualRegressor(early_stopping=True, train_split=TimeOrderedSplit())``).
+It is written here because skorch's ``ValidSplit`` draws a fractional
+validation set at random, and none of scikit-learn's splitters holds out
+the last fraction of a set whose size changes from call to call; a random
+split of overlapping windows puts near-copies of the training windows in
+the validation set, so early stopping would stop too late.
 """
 
 from __future__ import annotations
@@ -20,11 +28,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.base import clone
 from sklearn.utils.validation import check_array
 
-__all__ = ["make_windows", "StreamWindows", "backtest", "Backtest"]
+__all__ = [
+    "make_windows",
+    "StreamWindows",
+    "TimeOrderedSplit",
+    "backtest",
+    "Backtest",
+]
 
 
 def _check_positive_int(value, name: str) -> int:
@@ -281,6 +296,63 @@ class StreamWindows:
             )
         last = self.buffer_[len(self.buffer_) - self.lookback :]
         return np.ascontiguousarray(last.T[None])
+
+
+class TimeOrderedSplit:
+    """Validation split that holds out the last samples, for time series.
+
+    A ``train_split`` for :class:`~sklearn_cl.ContinualRegressor` (and
+    skorch nets): of the ``n`` samples of a training call, in the order
+    given, the first ``n - ceil(fraction * n)`` train and the last
+    ``ceil(fraction * n)`` validate, so early stopping measures the model on
+    windows later than the ones it learns from, as a forecast will be. Each
+    update splits its own new windows the same way.
+
+    Parameters
+    ----------
+    fraction : float in (0, 1), default=0.1
+        Share of the samples held out for validation (at least one).
+
+    Examples
+    --------
+    >>> from sklearn_cl import ContinualRegressor
+    >>> t = np.arange(600)
+    >>> X, y = make_windows(np.sin(2 * np.pi * t / 24), lookback=48)
+    >>> reg = ContinualRegressor(
+    ...     hidden_layer_sizes=(16,), early_stopping=True,
+    ...     train_split=TimeOrderedSplit(0.2), max_epochs=50, random_state=0,
+    ... ).fit(X, y)
+    >>> train, valid = TimeOrderedSplit(0.2)(torch.arange(10))
+    >>> list(train.indices), list(valid.indices)
+    ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9])
+    >>> reg.n_iter_ < 50, reg.best_validation_score_ > 0.99
+    (True, True)
+    """
+
+    def __init__(self, fraction: float = 0.1):
+        self.fraction = fraction
+
+    def __repr__(self) -> str:
+        return f"TimeOrderedSplit(fraction={self.fraction!r})"
+
+    def __call__(self, dataset, y=None, **fit_params):
+        """Split ``dataset`` into its first and last samples (``torch``
+        ``Subset`` objects), as skorch's ``train_split`` does."""
+        fraction = self.fraction
+        if not isinstance(fraction, numbers.Real) or not 0 < fraction < 1:
+            raise ValueError(f"`fraction` must be a float in (0, 1); got {fraction!r}.")
+        n = len(dataset)
+        n_valid = int(np.ceil(fraction * n))
+        if n - n_valid < 1:
+            raise ValueError(
+                f"A training call of {n} samples leaves none to train on after "
+                f"holding out {n_valid} for validation. Pass more samples or a "
+                "smaller fraction."
+            )
+        return (
+            torch.utils.data.Subset(dataset, range(n - n_valid)),
+            torch.utils.data.Subset(dataset, range(n - n_valid, n)),
+        )
 
 
 @dataclass

@@ -3,11 +3,24 @@
 from __future__ import annotations
 
 import copy
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from sklearn_cl.strategies import Strategy
+
+# the reference data sets next to the repository (absent: those tests skip)
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def load_shared(loader):
+    """``loader(SHARED_DATA)`` (``load_elec2``, ...), or skip the test."""
+    try:
+        return loader(SHARED_DATA)
+    except FileNotFoundError as error:
+        pytest.skip(str(error))
 
 
 def model_state(estimator) -> dict:

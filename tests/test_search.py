@@ -149,7 +149,7 @@ def test_average_and_worst_are_per_task_accuracies(split3):
 def test_last_snapshot_is_the_final_model(split3):
     X, y, tasks = split3
     clf = make_clf(max_epochs=2, update_epochs=2).fit(X, y, tasks=tasks)
-    snapshots = dict(clf.net_.callbacks_)["snapshots"].modules_
+    snapshots = dict(clf.net_.callbacks_)["snapshots"].modules(clf.net_.module_)
     assert len(snapshots) == 3
     X_t = torch.as_tensor(X, dtype=torch.float32)
     with torch.inference_mode():
@@ -161,7 +161,7 @@ def test_last_snapshot_is_the_final_model(split3):
 def test_snapshot_metrics_are_those_of_the_accuracy_matrix(split3):
     X, y, tasks = split3
     clf = make_clf(max_epochs=2, update_epochs=2).fit(X, y, tasks=tasks)
-    snapshots = dict(clf.net_.callbacks_)["snapshots"].modules_
+    snapshots = dict(clf.net_.callbacks_)["snapshots"].modules(clf.net_.module_)
     with torch.inference_mode():
         outputs = [m(torch.as_tensor(X)).numpy() for m in snapshots]
     R = np.array(
@@ -206,3 +206,29 @@ def test_scorer_requests_tasks_by_default():
     assert request.consumes("score", ["tasks"]) == {"tasks"}
     scorer.set_score_request(tasks=False)
     assert scorer.get_metadata_routing().consumes("score", ["tasks"]) == set()
+
+
+def test_snapshots_keep_a_grown_output_layer_narrow_and_save_safely(tmp_path):
+    from sklearn_cl import persistence
+
+    X, y, _ = split_digits(3).train_arrays()
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        update_epochs=1,
+        allow_new_classes=True,
+        callbacks=[("snapshots", Snapshots())],
+        random_state=0,
+    )
+    clf.fit(X[y < 2], y[y < 2]).partial_fit(X[y < 4], y[y < 4])
+    first, last = dict(clf.net_.callbacks_)["snapshots"].modules(clf.net_.module_)
+    X_t = torch.as_tensor(X[:5], dtype=torch.float32)
+    with torch.inference_mode():
+        assert first(X_t).shape == (5, 2) and last(X_t).shape == (5, 4)
+    persistence.save(clf, tmp_path / "model.skops")
+    loaded = persistence.load(tmp_path / "model.skops")
+    weights = dict(loaded.net_.callbacks_)["snapshots"].weights_
+    assert [w.keys() for w in weights] == [
+        w.keys() for w in dict(clf.net_.callbacks_)["snapshots"].weights_
+    ]
+    np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))

@@ -2,6 +2,8 @@
 
 import numpy as np
 import pytest
+import torch
+from helpers import load_shared
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import BaseEstimator, RegressorMixin
@@ -9,8 +11,16 @@ from sklearn.linear_model import Ridge
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_cl import ContinualRegressor, IncrementalPipeline
+from sklearn_cl.datasets import load_elec2
 from sklearn_cl.modules import CNN1D
-from sklearn_cl.timeseries import StreamWindows, backtest, make_windows
+from sklearn_cl.timeseries import (
+    StreamWindows,
+    TimeOrderedSplit,
+    backtest,
+    make_windows,
+)
+
+DAY = 48
 
 
 def test_make_windows_univariate_values():
@@ -219,3 +229,59 @@ def test_windows_train_a_cnn_in_an_incremental_pipeline():
     model.partial_fit(X[half:], y[half:])
     assert model[-1].n_updates_ == 1 and model[-1].input_shape_ == (96,)
     assert model.score(X[half:], y[half:]) > 0.9
+
+
+def test_time_ordered_split_holds_out_the_last_samples():
+    train, valid = TimeOrderedSplit(0.25)(torch.arange(10))
+    assert list(train.indices) == list(range(7))
+    assert list(valid.indices) == [7, 8, 9]  # ceil(2.5): at least the fraction
+    with pytest.raises(ValueError, match="leaves none to train on"):
+        TimeOrderedSplit(0.5)(torch.arange(1))
+    with pytest.raises(ValueError, match=r"`fraction` must be a float in \(0, 1\)"):
+        TimeOrderedSplit(1.0)(torch.arange(10))
+
+
+def test_early_stopping_validates_on_the_latest_windows():
+    """The level of the series jumps after the training windows: a
+    time-ordered split validates on the jump, which nothing trained on
+    shows (a negative R²), where a random split validates on windows like
+    the ones it trains on."""
+    t = np.arange(800, dtype=float)
+    series = np.sin(2 * np.pi * t / 24) + (t >= 740) * 3.0
+    X, y = make_windows(series, lookback=24)
+    scores = {}
+    for name, split in {"time": TimeOrderedSplit(0.1), "random": 0.1}.items():
+        reg = ContinualRegressor(
+            early_stopping=True,
+            train_split=split,
+            hidden_layer_sizes=(16,),
+            max_epochs=5,
+            random_state=0,
+        ).fit(X, y)
+        scores[name] = reg.best_validation_score_
+    assert scores["time"] < 0 < 0.5 < scores["random"]
+
+
+@pytest.fixture(scope="module")
+def elec2_demand():
+    X, _ = load_shared(load_elec2)
+    return X[:, 2].astype(np.float64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("horizon", [1, DAY])
+def test_default_cnn_beats_the_naive_forecasts_on_elec2_demand(elec2_demand, horizon):
+    """Default training settings, 40 days of real demand to learn from, the
+    next 14 days to forecast: one step ahead against the last value, one day
+    ahead against the same time yesterday. Measured over seeds 0-2: MAE
+    0.017-0.020 against 0.031 one step ahead, 0.039-0.041 against 0.050 one
+    day ahead."""
+    lookback, train_days, test_days = 2 * DAY, 40, 14
+    X, y = make_windows(elec2_demand[: train_days * DAY], lookback, horizon)
+    test = elec2_demand[(train_days * DAY) - lookback : (train_days + test_days) * DAY]
+    X_test, y_test = make_windows(test, lookback, horizon, step=horizon)
+    model = ContinualRegressor(module=CNN1D, random_state=0).fit(X, y)
+    mae = np.abs(model.predict(X_test) - y_test).mean()
+    naive = X_test[:, -1] if horizon == 1 else X_test[:, -DAY:]
+    naive_mae = np.abs(naive - y_test).mean()
+    assert mae < 0.85 * naive_mae

@@ -1,8 +1,10 @@
-"""Snapshots: a copy of the network after every training call, for scoring."""
+"""Snapshots: the network's weights after every training call, for scoring."""
 
 from __future__ import annotations
 
 import copy
+
+import torch
 
 from .base import Strategy
 
@@ -10,20 +12,23 @@ __all__ = ["Snapshots"]
 
 
 class Snapshots(Strategy):
-    """Keep a copy of the network after every training call.
+    """Keep the network's weights after every training call.
 
     It changes nothing in training. With it, ``fit(X, y, tasks=t)`` leaves
-    the network as it was after each task in ``modules_``, so a scorer can
-    fill the accuracy matrix of the held-out fold and measure forgetting
-    (``make_task_scorer("neg_forgetting")``). Memory: one copy of the
-    network per training call (``fit`` task or ``partial_fit``), so use it
-    for searches over short task sequences, not for long streams.
+    the weights the network had after each task in ``weights_``, so a scorer
+    can fill the accuracy matrix of the held-out fold and measure forgetting
+    (``make_task_scorer("neg_forgetting")``); :meth:`modules` turns them
+    back into networks. The weights are plain tensors, so a model with
+    snapshots can be copied, pickled and saved in the safe format like any
+    other. Memory: one copy of the weights per training call (``fit`` task
+    or ``partial_fit``), so use it for searches over short task sequences,
+    not for long streams.
 
     Attributes
     ----------
-    modules_ : list of torch.nn.Module
-        CPU copies of the network in evaluation mode, one per training call,
-        oldest first; the last one equals the final network.
+    weights_ : list of dict of str to torch.Tensor
+        CPU copies of the network's ``state_dict()``, one per training call,
+        oldest first; the last one is the final network's.
 
     Examples
     --------
@@ -35,32 +40,48 @@ class Snapshots(Strategy):
     ...     hidden_layer_sizes=(16,), max_epochs=1,
     ...     callbacks=[("snapshots", Snapshots())], random_state=0,
     ... ).fit(X, y, tasks=tasks)
-    >>> len(dict(clf.net_.callbacks_)["snapshots"].modules_)
-    3
+    >>> snapshots = dict(clf.net_.callbacks_)["snapshots"]
+    >>> len(snapshots.weights_), len(snapshots.modules(clf.net_.module_))
+    (3, 3)
     """
 
-    # the copies are never changed once taken: a rollback keeps the list as
-    # it was; they are torch modules, so a model holding them cannot be
-    # saved in the safe format
-    _learned_state = ("modules_",)
-
-    def state_dict(self) -> dict:
-        return {"modules_": list(self.modules_)} if hasattr(self, "modules_") else {}
-
-    def load_state_dict(self, state: dict):
-        self.modules_ = list(state.get("modules_", []))
-        return self
-
-    def __getstate__(self):
-        return dict(vars(self))
-
-    def __setstate__(self, state):
-        vars(self).update(state)
+    _learned_state = ("weights_",)
 
     def initialize(self):
         super().initialize()
-        self.modules_ = []
+        self.weights_ = []
         return self
 
     def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
-        self.modules_.append(copy.deepcopy(context.module).cpu().eval())
+        self.weights_.append(
+            {
+                k: v.detach().cpu().clone()
+                for k, v in context.module.state_dict().items()
+            }
+        )
+
+    def modules(self, template: torch.nn.Module) -> list[torch.nn.Module]:
+        """The networks of the snapshots, oldest first.
+
+        Parameters
+        ----------
+        template : torch.nn.Module
+            A network of the same architecture (the estimator's
+            ``net_.module_``); it is copied, never changed. A snapshot taken
+            before a classifier's output layer grew keeps its narrower
+            layer.
+
+        Returns
+        -------
+        modules : list of torch.nn.Module
+            CPU networks in evaluation mode.
+        """
+        networks = []
+        for weights in self.weights_:
+            module = copy.deepcopy(template).cpu().eval()
+            tensors = dict(module.named_parameters())
+            tensors.update(module.named_buffers())
+            for name, value in weights.items():
+                tensors[name].data = value.clone()  # shapes may differ: no copy_
+            networks.append(module)
+        return networks

@@ -38,12 +38,6 @@ def test_check_strategy(strategy):
     check_strategy(strategy)
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="Snapshots keeps torch modules as its state, which a model cannot "
-    "pickle or save; it passes every check before check_copies",
-)
 def test_check_strategy_on_snapshots():
     check_strategy(Snapshots())
 
