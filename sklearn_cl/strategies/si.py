@@ -133,26 +133,15 @@ class SI(ImportancePenalty):
         self.start_ = [p.detach().clone() for p in context.module.parameters()]
         self.path_ = [torch.zeros_like(p) for p in self.start_]
 
-    def _tracked(self, module):
-        pairs = [
-            (p, w)
-            for p, w in zip(module.parameters(), self.path_)
-            if p.grad is not None
-        ]
-        return (
-            [p.grad for p, _ in pairs],
-            [p.detach() for p, _ in pairs],
-            [w for _, w in pairs],
-        )
-
-    def on_grad_computed(self, net, named_parameters, *, context, **kwargs):
+    def on_grad_computed(self, net, named_parameters=None, *, context, **kwargs):
+        super().on_grad_computed(net, named_parameters, context=context, **kwargs)
         # path += g * theta_before; on_batch_end subtracts g * theta_after
-        grads, params, path = self._tracked(context.module)
+        grads, params, path = self.with_grads(self.path_)
         torch._foreach_addcmul_(path, grads, params)
 
     def on_batch_end(self, net, batch=None, training=False, *, context, **kwargs):
         if training:  # validation batches take no step
-            grads, params, path = self._tracked(context.module)
+            grads, params, path = self.with_grads(self.path_)
             torch._foreach_addcmul_(path, grads, params, value=-1)
 
     def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
