@@ -49,12 +49,13 @@ class SI(ImportancePenalty):
     gradients training computes anyway.
 
     Cost: per training step, two fused elementwise passes over the
-    parameters (the path integral) plus the penalty's; no pass over the
-    data. An update of 10 epochs on digits took 1.8x a plain one (EWC,
-    Fisher pass included: 1.5x; the shared penalty alone: 1.55x;
-    ``benchmarks/bench_strategies.py``). Memory: three copies of the
-    parameters (importance, anchor, path integral) and the weights at the
-    start of each call.
+    parameters for the path integral and two for the penalty's gradient
+    (added to the gradients in place; the recorded ``train_loss`` leaves
+    the penalty out); no pass over the data. An update of 10 epochs on
+    digits took 1.24x a plain one (EWC, whose penalty goes through autograd
+    and which makes a Fisher pass: 1.57x; ``benchmarks/bench_strategies.py``).
+    Memory: three copies of the parameters (importance, anchor, path
+    integral) and the weights at the start of each call.
 
     Parameters
     ----------
