@@ -52,8 +52,8 @@ class SI(ImportancePenalty):
     parameters for the path integral and two for the penalty's gradient
     (added to the gradients in place; the recorded ``train_loss`` leaves
     the penalty out); no pass over the data. An update of 10 epochs on
-    digits took 1.24x a plain one (EWC, whose penalty goes through autograd
-    and which makes a Fisher pass: 1.57x; ``benchmarks/bench_strategies.py``).
+    digits took 1.21x a plain one (EWC, whose penalty goes through autograd
+    and which makes a Fisher pass: 1.58x; ``benchmarks/bench_strategies.py``).
     Memory: three copies of the parameters (importance, anchor, path
     integral) and the weights at the start of each call.
 
