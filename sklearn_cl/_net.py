@@ -315,6 +315,8 @@ class ContinualNet(NeuralNet):
         extenders = self.hooked_["extend_batch"]
         penalties = self.hooked_["penalty"]
         events = full or any(self.hooked_[event] for event in _BATCH_EVENTS)
+        # listed once per epoch, not per batch (5% of a small MLP's step)
+        learnable = list(self.get_all_learnable_params()) if events else None
         total = torch.zeros((), device=X.device)
         n_batches = 0
         for start in range(0, n, batch_size):
@@ -346,7 +348,7 @@ class ContinualNet(NeuralNet):
                 self._notify(
                     full,
                     "on_grad_computed",
-                    named_parameters=list(self.get_all_learnable_params()),
+                    named_parameters=learnable,
                     batch=(Xb, yb),
                     training=True,
                     context=context,

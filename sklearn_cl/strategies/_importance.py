@@ -1,4 +1,4 @@
-"""The quadratic penalty shared by the importance-weighted regularisers (SI, MAS).
+r"""The quadratic penalty shared by the importance-weighted regularisers (SI, MAS).
 
 Both hold each weight near its value after the last training call with a
 stiffness proportional to a per-weight importance; they differ only in how
@@ -6,20 +6,32 @@ the importance is measured. The penalty, the stiffness cap that keeps it
 from diverging, the running sum of importances and the padding of a grown
 output layer are the ones of :class:`~sklearn_cl.strategies.EWC`, through
 the same helpers of ``_penalty.py``.
+
+Unlike EWC's, their penalty is not a term of the loss: its gradient
+:math:`2\lambda\Omega_i(\theta_i - \theta^*_i)` is added to the
+parameters' gradients in ``on_grad_computed``, by two fused ``torch._foreach``
+kernels over the parameters listed once per call. Going through autograd
+instead (a custom ``autograd.Function`` per batch, plus listing the module's
+parameters on every batch) made an update on digits about 1.5x as long as a
+plain one; this costs a few per cent. The price: the recorded
+``train_loss`` leaves the penalty's value out.
 """
 
 from __future__ import annotations
 
 from numbers import Real
 
+import torch
+
 from .._param_validation import Interval
-from ._penalty import anchor_penalty, in_parameter_order, pad_rows, stiffness_cap
+from ._penalty import in_parameter_order, pad_rows, stiffness_cap
 from .base import Strategy
 
 
 class ImportancePenalty(Strategy):
-    r"""Base class: add :math:`\lambda \sum_i \Omega_i (\theta_i - \theta^*_i)^2`
-    to every training batch of an update.
+    r"""Base class: add the gradient of
+    :math:`\lambda \sum_i \Omega_i (\theta_i - \theta^*_i)^2` to every
+    training batch of an update.
 
     Subclasses set ``lambda_``, ``gamma`` and ``clip_stiffness`` in their
     ``__init__`` and call :meth:`consolidate` with the importance of the
@@ -30,7 +42,12 @@ class ImportancePenalty(Strategy):
     """
 
     _learned_state = ("importance_", "anchor_", "n_consolidations_")
-    _transient_state = ("active_stiffness_", "active_anchor_")
+    _transient_state = (
+        "active_params_",
+        "active_weights_",
+        "active_stiffness_",
+        "active_anchor_",
+    )
     _parameter_constraints = {
         "lambda_": [Interval(Real, 0, None, closed="left")],
         "gamma": [Interval(Real, 0, 1, closed="right")],
@@ -42,6 +59,7 @@ class ImportancePenalty(Strategy):
         self.importance_ = None
         self.anchor_ = None
         self.n_consolidations_ = 0
+        self.active_params_ = self.active_weights_ = None
         self.active_stiffness_ = None
         self.active_anchor_ = None
         return self
@@ -52,9 +70,13 @@ class ImportancePenalty(Strategy):
         return context.is_update and self.importance_ is not None
 
     def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        module = context.module
+        # listed once per call; the detached views follow the optimizer's
+        # in-place steps
+        self.active_params_ = list(module.parameters())
+        self.active_weights_ = [p.detach() for p in self.active_params_]
         if not self._penalised(context):
             return
-        module = context.module
         cap = stiffness_cap(context.lr) if self.clip_stiffness else float("inf")
         self.active_stiffness_ = [
             (2 * self.lambda_ * omega).clamp_(max=cap)
@@ -62,12 +84,26 @@ class ImportancePenalty(Strategy):
         ]
         self.active_anchor_ = in_parameter_order(module, self.anchor_)
 
-    def penalty(self, net, X, y, y_pred, *, context, **kwargs):
-        if not self._penalised(context):
-            return None
-        return anchor_penalty(
-            context.module, self.active_anchor_, self.active_stiffness_
+    def with_grads(self, *lists) -> list:
+        """The gradients of the module's parameters, then the parameters
+        (detached) and each of ``lists`` (in parameter order), all without
+        the parameters that have no gradient (frozen ones)."""
+        grads = [p.grad for p in self.active_params_]
+        lists = (self.active_weights_, *lists)
+        if all(g is not None for g in grads):
+            return [grads, *lists]
+        kept = [i for i, g in enumerate(grads) if g is not None]
+        return [[seq[i] for i in kept] for seq in (grads, *lists)]
+
+    def on_grad_computed(self, net, named_parameters=None, *, context, **kwargs):
+        if self.active_stiffness_ is None:
+            return
+        grads, params, anchor, stiffness = self.with_grads(
+            self.active_anchor_, self.active_stiffness_
         )
+        if grads:  # grad += stiffness * (theta - anchor)
+            diff = torch._foreach_sub(params, anchor)
+            torch._foreach_addcmul_(grads, diff, stiffness)
 
     def consolidate(self, module, importance: dict) -> None:
         """Add ``importance`` (one tensor per parameter name) to the running

@@ -27,6 +27,15 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     evaluation mode (no dropout; batch normalisation on its running
     statistics) and put back in its previous mode. It needs no labels.
 
+    When every parameter belongs to a ``torch.nn.Linear`` layer applied
+    once per forward pass to a batch of vectors (the library's MLPs), one
+    ordinary backward pass gives the same result: the per-sample gradient of
+    such a weight is the outer product :math:`g_n a_n^\top` of the gradient
+    at the layer's output and its input, whose absolute value is
+    :math:`|g_n|\,|a_n|^\top`, so the sum over samples is one product of
+    matrices. On the default MLP and 900 digits this takes about 1 ms
+    against 10-30 ms for ``vmap``.
+
     Parameters
     ----------
     module : torch.nn.Module
@@ -47,6 +56,14 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     >>> sorted(omega), bool((omega["weight"] >= 0).all())
     (['bias', 'weight'], True)
     """
+    was_training = module.training
+    module.eval()
+    try:
+        linear = _linear_sensitivity(module, X)
+    finally:
+        module.train(was_training)
+    if linear is not None:
+        return linear
     params = {name: p.detach() for name, p in module.named_parameters()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
 
@@ -66,6 +83,53 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     finally:
         module.train(was_training)
     return {name: t / max(len(X), 1) for name, t in total.items()}
+
+
+def _linear_sensitivity(module: torch.nn.Module, X: torch.Tensor):
+    """:func:`output_sensitivity` by one backward pass when every parameter
+    is in a ``Linear`` layer used once on a batch of vectors; else None."""
+    layers = {
+        name: layer
+        for name, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear)
+    }
+    owned = {
+        f"{name}.{p}"
+        for name, layer in layers.items()
+        for p, _ in layer.named_parameters(recurse=False)
+    }
+    if not layers or owned != {name for name, _ in module.named_parameters()}:
+        return None
+    seen = {}
+
+    def record(name):
+        def hook(layer, inputs, output):
+            seen.setdefault(name, []).append((inputs[0].detach(), output))
+            output.retain_grad()
+
+        return hook
+
+    handles = [layer.register_forward_hook(record(n)) for n, layer in layers.items()]
+    try:
+        with torch.enable_grad():
+            out = module(X)
+            if seen.keys() != layers.keys() or any(
+                len(v) != 1 or v[0][0].dim() != 2 for v in seen.values()
+            ):
+                return None
+            out.pow(2).sum().backward(inputs=[o for v in seen.values() for _, o in v])
+    finally:
+        for handle in handles:
+            handle.remove()
+    n = max(len(X), 1)
+    result = {}
+    for name, layer in layers.items():
+        a, output = seen[name][0]
+        g = output.grad.abs()
+        result[f"{name}.weight"] = g.T @ a.abs() / n
+        if layer.bias is not None:
+            result[f"{name}.bias"] = g.sum(0) / n
+    return result
 
 
 class MAS(ImportancePenalty):
@@ -93,10 +157,14 @@ class MAS(ImportancePenalty):
     unlabelled data that the model must keep handling: the importance needs
     inputs only.
 
-    Cost: one per-sample gradient pass over the call's data (or
-    ``n_importance_samples`` of it) per consolidation, like EWC's Fisher;
-    each training step adds the penalty's few elementwise passes over the
-    parameters. Memory: two copies of the parameters (importance, anchor).
+    Cost: one pass over the call's data (or ``n_importance_samples`` of
+    it) per consolidation, a single backward pass for a network of
+    ``Linear`` layers (see :func:`output_sensitivity`); each training step
+    adds two fused elementwise passes over the parameters, the penalty's
+    gradient added to the gradients in place (the recorded ``train_loss``
+    leaves the penalty out). An update of 10 epochs on digits took 1.15x a
+    plain one (EWC 1.58x; ``benchmarks/bench_strategies.py``). Memory: two
+    copies of the parameters (importance, anchor).
 
     Parameters
     ----------

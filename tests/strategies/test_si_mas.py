@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from contexts import context_of
 from helpers import the_strategy
 from skorch.callbacks import Callback
 
@@ -48,11 +49,35 @@ def test_si_importance_is_the_path_integral_over_the_squared_move(digits):
         torch.testing.assert_close(si.anchor_[name], p.detach())
 
 
-def test_mas_importance_is_the_mean_absolute_per_sample_gradient():
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(
+class Twice(torch.nn.Module):
+    """One Linear layer applied twice: per-sample gradients that are sums
+    of two outer products (no single-backward shortcut)."""
+
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(4, 4)
+
+    def forward(self, x):
+        return self.layer(torch.tanh(self.layer(x)))
+
+
+NETS = {
+    # Linear layers only: one backward pass
+    "linear": lambda: torch.nn.Sequential(
         torch.nn.Linear(4, 6), torch.nn.Tanh(), torch.nn.Linear(6, 3)
-    )
+    ),
+    # a parameter outside Linear layers, a shared layer: vmap
+    "layernorm": lambda: torch.nn.Sequential(
+        torch.nn.Linear(4, 6), torch.nn.LayerNorm(6), torch.nn.Linear(6, 3)
+    ),
+    "shared": Twice,
+}
+
+
+@pytest.mark.parametrize("make_net", NETS.values(), ids=NETS.keys())
+def test_mas_importance_is_the_mean_absolute_per_sample_gradient(make_net):
+    torch.manual_seed(0)
+    net = make_net()
     X = torch.randn(7, 4)
     expected = {n: torch.zeros_like(p) for n, p in net.named_parameters()}
     for x in X:
@@ -156,3 +181,31 @@ def test_bad_parameters_are_rejected(digits, strategy, params, match):
         ContinualClassifier(max_epochs=1, callbacks=[MAS(n_importance_samples=0)]).fit(
             X[:50], y[:50]
         )
+
+
+@pytest.mark.parametrize("strategy", [SI, MAS])
+def test_the_penalty_gradient_is_that_of_the_quadratic_penalty(digits, strategy):
+    # what on_grad_computed adds to the gradients: the gradient of
+    # lambda * sum(importance * (theta - anchor)**2), frozen weights skipped
+    X, y = digits
+    clf = ContinualClassifier(max_epochs=2, callbacks=[strategy()], random_state=0)
+    clf.fit(X[:300], y[:300])
+    net, cb = clf.net_, the_strategy(clf.net_)
+    params = dict(net.module_.named_parameters())
+    with torch.no_grad():
+        for p in params.values():
+            p.add_(0.1 * torch.randn_like(p))
+    params["layers.0.bias"].requires_grad_(False)
+    context = context_of(net, torch.from_numpy(X[:10]), lr=1e-3)
+    cb.on_update_begin(net, context=context)
+    for p in params.values():
+        p.grad = torch.ones_like(p) if p.requires_grad else None
+    cb.on_grad_computed(net, context=context)
+    for name, p in params.items():
+        if not p.requires_grad:
+            assert p.grad is None
+            continue
+        theta = p.detach().clone().requires_grad_(True)
+        value = cb.lambda_ * (cb.importance_[name] * (theta - cb.anchor_[name]) ** 2)
+        value.sum().backward()
+        torch.testing.assert_close(p.grad, 1 + theta.grad)
