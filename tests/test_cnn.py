@@ -54,7 +54,9 @@ def test_output_shape(kwargs, shape):
 def test_max_pooling_matches_torch_max_pool1d(length):
     from sklearn_cl.modules import _MaxPool1d
 
-    X = torch.randn(4, 3, length, dtype=torch.float64, requires_grad=True)
+    X = torch.randn(4, 3, length, dtype=torch.float64).relu()  # ties at 0
+    X[0, 0, :4] = 1.0  # tied maxima: the first gets the gradient
+    X.requires_grad_(True)
     ours, theirs = _MaxPool1d(3)(X), torch.nn.MaxPool1d(3)(X)
     assert torch.equal(ours, theirs)
     weights = torch.randn_like(ours)
