@@ -20,9 +20,10 @@ slice, step). The parts, in the order a call runs them:
 - ``epoch``: shuffle, slice and the training step, in the net's loop;
 - ``finiteness check``: every parameter summed to detect NaN or inf.
 
-``update inside the transaction`` is ``_fit_unguarded``: the call without the
-snapshot, the finiteness check and the acceptance logic. ``other`` is what
-remains of a call or of ``_fit_unguarded`` once its parts are taken off: Python
+``update inside the transaction`` is ``_fit_checked``: the call without the
+parameter re-check, the snapshot, the finiteness check and the acceptance
+logic. ``other`` is what
+remains of a call or of ``_fit_checked`` once its parts are taken off: Python
 calls, attribute bookkeeping (``n_updates_``), and what the parts cost more
 together than apart (caches, the allocator).
 Best of several interleaved rounds of 200 calls each, in microseconds per
@@ -72,8 +73,8 @@ def parts(est, X, y) -> dict:
 
     return {
         "whole partial_fit": lambda: est.partial_fit(X, y),
-        "update inside the transaction": lambda: est._fit_unguarded(
-            X, y, None, None, None, True
+        "update inside the transaction": lambda: est._fit_checked(
+            X, y, None, None, None, False, True
         ),
         "rollback snapshot": lambda: Transaction(est),
         "parameter re-check": recheck,

@@ -193,22 +193,26 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         fitted model (``partial_fit``; from scratch when there is none yet),
         as one all-or-nothing call (see ``_transaction``)."""
         with updating(self):  # concurrent updates run one after the other
+            first_training = not (incremental and hasattr(self, "net_"))
+            # before the call: the acceptance check scores the model as it is
+            if first_training:
+                self._check_params()
+            else:
+                self._check_changed_params()
             all_or_nothing(
                 self,
-                lambda: self._fit_unguarded(
-                    X, y, sample_weight, classes, tasks, incremental
+                lambda: self._fit_checked(
+                    X, y, sample_weight, classes, tasks, first_training, incremental
                 ),
                 incremental=incremental,
             )
         return self
 
-    def _fit_unguarded(self, X, y, sample_weight, classes, tasks, incremental):
-        """The training of ``_fit``; returns the last loss."""
-        first_training = not (incremental and hasattr(self, "net_"))
-        if first_training:
-            self._check_params()
-        else:
-            self._check_changed_params()
+    def _fit_checked(
+        self, X, y, sample_weight, classes, tasks, first_training, incremental
+    ):
+        """The training of ``_fit`` once the parameters are checked; returns
+        the last loss."""
         X, y = validate_X_y(self, X, y, reset=first_training)
         weight = check_sample_weight(sample_weight, len(X))
         if incremental:
