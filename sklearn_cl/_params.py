@@ -26,13 +26,21 @@ from skorch.callbacks import InputShapeSetter
 
 from ._param_validation import validate_parameter_constraints
 
-__all__ = ["NamedParamsMixin", "named_callbacks", "same", "same_spec"]
+__all__ = [
+    "EARLY_STOPPING_NAMES",
+    "NamedParamsMixin",
+    "callback_spec",
+    "named_callbacks",
+    "same_spec",
+]
 
 # keyword arguments routed to the module, optimizer or criterion, as in skorch
-ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
+_ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
 
-# the __init__ parameter names of each estimator class
+# the __init__ parameter names, and those an update checks again, of each
+# estimator class
 _PARAM_NAMES: dict = {}
+_UPDATE_PARAM_NAMES: dict = {}
 
 # names of the callbacks that early_stopping=True adds
 EARLY_STOPPING_NAMES = ("valid_score", "early_stopping")
@@ -47,13 +55,13 @@ _UNSUPPORTED_CALLBACKS = {
 }
 
 
-def same(a, b) -> bool:
+def _same(a, b) -> bool:
     """Whether a parameter kept its value: equal plain values, or the same
     object (modules, classes, callables)."""
     if a is b:
         return True
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(same(x, z) for x, z in zip(a, b))
+        return len(a) == len(b) and all(_same(x, z) for x, z in zip(a, b))
     plain = (numbers.Number, str, bytes, type(None))
     return isinstance(a, plain) and isinstance(b, plain) and a == b
 
@@ -64,7 +72,7 @@ def same_spec(a, b) -> bool:
         b is not None
         and a[0] is b[0]
         and a[1].keys() == b[1].keys()
-        and all(same(v, b[1][k]) for k, v in a[1].items())
+        and all(_same(v, b[1][k]) for k, v in a[1].items())
     )
 
 
@@ -147,9 +155,14 @@ class NamedParamsMixin:
     def _update_param_names(cls) -> tuple:
         """The parameters that act from the next call: every declared one
         that does not define the network."""
-        return tuple(
-            k for k in cls._parameter_constraints if k not in cls._network_param_names
-        )
+        names = _UPDATE_PARAM_NAMES.get(cls)
+        if names is None:
+            names = _UPDATE_PARAM_NAMES[cls] = tuple(
+                k
+                for k in cls._parameter_constraints
+                if k not in cls._network_param_names
+            )
+        return names
 
     def _extra_params(self) -> dict:
         """Keyword arguments given beyond the signature (``module__*`` ...)."""
@@ -193,7 +206,7 @@ class NamedParamsMixin:
     def set_params(self, **params):
         plain = {}
         for key, value in params.items():
-            if key.startswith(ROUTED_PREFIXES):
+            if key.startswith(_ROUTED_PREFIXES):
                 setattr(self, key, value)
             elif key.startswith("callbacks__"):
                 self._set_callback_param(key[len("callbacks__") :], value)
@@ -226,11 +239,13 @@ class NamedParamsMixin:
     def _check_params(self) -> None:
         """Every parameter, before a first training."""
         self._validate_params()
-        unknown = [k for k in self._extra_params() if not k.startswith(ROUTED_PREFIXES)]
+        unknown = [
+            k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)
+        ]
         if unknown:
             raise ValueError(
                 f"Unknown parameters {unknown} for {type(self).__name__}. Extra "
-                f"keyword arguments must start with one of {list(ROUTED_PREFIXES)}."
+                f"keyword arguments must start with one of {list(_ROUTED_PREFIXES)}."
             )
         optimizer = self.optimizer
         if not (
@@ -257,7 +272,7 @@ class NamedParamsMixin:
         changed = {
             k: getattr(self, k)
             for k in self._update_param_names()
-            if k not in checked or not same(getattr(self, k), checked[k])
+            if k not in checked or not _same(getattr(self, k), checked[k])
         }
         if changed:
             validate_parameter_constraints(
@@ -269,7 +284,7 @@ class NamedParamsMixin:
         built = self._built_with
         now = self._network_params()
         network = sorted(
-            k for k in built.keys() | now.keys() if not same(built.get(k), now.get(k))
+            k for k in built.keys() | now.keys() if not _same(built.get(k), now.get(k))
         )
         if network:
             raise ValueError(

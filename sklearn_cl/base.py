@@ -325,7 +325,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         return split
 
     def _record_curves(self) -> None:
-        """scikit-learn MLP's attributes, for the last training call."""
+        """scikit-learn MLP's attributes, for the last training call
+        (``validation_scores_``: accuracy for classifiers, R² for
+        regressors)."""
         history = self.net_.history
         self.loss_curve_ = [row.get("train_loss") for row in history]
         self.n_iter_ = len(history)
