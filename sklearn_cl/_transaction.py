@@ -191,20 +191,23 @@ class UpdateRejectedWarning(UserWarning):
     """An update was undone (``on_nonfinite="warn"``) and the model kept."""
 
 
-def all_or_nothing(estimator, train, *, incremental: bool) -> None:
-    """Run ``train()``, a training call of ``estimator`` that returns its last
-    loss, so that it takes effect entirely or not at all.
+def all_or_nothing(estimator, check_params, train, *, incremental: bool) -> None:
+    """Run ``check_params()`` then ``train()``, a training call of
+    ``estimator`` that returns its last loss, so that the call takes effect
+    entirely or not at all.
 
     ``incremental``: the call continues the fitted net (``partial_fit``),
     whose state is copied first; otherwise it builds a new net (``fit``) and
     the old one is simply kept. The ``acceptance_check`` judges updates of
-    an existing model only. An undone call raises (an exception,
-    ``NonFiniteUpdateError``), or with ``on_nonfinite="warn"`` or a rejection
-    is recorded in ``rejected_updates_``.
+    an existing model only, scoring it once the parameters are checked. An
+    undone call raises (the exception, or ``NonFiniteUpdateError``), or with
+    ``on_nonfinite="warn"`` or a rejection is recorded in
+    ``rejected_updates_``.
     """
     transaction = Transaction(estimator, net_state=incremental)
     check = estimator.acceptance_check if transaction.net is not None else None
     try:
+        check_params()
         before = check.score(estimator) if check is not None else None
         loss = train()
         lr = estimator.net_.optimizer_.param_groups[0]["lr"]

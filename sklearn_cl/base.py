@@ -194,13 +194,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         as one all-or-nothing call (see ``_transaction``)."""
         with updating(self):  # concurrent updates run one after the other
             first_training = not (incremental and hasattr(self, "net_"))
-            # before the call: the acceptance check scores the model as it is
-            if first_training:
-                self._check_params()
-            else:
-                self._check_changed_params()
             all_or_nothing(
                 self,
+                self._check_params if first_training else self._check_changed_params,
                 lambda: self._fit_checked(
                     X, y, sample_weight, classes, tasks, first_training, incremental
                 ),
