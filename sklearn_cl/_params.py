@@ -6,7 +6,7 @@ parameters a call reads.
   ``clone``), routed to the module, optimizer or loss;
 - callbacks are named as ``make_pipeline`` names steps and tuned through
   ``callbacks__NAME__PARAM``, as a ``Pipeline``'s steps are;
-- a parameter either defines the network (``network_param_names``: a change
+- a parameter either defines the network (``_network_param_names``: a change
   needs a new ``fit``) or acts from the next call; the latter are validated
   again by every update, as scikit-learn validates parameters on every call.
   They are derived from ``_parameter_constraints``, so a new parameter cannot
