@@ -3,15 +3,17 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 EXTRAS ?= test
+CONSTRAINTS ?= constraints.txt
+PIP_CONSTRAINTS := $(addprefix -c ,$(CONSTRAINTS))
 
-.PHONY: install demo test lint bench docs clean
+.PHONY: install demo test test-min lint bench docs clean
 
-$(VENV)/.installed-$(EXTRAS): pyproject.toml constraints.txt
+$(VENV)/.installed-$(EXTRAS): pyproject.toml $(CONSTRAINTS)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	# torch first and pinned: the CPU build, no CUDA packages
-	$(PY) -m pip install -q -c constraints.txt torch
-	$(PY) -m pip install -q -c constraints.txt -e ".[$(EXTRAS)]"
+	$(PY) -m pip install -q $(PIP_CONSTRAINTS) torch
+	$(PY) -m pip install -q $(PIP_CONSTRAINTS) -e ".[$(EXTRAS)]"
 	touch $@
 
 install: $(VENV)/.installed-$(EXTRAS)
@@ -21,6 +23,14 @@ demo: install
 
 test: install
 	$(PY) -m pytest -q
+
+# The whole suite against the oldest scikit-learn, skorch, numpy and scipy
+# that pyproject.toml declares (constraints-min.txt), in its own environment.
+# The extra test-core leaves out river and dask-ml, whose own minima are newer
+# (scipy 1.12, scikit-learn 1.6.1): their tests skip.
+test-min:
+	$(MAKE) test VENV=.venv-min EXTRAS=test-core \
+		CONSTRAINTS="constraints.txt constraints-min.txt"
 
 lint: install
 	$(VENV)/bin/ruff check sklearn_cl tests examples benchmarks
@@ -36,4 +46,4 @@ bench: install
 	cd benchmarks && for script in bench_*.py; do ../$(PY) $$script || exit 1; done
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) .venv-min *.egg-info

@@ -11,7 +11,7 @@ slice, step). The parts, in the order a call runs them:
 - ``parameter re-check``: the update parameters changed since the last
   call, validated as scikit-learn does, and the checks that the network's
   parameters and the callbacks are still valid;
-- ``input checks``: the fast path of ``_validate_X_y`` (type, dtype, shape,
+- ``input checks``: the fast path of ``validate_X_y`` (type, dtype, shape,
   finiteness) and the label encoding;
 - ``tensors``: numpy to torch, to the device;
 - ``seeding``: the forked, seeded torch RNG around the training call;
@@ -22,9 +22,10 @@ slice, step). The parts, in the order a call runs them:
 - ``epoch``: shuffle, slice and the training step, in the net's loop;
 - ``finiteness check``: every parameter summed to detect NaN or inf.
 
-``update inside the transaction`` is ``_update``: the call without the
-snapshot, the finiteness check and the acceptance logic. ``other`` is what
-remains of a call or of ``_update`` once its parts are taken off: Python
+``update inside the transaction`` is ``_fit_checked``: the call without the
+parameter re-check, the snapshot, the finiteness check and the acceptance
+logic. ``other`` is what
+remains of a call or of ``_fit_checked`` once its parts are taken off: Python
 calls, attribute bookkeeping (``n_updates_``), and what the parts cost more
 together than apart (caches, the allocator).
 Best of several interleaved rounds of 200 calls each, in microseconds per
@@ -43,8 +44,10 @@ from _common import print_table, write_results
 from bench_overhead import data, hand_written
 
 from sklearn_cl import ContinualClassifier
+from sklearn_cl._build import call_seed, seeded
+from sklearn_cl._input import to_tensor, validate_X_y
+from sklearn_cl._schedule import update_lr
 from sklearn_cl._transaction import Transaction, is_finite
-from sklearn_cl.base import _seeded
 from sklearn_cl.strategies.context import UpdateContext
 
 CALLS = 200
@@ -54,20 +57,18 @@ ROUNDS = 15
 def parts(est, X, y) -> dict:
     """Each part of ``est.partial_fit(X, y)`` as a function of no argument."""
     net = est.net_
-    X_t, y_t = est._to_tensor(X), est._to_tensor(est._encode_y(y, reset=False)[0])
-    lr = est._current_update_lr()
+    X_t, y_t = to_tensor(X), to_tensor(est._encode_y(y, reset=False)[0])
+    lr = update_lr(est)
 
     def check_input():
-        X_v, y_v = est._validate_X_y(X, y, reset=False)
+        X_v, y_v = validate_X_y(est, X, y, reset=False)
         est._encode_y(y_v, reset=False)
 
     def recheck():
-        est._check_update_params()
-        est._check_network_unchanged()
-        est._check_callbacks()
+        est._check_changed_params()
 
     def seeding():
-        with _seeded(est._call_seed(), net.device):
+        with seeded(call_seed(est), net.device):
             pass
 
     def update_context():
@@ -84,11 +85,13 @@ def parts(est, X, y) -> dict:
     context = update_context()
 
     def tensors():
-        est._to_tensor(X).to(net.device), est._to_tensor(y).to(net.device)
+        to_tensor(X).to(net.device), to_tensor(y).to(net.device)
 
     return {
         "whole partial_fit": lambda: est.partial_fit(X, y),
-        "update inside the transaction": lambda: est._update(X, y, None, None),
+        "update inside the transaction": lambda: est._fit_checked(
+            X, y, None, None, None, False, True
+        ),
         "rollback snapshot": lambda: Transaction(est),
         "parameter re-check": recheck,
         "input checks": check_input,

@@ -1,9 +1,19 @@
-"""All-or-nothing training calls: what a call changes, and how to undo it."""
+"""All-or-nothing training calls: what a call changes, and how to undo it.
+
+``all_or_nothing`` runs an estimator's training call inside a
+``Transaction``: on an exception, a non-finite loss or non-finite weights,
+or a rejection by the estimator's ``acceptance_check``, the estimator is put
+back exactly as it was before the call. ``attributes_restored_on_error`` is
+the same guarantee for meta-estimators, whose members are replaced, never
+changed in place.
+"""
 
 from __future__ import annotations
 
 import math
+import warnings
 import weakref
+from contextlib import contextmanager
 
 import torch
 
@@ -170,3 +180,81 @@ def is_finite(net, loss: float) -> bool:
     return all(
         cb._state_is_finite() for _, cb in net.callbacks_ if isinstance(cb, Strategy)
     )
+
+
+class NonFiniteUpdateError(ValueError):
+    """A training call produced a non-finite loss or weights and was undone."""
+
+
+class UpdateRejectedWarning(UserWarning):
+    """An update was undone (``on_nonfinite="warn"``) and the model kept."""
+
+
+def all_or_nothing(estimator, check_params, train, *, incremental: bool) -> None:
+    """Run ``check_params()`` then ``train()``, a training call of
+    ``estimator`` that returns its last loss, so that the call takes effect
+    entirely or not at all.
+
+    ``incremental``: the call continues the fitted net (``partial_fit``),
+    whose state is copied first; otherwise it builds a new net (``fit``) and
+    the old one is simply kept. The ``acceptance_check`` judges updates of
+    an existing model only, scoring it once the parameters are checked. An
+    undone call raises (the exception, or ``NonFiniteUpdateError``), or with
+    ``on_nonfinite="warn"`` or a rejection is recorded in
+    ``rejected_updates_``.
+    """
+    transaction = Transaction(estimator, net_state=incremental)
+    check = estimator.acceptance_check if transaction.net is not None else None
+    try:
+        check_params()
+        before = check.score(estimator) if check is not None else None
+        loss = train()
+        lr = estimator.net_.optimizer_.param_groups[0]["lr"]
+        finite = is_finite(estimator.net_, loss)
+        after = check.score(estimator) if check is not None and finite else None
+    except BaseException:
+        transaction.rollback(estimator)
+        raise
+    if not finite:
+        transaction.rollback(estimator)
+        _nonfinite(estimator, loss, "update" if incremental else "fit", lr)
+    elif after is not None and check.rejection(before, after) is not None:
+        transaction.rollback(estimator)
+        reason = check.rejection(before, after)
+        _record_rejection(estimator, reason, before=before, after=after)
+
+
+@contextmanager
+def attributes_restored_on_error(estimator):
+    """Put back the estimator's attributes if the block raises (for
+    meta-estimators whose members are replaced, never changed in place)."""
+    transaction = Transaction(estimator, net_state=False)
+    try:
+        yield
+    except BaseException:
+        transaction.rollback(estimator)
+        raise
+
+
+def _record_rejection(estimator, reason: str, **details) -> None:
+    record = {"update": estimator.n_updates_, "reason": reason, **details}
+    # bounded: a stream whose every update is rejected must not grow memory
+    estimator.rejected_updates_ = [*estimator.rejected_updates_[-99:], record]
+
+
+def _nonfinite(estimator, loss: float, call: str, lr: float) -> None:
+    message = (
+        f"The {call} produced a non-finite loss or non-finite weights (last "
+        f"loss {loss}) at learning rate {lr:g}; the model was rolled back to "
+        "its state before the call. Use a smaller learning rate "
+        "(update_lr for updates, lr for fit) or a weaker penalty (e.g. a "
+        "smaller EWC lambda_), or scale the inputs and targets."
+    )
+    if estimator.on_nonfinite == "raise" or not hasattr(estimator, "net_"):
+        raise NonFiniteUpdateError(
+            message + " Set on_nonfinite='warn' to keep serving the last "
+            "good model with a warning instead."
+        )
+    # stacklevel: the caller of fit or partial_fit
+    warnings.warn(message, UpdateRejectedWarning, stacklevel=5)
+    _record_rejection(estimator, "non-finite loss or weights", loss=loss)

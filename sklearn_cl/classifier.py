@@ -10,8 +10,9 @@ from sklearn.base import ClassifierMixin
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
+from ._build import call_seed, seeded
 from ._param_validation import StrOptions
-from .base import _UPDATE_PARAMS, ContinualEstimator, _seeded
+from .base import ContinualEstimator
 
 __all__ = ["ContinualClassifier"]
 
@@ -117,7 +118,6 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         "allow_new_classes": ["boolean"],
         "class_weight": [dict, StrOptions({"balanced"}), None],
     }
-    _update_params = (*_UPDATE_PARAMS, "allow_new_classes", "class_weight")
     _is_classifier = True
     _multi_output = False
     _default_criterion = torch.nn.CrossEntropyLoss
@@ -205,7 +205,9 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
                 "output layer needs every label up front. Pass "
                 "classes=np.unique(y_all), or call fit first."
             )
-        return self._partial_fit(X, y, classes=classes, sample_weight=sample_weight)
+        return self._fit(
+            X, y, sample_weight=sample_weight, classes=classes, incremental=True
+        )
 
     def _check_update_weights(self) -> None:
         if isinstance(self.class_weight, str):  # "balanced", as SGDClassifier
@@ -321,7 +323,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
 
     def _grow_classes(self, new: np.ndarray) -> None:
         n_old = len(self.classes_)
-        with _seeded(self._call_seed() + 1, self.net_.device):
+        with seeded(call_seed(self) + 1, self.net_.device):
             self.net_.grow_output(n_old + len(new))
         self._set_classes(np.concatenate([self.classes_, new]))
 

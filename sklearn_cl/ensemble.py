@@ -29,8 +29,11 @@ from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ._input import to_tensor
+from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
-from .base import ContinualEstimator, _attributes_restored_on_error
+from ._transaction import attributes_restored_on_error
+from .base import ContinualEstimator
 from .modules import MLP
 from .strategies.buffers import make_buffer
 
@@ -284,7 +287,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with _attributes_restored_on_error(self):
+        with attributes_restored_on_error(self):
             self._check_setup()
             routed = self._routed("fit", fit_params)
             self._start()
@@ -316,7 +319,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with _attributes_restored_on_error(self):
+        with attributes_restored_on_error(self):
             self._check_setup()
             if update not in (None, "add", "newest"):
                 raise ValueError(
@@ -644,20 +647,10 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         )
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            inner = get_tags(self.estimator)
-        except (AttributeError, TypeError, ValueError):
-            return tags  # not an estimator: fit will say so
-        tags.estimator_type = inner.estimator_type
-        # get_tags builds new tags on every call: no copy needed
-        tags.classifier_tags = inner.classifier_tags
-        tags.regressor_tags = inner.regressor_tags
-        tags.target_tags.multi_output = inner.target_tags.multi_output
-        tags.target_tags.single_output = inner.target_tags.single_output
-        tags.input_tags.allow_nan = inner.input_tags.allow_nan
-        tags.input_tags.sparse = inner.input_tags.sparse and self.data == "new"
-        tags.non_deterministic = inner.non_deterministic
+        tags = delegated_tags(super().__sklearn_tags__(), self.estimator)
+        if self.data == "old_and_new":  # the memory holds dense float32 rows
+            tags.input_tags.sparse = False
+            tags.input_tags.string = False
         return tags
 
 
@@ -725,7 +718,7 @@ def _batch_key(member):
 def _stacked_predictions(members: list, X, method: str) -> list:
     """Each member's ``method(X)`` from one batched forward pass."""
     first = members[0]
-    X = first._to_tensor(first._validate_X(X))  # the layout all of them share
+    X = to_tensor(first._validate_X(X))  # the layout all of them share
     device = first.net_.device
     layers = _stacked_layers([m.net_.module_ for m in members])
     with torch.inference_mode():

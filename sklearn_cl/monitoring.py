@@ -7,7 +7,6 @@ import numbers
 
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
-from sklearn.utils import get_tags
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -16,6 +15,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
 from .drift import PageHinkley
 
@@ -377,17 +377,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         return hasattr(self, "estimator_")
 
     def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        try:
-            inner = get_tags(self.estimator)
-        except (AttributeError, TypeError, ValueError):
-            return tags  # not an estimator: fit will say so
-        tags.estimator_type = inner.estimator_type
-        tags.classifier_tags = copy.deepcopy(inner.classifier_tags)
-        tags.regressor_tags = copy.deepcopy(inner.regressor_tags)
-        tags.target_tags = copy.deepcopy(inner.target_tags)
-        tags.input_tags = copy.deepcopy(inner.input_tags)
-        return tags
+        return delegated_tags(super().__sklearn_tags__(), self.estimator)
 
 
 def _record(batch: int, n_samples: int, error: float, drift: bool, update) -> dict:

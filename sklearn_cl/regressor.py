@@ -8,7 +8,7 @@ from sklearn.base import RegressorMixin
 from sklearn.preprocessing import StandardScaler
 
 from ._param_validation import StrOptions
-from .base import _NETWORK_PARAMS, ContinualEstimator
+from .base import ContinualEstimator
 
 __all__ = ["ContinualRegressor"]
 
@@ -123,7 +123,7 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         **ContinualEstimator._parameter_constraints,
         "target_scaling": [StrOptions({"standard"}), None],
     }
-    _network_param_names = (*_NETWORK_PARAMS, "target_scaling")
+    _network_param_names = (*ContinualEstimator._network_param_names, "target_scaling")
     _is_classifier = False
     _multi_output = True
     _default_criterion = torch.nn.MSELoss
@@ -201,7 +201,7 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         -------
         self
         """
-        return self._partial_fit(X, y, sample_weight=sample_weight)
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
 
     def predict(self, X) -> np.ndarray:
         """Predicted values, of shape (n_samples,) when fitted on 1-D ``y``."""

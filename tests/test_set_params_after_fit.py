@@ -272,3 +272,47 @@ def _saved_and_loaded(est, save, load):
     path = Path(tempfile.mkdtemp()) / "model.skcl"
     save(est, path)
     return load(path, trusted=[BatchSizes])
+
+
+# an invalid value of each parameter that acts from the next call: listing
+# them all makes a new parameter fail here until it is checked or declared
+# network-defining
+INVALID_UPDATE_VALUES = {
+    "lr": -1.0,
+    "max_epochs": 0,
+    "batch_size": 0,
+    "update_epochs": 0,
+    "update_lr": -1.0,
+    "update_lr_decay": 2.0,
+    "train_split": 1.5,
+    "early_stopping": "yes",
+    "validation_fraction": 1.5,
+    "n_iter_no_change": 0,
+    "tol": -1.0,
+    "callbacks": "replay",
+    "on_nonfinite": "ignore",
+    "acceptance_check": "strict",
+    "random_state": "seed",
+    "verbose": "loud",
+    "allow_new_classes": "yes",
+    "class_weight": 3,
+}
+
+
+def test_every_parameter_is_checked_by_updates_or_defines_the_network():
+    est = ContinualClassifier()
+    update_params = set(est._update_param_names())
+    assert update_params == set(INVALID_UPDATE_VALUES)
+    assert update_params | set(est._network_param_names) == set(
+        est.get_params(deep=False)
+    )
+
+
+@pytest.mark.parametrize("param", sorted(INVALID_UPDATE_VALUES))
+def test_an_invalid_update_parameter_is_an_error_at_the_next_update(fitted, param):
+    est, X, y = fitted
+    before = model_state(est)
+    est.set_params(**{param: INVALID_UPDATE_VALUES[param]})
+    with pytest.raises(ValueError, match=f"'{param}' parameter of ContinualClassifier"):
+        update(est, X, y)
+    assert_same_state(before, model_state(est))
