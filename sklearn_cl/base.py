@@ -238,6 +238,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         self._base_seed = int(check_random_state(self.random_state).randint(2**31))
         self._checked_params = {k: getattr(self, k) for k in self._update_param_names()}
         self.n_updates_ = 0
+        self._n_calls = (
+            0  # training calls kept since the first: the context's call_index
+        )
         self._decay_origin = 0
         self.rejected_updates_ = []
         with seeded(self._base_seed, self.device):
@@ -308,11 +311,12 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
                 lr=lr,
                 is_update=is_update,
                 label=label,
-                call_index=self.n_updates_ + is_update,
+                call_index=self._n_calls,
             )
         self._record_curves()
         if not fit_budget:  # every partial_fit and every later task counts
             self.n_updates_ += 1
+        self._n_calls += 1
         return loss
 
     def _train_split(self, seed: int):

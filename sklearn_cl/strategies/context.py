@@ -43,9 +43,7 @@ class UpdateContext:
         The index of this call among the model's training calls since it
         was last trained from scratch: 0 for the first training, then one
         more for every later task or update that was kept (calls rolled
-        back do not count). It is the estimator's ``n_updates_`` plus one
-        for updates, so a model started with ``partial_fit`` goes 0, 2, 3,
-        ... (its ``n_updates_`` counts the first call too).
+        back do not count), whichever method started the model.
     n_epochs : int
         The number of epochs this call trains (its budget).
     epoch : int, default=0

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from skorch.callbacks import Callback
 
-from sklearn_cl import ContinualClassifier, ContinualRegressor
+from sklearn_cl import ContinualClassifier, ContinualRegressor, NonFiniteUpdateError
 from sklearn_cl._net import _SKORCH_EVENTS
 from sklearn_cl.strategies import Strategy, UpdateContext
 
@@ -172,6 +172,26 @@ def test_epoch_and_call_index_as_the_hooks_see_them():
         ("begin", 2, 0),
         ("end", 2, 1),
     ]
+
+
+def test_call_index_counts_the_calls_of_a_model_started_by_partial_fit():
+    seen = []
+
+    class Calls(Strategy):
+        def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
+            seen.append((context.call_index, context.is_update))
+
+    X = np.random.default_rng(0).normal(size=(30, 3))
+    reg = ContinualRegressor(update_epochs=1, callbacks=[Calls()], random_state=0)
+    for start in (0, 10, 20):
+        reg.partial_fit(X[start : start + 10], X[start : start + 10, 0])
+    reg.set_params(update_lr=1e30)  # an update rolled back is not counted
+    with pytest.raises(NonFiniteUpdateError):
+        reg.partial_fit(X[:10] * 1e10, X[:10, 0] * 1e10)
+    reg.set_params(update_lr=None)
+    reg.partial_fit(X[:10], X[:10, 0])
+    # the rolled-back update was call 3, and so is the next one
+    assert seen == [(0, False), (1, True), (2, True), (3, True), (3, True)]
 
 
 def test_hooks_of_the_first_contract_get_only_what_they_name(digits):
