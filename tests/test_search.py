@@ -8,7 +8,12 @@ from scipy.stats import loguniform
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import GridSearchCV, KFold, RandomizedSearchCV
 
-from sklearn_cl import ContinualClassifier, Snapshots, make_task_scorer
+from sklearn_cl import (
+    ContinualClassifier,
+    NonFiniteUpdateError,
+    Snapshots,
+    make_task_scorer,
+)
 from sklearn_cl.datasets import permuted_digits, split_digits
 from sklearn_cl.evaluation import backward_transfer, forgetting
 from sklearn_cl.strategies import EWC, Replay
@@ -232,3 +237,16 @@ def test_snapshots_keep_a_grown_output_layer_narrow_and_save_safely(tmp_path):
         w.keys() for w in dict(clf.net_.callbacks_)["snapshots"].weights_
     ]
     np.testing.assert_array_equal(loaded.predict(X), clf.predict(X))
+
+
+def test_rollback_keeps_the_snapshots_without_copying_them(split3):
+    X, y, tasks = split3
+    clf = make_clf(max_epochs=1, update_epochs=1).fit(X, y, tasks=tasks)
+    snapshots = dict(clf.net_.callbacks_)["snapshots"]
+    before = list(snapshots.weights_)
+    clf.set_params(update_lr=1e30)
+    with pytest.raises(NonFiniteUpdateError):
+        clf.partial_fit(X * 1e10, y)
+    after = dict(clf.net_.callbacks_)["snapshots"].weights_
+    assert len(after) == len(before)
+    assert all(a[k] is b[k] for a, b in zip(after, before) for k in b)

@@ -47,6 +47,12 @@ class Snapshots(Strategy):
 
     _learned_state = ("weights_",)
 
+    def state_dict(self) -> dict:
+        # the snapshots are fresh copies never changed once taken: a copy of
+        # the list is enough (the rollback of every update would otherwise
+        # copy every snapshot, a cost growing with the number of calls)
+        return {"weights_": list(self.weights_)} if hasattr(self, "weights_") else {}
+
     def initialize(self):
         super().initialize()
         self.weights_ = []
