@@ -48,15 +48,15 @@ def data(n: int):
     return (X[index] / 16).astype(np.float32), y[index]
 
 
-def hand_written(batch_size: int):
+def hand_written(batch_size: int, device: str = "cpu"):
     torch.manual_seed(0)
-    module = MLP(64, 10)
+    module = MLP(64, 10).to(device)
     optimizer = torch.optim.Adam(module.parameters(), lr=1e-3)
 
     def call(X_np, y_np):
-        X, y = torch.from_numpy(X_np), torch.from_numpy(y_np)
+        X, y = torch.from_numpy(X_np).to(device), torch.from_numpy(y_np).to(device)
         module.train()
-        order = torch.randperm(len(X))
+        order = torch.randperm(len(X), device=device)
         for start in range(0, len(X), batch_size):
             index = order[start : start + batch_size]
             optimizer.zero_grad(set_to_none=True)
