@@ -250,3 +250,15 @@ def test_rollback_keeps_the_snapshots_without_copying_them(split3):
     after = dict(clf.net_.callbacks_)["snapshots"].weights_
     assert len(after) == len(before)
     assert all(a[k] is b[k] for a, b in zip(after, before) for k in b)
+
+
+def test_snapshots_name_weights_the_template_has_no_place_for(split3):
+    X, y, tasks = split3
+    clf = make_clf(max_epochs=1, update_epochs=1).fit(X, y, tasks=tasks)
+    snapshots = dict(clf.net_.callbacks_)["snapshots"]
+    other = torch.nn.Sequential(torch.nn.Linear(64, 10))
+    with pytest.raises(ValueError, match=r"Snapshot 0 holds weights .*net_\.module_"):
+        snapshots.modules(other)
+    snapshots.weights_[1] = {"layers.0.weight": "not a tensor"}
+    with pytest.raises(ValueError, match=r"Snapshot 1 .*'layers.0.weight'"):
+        snapshots.modules(clf.net_.module_)

@@ -81,12 +81,30 @@ class Snapshots(Strategy):
         -------
         modules : list of torch.nn.Module
             CPU networks in evaluation mode.
+
+        Raises
+        ------
+        ValueError
+            If a snapshot holds weights ``template`` has no place for (a
+            network of another architecture, or weights from a file that
+            were not written by this strategy).
         """
         networks = []
-        for weights in self.weights_:
+        for index, weights in enumerate(self.weights_):
             module = copy.deepcopy(template).cpu().eval()
             tensors = dict(module.named_parameters())
             tensors.update(module.named_buffers())
+            foreign = sorted(
+                name
+                for name, value in weights.items()
+                if name not in tensors or not isinstance(value, torch.Tensor)
+            )
+            if foreign:
+                raise ValueError(
+                    f"Snapshot {index} holds weights that {type(template).__name__} "
+                    f"has no tensor for: {foreign[:5]}. Pass the estimator's own "
+                    "network (net_.module_) as the template."
+                )
             for name, value in weights.items():
                 tensors[name].data = value.clone()  # shapes may differ: no copy_
             networks.append(module)
