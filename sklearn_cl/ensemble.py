@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import numbers
 import weakref
+from inspect import signature
 
 import numpy as np
 import scipy.sparse as sp
@@ -27,7 +28,11 @@ from sklearn.utils.metadata_routing import (
 )
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import (
+    check_is_fitted,
+    has_fit_parameter,
+    validate_data,
+)
 
 from ._input import to_tensor
 from ._meta import delegated_tags
@@ -280,8 +285,8 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         X : array-like of shape (n_samples, n_features)
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         **fit_params
-            Metadata routed to the members' ``fit`` (metadata routing must
-            be enabled).
+            Metadata routed to the members' ``fit``: ``sample_weight``
+            always, anything else when metadata routing is enabled.
 
         Returns
         -------
@@ -311,8 +316,9 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             What this step does; None means the ``update`` parameter.
         **partial_fit_params
             Metadata routed to the members' ``fit`` (new member) or
-            ``partial_fit`` (newest member updated); metadata routing must be
-            enabled. Not allowed once remembered samples join the batch
+            ``partial_fit`` (newest member updated): ``sample_weight``
+            always, anything else when metadata routing is enabled. Not
+            allowed once remembered samples join the batch
             (``data="old_and_new"``): they have no metadata.
 
         Returns
@@ -358,18 +364,32 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                     )
 
     def _routed(self, method: str, params: dict):
-        """The metadata for the members' ``fit`` and ``partial_fit``."""
+        """The metadata for the members' ``fit`` and ``partial_fit``.
+
+        Without metadata routing, ``sample_weight`` alone goes to every
+        member, as in scikit-learn's ``VotingClassifier`` and
+        ``BaggingClassifier``."""
         if get_config()["enable_metadata_routing"]:
             return process_routing(self, method, **params)["estimator"]
-        if params:
+        unexpected = sorted(set(params) - {"sample_weight"})
+        if unexpected:
             raise ValueError(
                 f"{type(self).__name__}.{method} got unexpected arguments "
-                f"{sorted(params)}. Metadata such as sample_weight reaches the "
+                f"{unexpected}. Metadata other than sample_weight reaches the "
                 "members only with metadata routing: call sklearn.set_config("
                 "enable_metadata_routing=True) and request it on the estimator, "
                 "e.g. estimator.set_fit_request(sample_weight=True)."
             )
-        return {"fit": {}, "partial_fit": {}}
+        if params.get("sample_weight") is None:
+            return {"fit": {}, "partial_fit": {}}
+        if not has_fit_parameter(self.estimator, "sample_weight"):
+            raise ValueError(
+                f"sample_weight was given, but {type(self.estimator).__name__}.fit "
+                "does not take it. Drop sample_weight, or use an estimator that "
+                "supports sample weights."
+            )
+        weighted = {"sample_weight": params["sample_weight"]}
+        return {"fit": weighted, "partial_fit": weighted}
 
     def _start(self) -> None:
         """Reset to the starting state: no member, or the ``init`` model."""
@@ -467,6 +487,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                 f"{type(member).__name__} has none. Use update='add', or an "
                 "estimator with partial_fit."
             )
+        _check_partial_fit_takes(member, routed["partial_fit"])
         return copy.deepcopy(member).partial_fit(X, y, **routed["partial_fit"])
 
     def _check_features(self, X, *, reset: bool) -> None:
@@ -652,6 +673,21 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             tags.input_tags.sparse = False
             tags.input_tags.string = False
         return tags
+
+
+def _check_partial_fit_takes(member, metadata: dict) -> None:
+    """Raise if the newest member's ``partial_fit`` cannot take ``metadata``
+    (sample weights passed without routing to a member that only takes them
+    in ``fit``)."""
+    accepted = signature(member.partial_fit).parameters
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in accepted.values())
+    missing = sorted(set(metadata) - set(accepted))
+    if missing and not takes_any:
+        raise ValueError(
+            f"{missing} were given, but {type(member).__name__}.partial_fit "
+            "does not take them, and update='newest' calls it. Drop them, or "
+            "use update='add' (a new member is fitted with them)."
+        )
 
 
 # ----------------------------------------------------------------------

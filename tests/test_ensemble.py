@@ -27,7 +27,7 @@ from sklearn_cl import ContinualClassifier, ContinualRegressor, UpdateEnsemble
 
 # No expected failures: every ensemble below passes every check.
 CHECKED = [
-    UpdateEnsemble(ContinualClassifier(max_epochs=3)),
+    UpdateEnsemble(ContinualClassifier()),
     UpdateEnsemble(LogisticRegression()),
     UpdateEnsemble(SGDClassifier(), voting="hard"),
     UpdateEnsemble(Ridge(), data="old_and_new"),
@@ -471,12 +471,52 @@ def test_pickle_round_trip_continues_identically(batches):
     )
 
 
+def test_sample_weight_reaches_the_members_without_routing(batches):
+    # as in scikit-learn's VotingClassifier and BaggingClassifier
+    parts, _ = batches
+    X, y = parts[0]
+    weight = np.where(y == 1, 5.0, 1.0)
+    ensemble = UpdateEnsemble(LogisticRegression()).fit(X, y, sample_weight=weight)
+    weighted = LogisticRegression().fit(X, y, sample_weight=weight)
+    np.testing.assert_array_equal(ensemble.estimators_[0].coef_, weighted.coef_)
+    ensemble.partial_fit(*parts[1], sample_weight=np.ones(200))  # a new member
+    assert len(ensemble.estimators_) == 2
+    sgd = SGDClassifier(random_state=0)
+    newest = UpdateEnsemble(sgd, update="newest", voting="hard").fit(X, y)
+    newest.partial_fit(X, y, sample_weight=weight)
+    expected = SGDClassifier(random_state=0).fit(X, y)
+    expected.partial_fit(X, y, sample_weight=weight)
+    np.testing.assert_array_equal(newest.estimators_[0].coef_, expected.coef_)
+
+
+class _UnweightedUpdates(SGDClassifier):
+    """Takes sample weights in ``fit`` only."""
+
+    def partial_fit(self, X, y, classes=None):
+        return super().partial_fit(X, y, classes=classes)
+
+
+def test_sample_weight_a_member_cannot_take_is_refused_unchanged(batches):
+    from sklearn.neighbors import KNeighborsClassifier
+
+    parts, _ = batches
+    X, y = parts[0]
+    with pytest.raises(ValueError, match=r"KNeighborsClassifier\.fit does not take"):
+        UpdateEnsemble(KNeighborsClassifier()).fit(X, y, sample_weight=np.ones(len(y)))
+    ensemble = UpdateEnsemble(_UnweightedUpdates(), update="newest", voting="hard")
+    ensemble.fit(X, y, sample_weight=np.ones(len(y)))
+    before = ensemble.estimators_[0].coef_.copy()
+    with pytest.raises(ValueError, match=r"partial_fit does not take them"):
+        ensemble.partial_fit(X, y, sample_weight=np.ones(len(y)))
+    np.testing.assert_array_equal(ensemble.estimators_[0].coef_, before)
+
+
 def test_metadata_routing(batches):
     parts, _ = batches
     X, y = parts[0]
     weight = np.where(y == 1, 5.0, 1.0)
     with pytest.raises(ValueError, match="enable_metadata_routing=True"):
-        UpdateEnsemble(LogisticRegression()).fit(X, y, sample_weight=weight)
+        UpdateEnsemble(LogisticRegression()).fit(X, y, groups=weight)
     with config_context(enable_metadata_routing=True):
         estimator = LogisticRegression().set_fit_request(sample_weight=True)
         ensemble = UpdateEnsemble(estimator).fit(X, y, sample_weight=weight)
