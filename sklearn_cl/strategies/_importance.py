@@ -96,14 +96,10 @@ class ImportancePenalty(Strategy):
         return [[seq[i] for i in kept] for seq in (grads, *lists)]
 
     def on_grad_computed(self, net, named_parameters=None, *, context, **kwargs):
-        if self.active_stiffness_ is None:
-            return
-        grads, params, anchor, stiffness = self.with_grads(
-            self.active_anchor_, self.active_stiffness_
-        )
-        if grads:  # grad += stiffness * (theta - anchor)
-            diff = torch._foreach_sub(params, anchor)
-            torch._foreach_addcmul_(grads, diff, stiffness)
+        if self.active_stiffness_ is not None:
+            add_penalty_gradient(
+                *self.with_grads(self.active_anchor_, self.active_stiffness_)
+            )
 
     def consolidate(self, module, importance: dict) -> None:
         """Add ``importance`` (one tensor per parameter name) to the running
@@ -130,3 +126,12 @@ class ImportancePenalty(Strategy):
         self.anchor_ = {
             n: pad_rows(a, params[n], new_rows="like") for n, a in self.anchor_.items()
         }
+
+
+def add_penalty_gradient(grads, params, anchor, stiffness) -> None:
+    """``grads += stiffness * (params - anchor)``, in place (lists of
+    tensors in the same order, as :meth:`ImportancePenalty.with_grads`
+    gives them)."""
+    if grads:
+        diff = torch._foreach_sub(params, anchor)
+        torch._foreach_addcmul_(grads, diff, stiffness)

@@ -7,7 +7,7 @@ from numbers import Real
 import torch
 
 from .._param_validation import Interval
-from ._importance import ImportancePenalty
+from ._importance import ImportancePenalty, add_penalty_gradient
 
 __all__ = ["SI"]
 
@@ -111,7 +111,12 @@ class SI(ImportancePenalty):
     (3, True)
     """
 
-    _transient_state = (*ImportancePenalty._transient_state, "path_", "start_")
+    _transient_state = (
+        *ImportancePenalty._transient_state,
+        "path_",
+        "start_",
+        "last_step_",
+    )
     _parameter_constraints = {
         **ImportancePenalty._parameter_constraints,
         "xi": [Interval(Real, 0, None, closed="neither")],
@@ -127,25 +132,41 @@ class SI(ImportancePenalty):
         super().initialize()
         self.path_ = None
         self.start_ = None
+        self.last_step_ = None
         return self
 
     def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
         super().on_update_begin(net, X=X, y=y, context=context, **kwargs)
         self.start_ = [p.detach().clone() for p in context.module.parameters()]
         self.path_ = [torch.zeros_like(p) for p in self.start_]
+        self.last_step_ = None
 
     def on_grad_computed(self, net, named_parameters=None, *, context, **kwargs):
-        super().on_grad_computed(net, named_parameters, context=context, **kwargs)
-        # path += g * theta_before; on_batch_end subtracts g * theta_after
-        grads, params, path = self.with_grads(self.path_)
-        torch._foreach_addcmul_(path, grads, params)
-
-    def on_batch_end(self, net, batch=None, training=False, *, context, **kwargs):
-        if training:  # validation batches take no step
+        # -sum_t g_t (theta_{t+1} - theta_t), summed by parts: at step t add
+        # theta_t * (g_t - g_{t-1}); the last step's -theta_T * g_{T-1}
+        # follows in on_update_end. The gradients of the previous step are
+        # the tensors themselves (the net sets them to None between steps and
+        # autograd writes new ones), so no hook after the optimizer's step
+        # and no copy.
+        if self.active_stiffness_ is None:
             grads, params, path = self.with_grads(self.path_)
-            torch._foreach_addcmul_(path, grads, params, value=-1)
+        else:
+            grads, params, path, anchor, stiffness = self.with_grads(
+                self.path_, self.active_anchor_, self.active_stiffness_
+            )
+            add_penalty_gradient(grads, params, anchor, stiffness)
+        self._close_last_step()
+        torch._foreach_addcmul_(path, params, grads)
+        self.last_step_ = (path, params, grads)
+
+    def _close_last_step(self) -> None:
+        """Subtract the last step's gradient times the current weights."""
+        if self.last_step_ is not None:
+            torch._foreach_addcmul_(*self.last_step_, value=-1)
+            self.last_step_ = None
 
     def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
+        self._close_last_step()
         module = context.module
         importance = {
             name: omega.clamp(min=0) / ((p.detach() - start) ** 2 + self.xi)
