@@ -174,8 +174,8 @@ class MAS(ImportancePenalty):
     ``Linear`` layers (see :func:`output_sensitivity`); each training step
     adds two fused elementwise passes over the parameters, the penalty's
     gradient added to the gradients in place (the recorded ``train_loss``
-    leaves the penalty out). An update of 10 epochs on digits took 1.15x a
-    plain one (EWC 1.58x; ``benchmarks/bench_strategies.py``). Memory: two
+    leaves the penalty out). An update of 10 epochs on digits took 1.14x a
+    plain one (EWC 1.56x; ``benchmarks/bench_strategies.py``). Memory: two
     copies of the parameters (importance, anchor).
 
     Parameters

@@ -67,11 +67,11 @@ class SI(ImportancePenalty):
     :math:`-\theta_T g_{T-1}`: the previous step's gradients are the tensors
     autograd wrote (the net drops them rather than zeroing them), so no
     hook after the step and no copy of the weights are needed. An update
-    of 10 epochs on digits took 1.19x a plain one (EWC, whose penalty goes
-    through autograd and which makes a Fisher pass: 1.6x;
-    ``benchmarks/bench_strategies.py``). Memory: three copies of the
-    parameters (importance, anchor, path integral), the weights at the
-    start of each call and the previous step's gradients.
+    of 10 epochs on digits took 1.17x a plain one (1.22x with a hook after
+    each step; EWC, whose penalty goes through autograd and which makes a
+    Fisher pass: 1.56x; ``benchmarks/bench_strategies.py``). Memory: three
+    copies of the parameters (importance, anchor, path integral), the
+    weights at the start of each call and the previous step's gradients.
 
     Parameters
     ----------
