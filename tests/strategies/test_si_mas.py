@@ -211,6 +211,7 @@ def test_the_new_output_rows_have_no_importance(digits, strategy):
             r"'lambda_' parameter of \w+ must be a float in the range",
         ),
         (dict(gamma=0.0), r"'gamma' parameter of \w+ must be a float in the range"),
+        (dict(power=0.0), r"'power' parameter of \w+ must be a float in the range"),
     ],
 )
 @pytest.mark.parametrize("strategy", [SI, MAS])
