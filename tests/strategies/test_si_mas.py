@@ -25,9 +25,11 @@ class StartWeights(Callback):
         }
 
 
-def test_si_importance_is_the_path_integral_over_the_squared_move(digits):
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_si_importance_is_the_path_integral_over_the_squared_move(digits, power):
     # one full-batch SGD step: theta moves by -lr * g, so the path integral
-    # -g * delta is delta**2 / lr and the importance delta**2 / lr / (delta**2 + xi)
+    # -g * delta is delta**2 / lr and the importance delta**2 / lr / (delta**2 + xi),
+    # raised to `power`
     X, y = digits
     lr, xi = 0.5, 0.1
     clf = ContinualClassifier(
@@ -36,7 +38,7 @@ def test_si_importance_is_the_path_integral_over_the_squared_move(digits):
         lr=lr,
         max_epochs=1,
         batch_size=500,
-        callbacks=[("si", SI(xi=xi)), ("start", StartWeights())],
+        callbacks=[("si", SI(xi=xi, power=power)), ("start", StartWeights())],
         random_state=0,
     ).fit(X[:500], y[:500])
     callbacks = dict(clf.net_.callbacks_)
@@ -44,9 +46,55 @@ def test_si_importance_is_the_path_integral_over_the_squared_move(digits):
     assert si.n_consolidations_ == 1
     for name, p in clf.net_.module_.named_parameters():
         delta = p.detach() - start[name]
-        expected = delta**2 / lr / (delta**2 + xi)
+        expected = (delta**2 / lr / (delta**2 + xi)) ** power
         torch.testing.assert_close(si.importance_[name], expected, rtol=1e-4, atol=1e-7)
         torch.testing.assert_close(si.anchor_[name], p.detach())
+
+
+class PathIntegral(Callback):
+    """``-sum_t g_t * (theta_{t+1} - theta_t)`` over the training steps of
+    the latest call, recorded step by step with copies."""
+
+    def initialize(self):
+        self.path_ = None
+        return self
+
+    def on_train_begin(self, net, **kwargs):
+        self.path_ = [torch.zeros_like(p) for p in net.module_.parameters()]
+
+    def on_grad_computed(self, net, **kwargs):
+        self.before_ = [p.detach().clone() for p in net.module_.parameters()]
+        self.grads_ = [p.grad.clone() for p in net.module_.parameters()]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        params = net.module_.parameters()
+        for omega, g, p, b in zip(self.path_, self.grads_, params, self.before_):
+            omega -= g * (p.detach() - b)
+
+
+def test_si_path_integral_over_many_steps_is_minus_gradient_times_move(digits):
+    # Adam, mini-batches, several epochs: the path integral that SI sums by
+    # parts is the step-by-step sum
+    X, y = digits
+    xi = 0.1
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=3,
+        batch_size=64,
+        callbacks=[
+            ("si", SI(xi=xi, power=1.0)),
+            ("path", PathIntegral()),
+            ("start", StartWeights()),
+        ],
+        random_state=0,
+    ).fit(X[:300], y[:300])
+    callbacks = dict(clf.net_.callbacks_)
+    si, path = callbacks["si"], callbacks["path"].path_
+    start = callbacks["start"].weights_
+    for (name, p), omega in zip(clf.net_.module_.named_parameters(), path):
+        assert (omega > 0).any()
+        expected = omega.clamp(min=0) / ((p.detach() - start[name]) ** 2 + xi)
+        torch.testing.assert_close(si.importance_[name], expected, rtol=1e-3, atol=1e-6)
 
 
 class Twice(torch.nn.Module):
@@ -90,16 +138,18 @@ def test_mas_importance_is_the_mean_absolute_per_sample_gradient(make_net):
         torch.testing.assert_close(omega[n], expected[n])
 
 
-def test_mas_needs_no_labels(digits):
-    # the importance depends on the inputs only: shuffled labels after the
-    # same first training give the same importance
+@pytest.mark.parametrize("power", [1.0, 2.0])
+def test_mas_needs_no_labels(digits, power):
+    # the importance is that of the inputs only, raised to `power`
     X, y = digits
-    clf = ContinualClassifier(max_epochs=2, callbacks=[MAS()], random_state=0)
+    clf = ContinualClassifier(
+        max_epochs=2, callbacks=[MAS(power=power)], random_state=0
+    )
     clf.fit(X[:300], y[:300])
     mas = the_strategy(clf.net_)
     again = output_sensitivity(clf.net_.module_, torch.from_numpy(X[:300]))
     for name, omega in mas.importance_.items():
-        torch.testing.assert_close(omega, again[name])
+        torch.testing.assert_close(omega, again[name] ** power)
 
 
 class Stiffness(Callback):
@@ -121,7 +171,7 @@ def test_the_stiffness_is_capped_at_one_over_the_learning_rate(digits, strategy)
     clf = ContinualClassifier(
         max_epochs=3,
         update_lr=0.01,
-        callbacks=[strategy(lambda_=1e4), ("stiffness", Stiffness())],
+        callbacks=[strategy(lambda_=1e6), ("stiffness", Stiffness())],
         random_state=0,
     )
     clf.fit(X[:400], y[:400]).partial_fit(X[400:800], y[400:800])
@@ -130,7 +180,7 @@ def test_the_stiffness_is_capped_at_one_over_the_learning_rate(digits, strategy)
         max_epochs=3,
         update_lr=0.01,
         callbacks=[
-            strategy(lambda_=1e4, clip_stiffness=False),
+            strategy(lambda_=1e6, clip_stiffness=False),
             ("stiffness", Stiffness()),
         ],
         random_state=0,
@@ -161,6 +211,7 @@ def test_the_new_output_rows_have_no_importance(digits, strategy):
             r"'lambda_' parameter of \w+ must be a float in the range",
         ),
         (dict(gamma=0.0), r"'gamma' parameter of \w+ must be a float in the range"),
+        (dict(power=0.0), r"'power' parameter of \w+ must be a float in the range"),
     ],
 )
 @pytest.mark.parametrize("strategy", [SI, MAS])
