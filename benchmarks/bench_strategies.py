@@ -58,6 +58,10 @@ MEMORY = {
     "Replay(200)": lambda: [Replay(200)],
     "DER(200)": lambda: [DER(buffer_size=200)],
     "DER++(200)": lambda: [DERPlusPlus(buffer_size=200)],
+    # the authors' choice: outputs kept from the call that stored each sample
+    "DER(200, refresh=False)": lambda: [DER(buffer_size=200, refresh=False)],
+    "DER++(200, refresh=False)": lambda: [DERPlusPlus(buffer_size=200, refresh=False)],
+    "DER++(200, alpha=0.3)": lambda: [DERPlusPlus(alpha=0.3, buffer_size=200)],
     "ER-ACE(200)": lambda: [ERACE(200)],
     "A-GEM(200)": lambda: [AGEM(200)],
 }
