@@ -65,6 +65,11 @@ MEMORY = {
     "ER-ACE(200)": lambda: [ERACE(200)],
     "A-GEM(200)": lambda: [AGEM(200)],
 }
+# the DER paper's best DER++ for permuted MNIST with 200 samples (alpha=beta=1;
+# Buzzega et al. 2020, appendix; Mammoth's utils/best_args.py)
+PERMUTED_EXTRA = {
+    "DER++(200, alpha=1)": lambda: [DERPlusPlus(alpha=1.0, buffer_size=200)],
+}
 # Avalanche 0.6, same settings, 75/25 split (issue 13)
 AVALANCHE_SPLIT = {
     "naive": 0.19,
@@ -243,7 +248,7 @@ PARTS = {
     "permuted_digits_avalanche": lambda: table(
         "permuted digits, Avalanche settings and 75/25 split",
         lambda seed: permuted_digits(5, test_size=0.25, random_state=seed),
-        MEMORY,
+        {**MEMORY, **PERMUTED_EXTRA},
         AVALANCHE_PERMUTED,
         **AVALANCHE,
     ),
