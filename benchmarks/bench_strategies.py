@@ -12,7 +12,8 @@ seconds of one update, and the size of the strategy's state):
   compare`` does, ``partial_fit`` on each task with the output layer
   growing with the new classes (the protocol of issue 13's "replay 0.918");
 - ``permuted_digits_avalanche``: permuted digits with the Avalanche settings;
-- ``split_mnist1d``: split MNIST-1D (MLP and CNN1D), the same settings;
+- ``split_mnist1d_mlp``, ``split_mnist1d_cnn``: split MNIST-1D (MLP and
+  CNN1D), the same settings;
 - ``regularisers``: permuted digits with the protocol of
   ``tests/strategies/test_quality_permuted.py`` (40 epochs, then 10 per
   update, batch 16, 50/50 split, seeds 0-4): EWC, SI, MAS at their best
@@ -20,6 +21,11 @@ seconds of one update, and the size of the strategy's state):
 - ``update_cost``: one update of 10 epochs on permuted digits, each
   strategy's ``partial_fit`` time over a plain one (best of interleaved
   repeats).
+
+The memory tables also run DER and DER++ with ``refresh=False`` (the
+outputs kept from the call that stored each sample, as the authors do) and
+DER++ with its former ``alpha=0.3``; the permuted table also runs DER++
+with the paper's permuted-MNIST ``alpha=1``.
 
 The machine is shared with other jobs; timings are best-of-repeats ratios.
 Run: ``python benchmarks/bench_strategies.py [PART ...]`` (all parts by
