@@ -12,7 +12,8 @@ seconds of one update, and the size of the strategy's state):
   compare`` does, ``partial_fit`` on each task with the output layer
   growing with the new classes (the protocol of issue 13's "replay 0.918");
 - ``permuted_digits_avalanche``: permuted digits with the Avalanche settings;
-- ``split_mnist1d``: split MNIST-1D (MLP and CNN1D), the same settings;
+- ``split_mnist1d_mlp``, ``split_mnist1d_cnn``: split MNIST-1D (MLP and
+  CNN1D), the same settings;
 - ``regularisers``: permuted digits with the protocol of
   ``tests/strategies/test_quality_permuted.py`` (40 epochs, then 10 per
   update, batch 16, 50/50 split, seeds 0-4): EWC, SI, MAS at their best
@@ -23,6 +24,11 @@ seconds of one update, and the size of the strategy's state):
   strategy's ``partial_fit`` time over a plain one (best of interleaved
   repeats, in CPU seconds of this process: ``time.process_time``, so that
   waiting for a core taken by another job does not count).
+
+The memory tables also run DER and DER++ with ``refresh=False`` (the
+outputs kept from the call that stored each sample, as the authors do) and
+DER++ with its former ``alpha=0.3``; the permuted table also runs DER++
+with the paper's permuted-MNIST ``alpha=1``.
 
 The machine is shared with other jobs; timings are best-of-repeats ratios.
 Run: ``python benchmarks/bench_strategies.py [PART ...]`` (all parts by
@@ -61,8 +67,17 @@ MEMORY = {
     "Replay(200)": lambda: [Replay(200)],
     "DER(200)": lambda: [DER(buffer_size=200)],
     "DER++(200)": lambda: [DERPlusPlus(buffer_size=200)],
+    # the authors' choice: outputs kept from the call that stored each sample
+    "DER(200, refresh=False)": lambda: [DER(buffer_size=200, refresh=False)],
+    "DER++(200, refresh=False)": lambda: [DERPlusPlus(buffer_size=200, refresh=False)],
+    "DER++(200, alpha=0.3)": lambda: [DERPlusPlus(alpha=0.3, buffer_size=200)],
     "ER-ACE(200)": lambda: [ERACE(200)],
     "A-GEM(200)": lambda: [AGEM(200)],
+}
+# the DER paper's best DER++ for permuted MNIST with 200 samples (alpha=beta=1;
+# Buzzega et al. 2020, appendix; Mammoth's utils/best_args.py)
+PERMUTED_EXTRA = {
+    "DER++(200, alpha=1)": lambda: [DERPlusPlus(alpha=1.0, buffer_size=200)],
 }
 # Avalanche 0.6, same settings, 75/25 split (issue 13)
 AVALANCHE_SPLIT = {
@@ -245,7 +260,7 @@ PARTS = {
     "permuted_digits_avalanche": lambda: table(
         "permuted digits, Avalanche settings and 75/25 split",
         lambda seed: permuted_digits(5, test_size=0.25, random_state=seed),
-        MEMORY,
+        {**MEMORY, **PERMUTED_EXTRA},
         AVALANCHE_PERMUTED,
         **AVALANCHE,
     ),

@@ -56,9 +56,29 @@ def test_der_plus_plus_also_replays_the_labels(digits):
     assert scores["der"] < 0.2 and scores["der++"] > 0.7
 
 
-def test_outputs_stored_before_the_layer_grew_rank_new_classes_lowest(digits):
+def test_refreshed_outputs_are_the_network_s_after_every_call(digits):
     X, y = digits
     clf = classifier([DERPlusPlus(buffer_size=40)], allow_new_classes=True)
+    clf.fit(X[y < 5][:200], y[y < 5][:200])
+    before = dict(zip(der_of(clf).ids_, der_of(clf).outputs_))
+    clf.partial_fit(X[y >= 5][:200], y[y >= 5][:200])
+    der = der_of(clf)
+    rows = np.searchsorted(der.ids_, der.buffer_.y)
+    expected = clf.net_.forward_raw(torch.from_numpy(der.buffer_.X)).numpy()
+    # every kept sample, old ones included, at the grown layer's width
+    assert der.outputs_.shape == (40, 10)
+    np.testing.assert_allclose(der.outputs_[rows], expected, rtol=1e-5, atol=1e-5)
+    kept = [i for i, id_ in enumerate(der.ids_) if id_ in before]
+    assert kept and not np.allclose(
+        der.outputs_[kept, :5], [before[der.ids_[i]] for i in kept]
+    )
+
+
+def test_outputs_stored_before_the_layer_grew_rank_new_classes_lowest(digits):
+    X, y = digits
+    clf = classifier(
+        [DERPlusPlus(buffer_size=40, refresh=False)], allow_new_classes=True
+    )
     clf.fit(X[y < 5][:200], y[y < 5][:200])
     before = dict(zip(der_of(clf).ids_, der_of(clf).outputs_))
     assert der_of(clf).outputs_.shape == (40, 5)
@@ -105,6 +125,7 @@ def test_regressors_match_their_stored_predictions():
             r"'buffer' parameter of \w+ must be a str among",
         ),
         (dict(alpha=-1.0), r"'alpha' parameter of \w+ must be a float in the range"),
+        (dict(refresh="yes"), r"'refresh' parameter of \w+ must be an instance of"),
         (
             dict(buffer_size=0),
             r"'buffer_size' parameter of \w+ must be an int in the range \[1, inf\)",

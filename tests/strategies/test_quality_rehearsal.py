@@ -10,15 +10,20 @@ the tasks' test sets after the last task.
 Avalanche's figures (split digits): naive 0.19, Replay 0.913, DER 0.927,
 ER-ACE 0.926, A-GEM 0.53, joint 0.964; (permuted digits): Replay 0.880,
 DER 0.940, joint 0.954. Measured here (``benchmarks/bench_strategies.py``,
-``benchmarks/results/strategies.json``), split digits: naive 0.187, Replay
-0.913, DER 0.931, DER++ 0.947, ER-ACE 0.933, A-GEM 0.51; permuted digits:
-Replay 0.881, DER 0.937, DER++ 0.939 (the issue's target, 0.94, is missed by
-0.001; alpha 0.3-1 and beta 0.5-2 all gave 0.936-0.939); split digits with
-its 50/50 split and a growing head (``sklearn-cl compare``): Replay 0.901,
-DER 0.884, DER++ 0.931, ER-ACE 0.917, so the issue's 0.94 on that protocol
-is missed too (DER++ with beta=2: 0.935); split MNIST-1D
-(MLP): Replay 0.368, DER 0.365, DER++ 0.388, so DER does not beat Replay
-there (nor with a CNN1D: 0.689, 0.670, 0.746), while DER++ beats both.
+``benchmarks/results/strategies.json``), seeds 0-2, Replay / DER / DER++:
+
+- split digits, 75/25: 0.913 / 0.950 / 0.956 (ER-ACE 0.932, A-GEM 0.51);
+- split digits, 50/50 (``split_digits``' own split): 0.885 / 0.917 / 0.929;
+- split MNIST-1D, MLP: 0.368 / 0.396 / 0.446 (CNN1D in the benchmark);
+- permuted digits: 0.881 / 0.940 / 0.937 (DER++ with the paper's
+  permuted-MNIST alpha=1: 0.940, 0.9397 unrounded; the issue asks 0.94);
+- split digits, 50/50, growing head (``sklearn-cl compare``): 0.901 / 0.903
+  / 0.930, so DER only ties Replay there.
+
+DER refreshes the stored outputs after every call (``refresh=True``); with
+the outputs kept from the call that stored each sample (the authors'
+choice) DER does not beat Replay with these many-epoch updates: 0.884 on
+split digits 50/50 and 0.365 on split MNIST-1D.
 """
 
 from functools import cache
@@ -38,11 +43,14 @@ STRATEGIES = {
     "replay": lambda: [Replay(200)],
     "der": lambda: [DER(buffer_size=200)],
     "der++": lambda: [DERPlusPlus(buffer_size=200)],
+    "der, refresh=False": lambda: [DER(buffer_size=200, refresh=False)],
     "er-ace": lambda: [ERACE(200)],
     "a-gem": lambda: [AGEM(200)],
 }
 SEQUENCES = {
     "split": lambda seed: split_digits(5, test_size=0.25, random_state=seed),
+    # split_digits' own 50/50 split, as ``sklearn-cl compare`` has it
+    "split50": lambda seed: split_digits(5, random_state=seed),
     "permuted": lambda seed: permuted_digits(5, test_size=0.25, random_state=seed),
     "mnist1d": lambda seed: split_mnist1d(5, random_state=seed),
 }
@@ -64,33 +72,42 @@ def mean(sequence, name, seeds=SEEDS):
 
 
 def test_der_and_er_ace_beat_avalanche_on_split_digits():
-    assert mean("split", "der") > 0.927  # measured 0.931
+    assert mean("split", "der") > 0.927  # measured 0.950
     assert mean("split", "er-ace") > 0.926  # measured 0.933
 
 
 def test_the_best_memory_strategy_reaches_094_on_split_digits():
-    assert mean("split", "der++") >= 0.94  # measured 0.947; joint 0.955-0.96
+    assert mean("split", "der++") >= 0.94  # measured 0.956; joint 0.964
 
 
-def test_the_published_ordering_holds_on_split_digits():
-    der_pp, der, replay = (mean("split", n) for n in ("der++", "der", "replay"))
-    assert der_pp >= der > replay
+@pytest.mark.parametrize(
+    "sequence, margin",
+    # measured DER - Replay: 0.037, 0.032, 0.028 (seeds 0-2)
+    [("split", 0.02), ("split50", 0.015), ("mnist1d", 0.01)],
+)
+def test_the_published_ordering_holds(sequence, margin):
+    # Buzzega et al.: DER++ >= DER > ER
+    der_pp, der, replay = (mean(sequence, n) for n in ("der++", "der", "replay"))
+    assert der_pp >= der > replay + margin
 
 
-def test_der_plus_plus_beats_der_and_replay_on_split_mnist1d():
-    # the ordering DER > ER of Buzzega et al. does not hold here (see above)
-    der_pp = mean("mnist1d", "der++")
-    assert der_pp > mean("mnist1d", "der") and der_pp > mean("mnist1d", "replay")
+@pytest.mark.parametrize("sequence", ["split50", "mnist1d"])
+def test_refreshing_the_stored_outputs_beats_keeping_them(sequence):
+    # refresh=False, the authors' choice: the first task's large logits pull
+    # new samples to the first classes; measured 0.884 and 0.365 against
+    # 0.917 and 0.396 refreshed, Replay 0.885 and 0.368
+    kept = mean(sequence, "der, refresh=False")
+    assert kept < mean(sequence, "der") - 0.02
 
 
 def test_der_plus_plus_on_permuted_digits_approaches_avalanche_s_der():
-    # issue 13 asks >= 0.94; measured 0.939 (seeds 0-2); Replay 0.881
+    # issue 13 asks >= 0.94; measured 0.937 (seeds 0-2); Replay 0.881
     assert mean("permuted", "der++") >= 0.935
 
 
 def test_der_plus_plus_beats_replay_when_the_output_layer_grows():
     # sklearn-cl compare's protocol: partial_fit on each task, a growing head;
-    # measured DER++ 0.931, DER 0.884, Replay 0.901 (50/50 split, seeds 0-2)
+    # measured DER++ 0.930, DER 0.903, Replay 0.901 (50/50 split, seeds 0-2)
     scores = {}
     for name in ("replay", "der++"):
         accuracies = []
