@@ -69,8 +69,10 @@ MEMORY = {
     "DER++(200)": lambda: [DERPlusPlus(buffer_size=200)],
     # the authors' choice: outputs kept from the call that stored each sample
     "DER(200, refresh=False)": lambda: [DER(buffer_size=200, refresh=False)],
-    "DER++(200, refresh=False)": lambda: [DERPlusPlus(buffer_size=200, refresh=False)],
-    "DER++(200, alpha=0.3)": lambda: [DERPlusPlus(alpha=0.3, buffer_size=200)],
+    "DER++(200, alpha=0.5, refresh=False)": lambda: [
+        DERPlusPlus(alpha=0.5, buffer_size=200, refresh=False)
+    ],
+    "DER++(200, alpha=0.5)": lambda: [DERPlusPlus(alpha=0.5, buffer_size=200)],
     "ER-ACE(200)": lambda: [ERACE(200)],
     "A-GEM(200)": lambda: [AGEM(200)],
 }
@@ -236,6 +238,41 @@ def update_cost(repeats=11):
     return rows
 
 
+def compare_protocol(n_seeds=6):
+    """The memory strategies as ``sklearn-cl compare`` runs them (its base
+    model and seeding, split digits 50/50, growing head), more seeds."""
+    from sklearn.base import clone
+
+    from sklearn_cl._strategy_registry import base_estimator
+    from sklearn_cl.evaluation import compare_strategies
+
+    base = base_estimator()
+    candidates = {
+        name: clone(base).set_params(callbacks=[("strategy", make())])
+        for name, make in {
+            "Replay(200)": lambda: Replay(200),
+            "DER(200)": lambda: DER(buffer_size=200),
+            "DER(200, refresh=False)": lambda: DER(buffer_size=200, refresh=False),
+            "DER++(200)": lambda: DERPlusPlus(buffer_size=200),
+            "DER++(200, alpha=0.5)": lambda: DERPlusPlus(alpha=0.5, buffer_size=200),
+            "ER-ACE(200)": lambda: ERACE(200),
+        }.items()
+    }
+    table = compare_strategies(candidates, split_digits(), n_seeds=n_seeds, n_jobs=2)
+    rows = [
+        {
+            "strategy": row.strategy,
+            "accuracy": round(row.average_score_mean, 3),
+            "sd": round(row.average_score_std, 3),
+            "n_seeds": n_seeds,
+        }
+        for row in table.itertuples()
+    ]
+    print(f"\nsplit digits as sklearn-cl compare runs it, {n_seeds} seeds")
+    print_table(rows)
+    return rows
+
+
 PARTS = {
     "split_digits_avalanche": lambda: table(
         "split digits, Avalanche settings and 75/25 split",
@@ -278,6 +315,7 @@ PARTS = {
         module__head_layer_sizes=(64,),
         **AVALANCHE,
     ),
+    "compare_protocol": lambda: compare_protocol(),
     "regularisers": regularisers,
     "update_cost": update_cost,
 }

@@ -12,13 +12,14 @@ ER-ACE 0.926, A-GEM 0.53, joint 0.964; (permuted digits): Replay 0.880,
 DER 0.940, joint 0.954. Measured here (``benchmarks/bench_strategies.py``,
 ``benchmarks/results/strategies.json``), seeds 0-2, Replay / DER / DER++:
 
-- split digits, 75/25: 0.913 / 0.950 / 0.956 (ER-ACE 0.932, A-GEM 0.51);
-- split digits, 50/50 (``split_digits``' own split): 0.885 / 0.917 / 0.929;
-- split MNIST-1D, MLP: 0.368 / 0.396 / 0.446 (CNN1D in the benchmark);
-- permuted digits: 0.881 / 0.940 / 0.937 (DER++ with the paper's
+- split digits, 75/25: 0.913 / 0.950 / 0.952 (ER-ACE 0.932, A-GEM 0.51);
+- split digits, 50/50 (``split_digits``' own split): 0.885 / 0.917 / 0.926;
+- split MNIST-1D, MLP: 0.368 / 0.396 / 0.448 (CNN1D in the benchmark);
+- permuted digits: 0.881 / 0.940 / 0.938 (DER++ with the paper's
   permuted-MNIST alpha=1: 0.940, 0.9397 unrounded; the issue asks 0.94);
 - split digits, 50/50, growing head (``sklearn-cl compare``): 0.901 / 0.903
-  / 0.930, so DER only ties Replay there.
+  / 0.931, so DER only ties Replay there; as the command runs it (its
+  seeding, 6 seeds) 0.912 / 0.898 / 0.940.
 
 DER refreshes the stored outputs after every call (``refresh=True``); with
 the outputs kept from the call that stored each sample (the authors'
@@ -77,7 +78,7 @@ def test_der_and_er_ace_beat_avalanche_on_split_digits():
 
 
 def test_the_best_memory_strategy_reaches_094_on_split_digits():
-    assert mean("split", "der++") >= 0.94  # measured 0.956; joint 0.964
+    assert mean("split", "der++") >= 0.94  # measured 0.952; joint 0.964
 
 
 @pytest.mark.parametrize(
