@@ -311,10 +311,11 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         if self._lookup is None or y.dtype.kind not in "iu":
             return None
         offset, table = self._lookup
-        shifted = y.astype(np.int64) - offset
-        if shifted.min() < 0 or shifted.max() >= len(table):
+        if y.dtype != np.int64:  # uint64 labels cannot take a negative offset
+            y = y.astype(np.int64)
+        if y.min() < offset or y.max() - offset >= len(table):
             return None
-        indices = table[shifted]
+        indices = table[y - offset] if offset else table[y]
         return indices if indices.min() >= 0 else None
 
     def _indices(self, y) -> np.ndarray:
