@@ -1,17 +1,25 @@
 """Wrapper overhead of one-epoch ``partial_fit`` calls on small updates.
 
 MLP 64-100-10 on digits, Adam, one epoch per call. Times per call, against a
-hand-written PyTorch loop doing the same steps (shuffle, slice, forward,
-cross-entropy, backward, step) with the same module and optimizer from
-numpy input, against skorch's ``NeuralNetClassifier.partial_fit`` and
-scikit-learn's ``MLPClassifier.partial_fit``. Targets (issue 2): at most
-1.5x, 1.1x and 1.2x the hand-written loop in the three scenarios, on the
-lean path (only strategies as callbacks).
+hand-written PyTorch loop doing the same steps (convert, shuffle, slice,
+forward, cross-entropy, backward, step) with the same module and optimizer
+from numpy input, against skorch's ``NeuralNetClassifier.partial_fit`` and
+scikit-learn's ``MLPClassifier.partial_fit``. Targets (issue 15): at most
+1.3x the hand-written loop on 32 samples and 1.1x on 1,024 samples in one
+batch (issue 2's 1.1x for 1,024 samples in batches of 32 stays), on the
+lean path (only strategies as callbacks), with 1 and 2 torch threads.
 
 The full skorch protocol (switched on here by ``EpochScoring`` and
 ``EarlyStopping`` on a 20% validation split) is measured side by side with
 skorch's ``NeuralNetClassifier`` doing the same work; target: no more than
 skorch (ratio to skorch at most 1).
+
+Every method is timed in ``ROUNDS`` interleaved rounds (CPU time of the
+process, so that waiting for a core on a shared machine does not count);
+a ratio is taken within each round, against the hand-written loop of the
+same round, and the table gives the median and the worst of those ratios
+as well as the best times' ratio: a target holds when the worst round
+meets it, not only the best.
 
 Run: ``python benchmarks/bench_overhead.py``.
 """
@@ -34,11 +42,12 @@ from sklearn_cl import ContinualClassifier
 from sklearn_cl.modules import MLP
 
 SCENARIOS = [  # (name, samples per call, batch size, target ratio)
-    ("32 samples, 1 batch", 32, 32, 1.5),
+    ("32 samples, 1 batch", 32, 32, 1.3),
     ("1024 samples, batches of 32", 1024, 32, 1.1),
-    ("1024 samples, 1 batch", 1024, 1024, 1.2),
+    ("1024 samples, 1 batch", 1024, 1024, 1.1),
 ]
-REPEATS = 7
+THREADS = (1, 2)
+ROUNDS = 9
 
 
 def data(n: int):
@@ -115,11 +124,11 @@ def sklearn_mlp(batch_size: int, X, y):
     return mlp.partial_fit
 
 
-def _ratio_to_skorch(key: str, best: dict):
+def _ratio_to_skorch(key: str, times: dict):
     if key == "sklearn_cl":
-        return best[key] / best["skorch"]
+        return _median(times[key]) / _median(times["skorch"])
     if key == "sklearn_cl, full protocol":
-        return best[key] / best["skorch, full protocol"]
+        return _median(times[key]) / _median(times["skorch, full protocol"])
     return ""
 
 
@@ -127,46 +136,74 @@ def _skorch_target(key: str):
     return "<= 1 x skorch" if key == "sklearn_cl, full protocol" else ""
 
 
+def _median(values: list) -> float:
+    return float(np.median(values))
+
+
 def time_per_call(fit, X, y, calls: int) -> float:
-    tic = time.perf_counter()
+    fit(X, y)  # warm
+    tic = time.process_time()
     for _ in range(calls):
         fit(X, y)
-    return (time.perf_counter() - tic) / calls
+    return (time.process_time() - tic) / calls
+
+
+def scenario_rows(threads: int, name: str, n: int, batch_size: int, target):
+    """The rows of one scenario: each method timed in ``ROUNDS`` rounds."""
+    X, y = data(n)
+    fits = {
+        "hand-written torch": hand_written(batch_size),
+        "sklearn_cl": ours(batch_size, X, y),
+        "skorch": skorch_net(batch_size, X, y),
+        "sklearn MLP": sklearn_mlp(batch_size, X, y),
+        "sklearn_cl, full protocol": ours(batch_size, X, y, full=True),
+        "skorch, full protocol": skorch_net(batch_size, X, y, full=True),
+    }
+    calls = max(5, 10_000 // n)
+    times = {k: [] for k in fits}
+    for _ in range(ROUNDS):  # interleaved
+        for key, fit in fits.items():
+            times[key].append(time_per_call(fit, X, y, calls))
+    base = times["hand-written torch"]
+    rows = []
+    for key, seconds in times.items():
+        ratios = [t / b for t, b in zip(seconds, base)]
+        rows.append(
+            {
+                "threads": threads,
+                "scenario": name,
+                "method": key,
+                "ms_per_call_median": _median(seconds) * 1e3,
+                "ratio_median": _median(ratios),
+                "ratio_worst": max(ratios),
+                "ratio_of_best_times": min(seconds) / min(base),
+                "ratio_to_skorch_same_work": _ratio_to_skorch(key, times),
+                "target": target if key == "sklearn_cl" else _skorch_target(key),
+            }
+        )
+    return rows
 
 
 def main() -> None:
     warnings.filterwarnings("ignore")
-    torch.set_num_threads(1)  # comparable, and stable on a shared machine
     rows = []
-    for name, n, batch_size, target in SCENARIOS:
-        X, y = data(n)
-        fits = {
-            "hand-written torch": hand_written(batch_size),
-            "sklearn_cl": ours(batch_size, X, y),
-            "skorch": skorch_net(batch_size, X, y),
-            "sklearn MLP": sklearn_mlp(batch_size, X, y),
-            "sklearn_cl, full protocol": ours(batch_size, X, y, full=True),
-            "skorch, full protocol": skorch_net(batch_size, X, y, full=True),
-        }
-        calls = max(5, 20_000 // n)
-        best = {k: float("inf") for k in fits}
-        for _ in range(REPEATS):  # interleaved, best of REPEATS
-            for key, fit in fits.items():
-                best[key] = min(best[key], time_per_call(fit, X, y, calls))
-        base = best["hand-written torch"]
-        for key, seconds in best.items():
-            rows.append(
-                {
-                    "scenario": name,
-                    "method": key,
-                    "ms_per_call": seconds * 1e3,
-                    "ratio_to_hand_written": seconds / base,
-                    "ratio_to_skorch_same_work": _ratio_to_skorch(key, best),
-                    "target": target if key == "sklearn_cl" else _skorch_target(key),
-                }
-            )
+    for threads in THREADS:
+        torch.set_num_threads(threads)
+        for scenario in SCENARIOS:
+            rows += scenario_rows(threads, *scenario)
     print_table(rows)
-    path = write_results("overhead", {"torch_num_threads": 1, "rows": rows})
+    path = write_results(
+        "overhead",
+        {
+            "torch_num_threads": list(THREADS),
+            "timing": (
+                f"process CPU time; {ROUNDS} interleaved rounds per method; ratios "
+                "to the hand-written loop of the same round (median, worst), and "
+                "the ratio of the best times"
+            ),
+            "rows": rows,
+        },
+    )
     print(f"\nwritten {path}")
 
 

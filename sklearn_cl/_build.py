@@ -93,9 +93,11 @@ def sync_callbacks(estimator) -> None:
     """Apply callback changes made since the last call: a callback whose
     parameters changed takes them (a strategy keeps its learned state), a
     new one starts fresh, a removed one stops acting."""
+    built = estimator._callback_specs
+    if not (built or estimator.callbacks or estimator.early_stopping):
+        return  # no callbacks before, none now
     entries = _callback_entries(estimator)
     specs = {name: callback_spec(cb) for name, cb in entries}
-    built = estimator._callback_specs
     unchanged = {n for n, spec in specs.items() if same_spec(spec, built.get(n))}
     if len(unchanged) == len(specs) == len(built):
         return

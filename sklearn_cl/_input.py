@@ -146,7 +146,10 @@ def _fits_float32(array: np.ndarray) -> bool:
     if array.dtype.kind != "f":
         return True
     if array.dtype.itemsize <= 4:
-        return bool(np.isfinite(array).all())
+        # a NaN or an infinity makes the sum non-finite, so a finite sum
+        # proves every value finite (without a boolean array as large as
+        # the input); only a non-finite one is looked at value by value
+        return bool(np.isfinite(array.sum())) or bool(np.isfinite(array).all())
     return bool(np.abs(array).max(initial=0.0) <= _FLOAT32_MAX)
 
 
