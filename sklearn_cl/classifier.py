@@ -305,6 +305,11 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             table = np.full(int(np.ptp(classes)) + 1, -1, dtype=np.int64)
             table[classes - offset] = np.arange(len(classes))
             self._lookup = (offset, table)
+        # every label from the smallest to the largest is a class: a label
+        # in that range needs no check of the lookup's result
+        self._dense_lookup = self._lookup is not None and len(classes) == len(
+            self._lookup[1]
+        )
 
     def _known_indices(self, y):
         """Class indices of ``y`` when every label is known, else None."""
@@ -313,10 +318,15 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         offset, table = self._lookup
         if y.dtype != np.int64:  # uint64 labels cannot take a negative offset
             y = y.astype(np.int64)
-        if y.min() < offset or y.max() - offset >= len(table):
+        shifted = y - offset if offset else y
+        # one pass for both bounds: a negative value, seen as unsigned, is
+        # larger than any table
+        if shifted.view(np.uint64).max() >= len(table):
             return None
-        indices = table[y - offset] if offset else table[y]
-        return indices if indices.min() >= 0 else None
+        indices = table[shifted]
+        if getattr(self, "_dense_lookup", False) or indices.min() >= 0:
+            return indices
+        return None
 
     def _indices(self, y) -> np.ndarray:
         sorted_classes = self.classes_[self._sorter]

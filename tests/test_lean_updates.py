@@ -195,3 +195,21 @@ def test_nan_input_is_refused_before_training(digits):
     with pytest.raises(ValueError, match="NaN"):
         est.partial_fit(bad, y[200:300])
     assert_same_state(before, model_state(est))
+
+
+@pytest.mark.parametrize(
+    "classes, unknown",
+    [([10, 12, 15], 11), ([10, 12, 15], 16), ([10, 12, 15], 9), ([-3, -1], -2)],
+)
+def test_a_label_outside_the_classes_is_never_encoded_as_one(digits, classes, unknown):
+    # the lookup table has gaps (-1) and bounds; both are checked
+    X, y = digits
+    labels = np.asarray(classes)[y[:200] % len(classes)]
+    est = small().fit(X[:200], labels)
+    new = labels.copy()
+    new[7] = unknown
+    with pytest.raises(ValueError, match=rf"new labels \[{unknown}\]"):
+        est.partial_fit(X[:200], new)
+    assert est.n_updates_ == 0
+    est.partial_fit(X[:200], labels.astype(np.uint8 if min(classes) >= 0 else np.int8))
+    assert est.n_updates_ == 1
