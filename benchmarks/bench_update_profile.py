@@ -59,10 +59,9 @@ from sklearn_cl._transaction import Transaction, is_finite
 from sklearn_cl.base import ContinualEstimator
 from sklearn_cl.strategies.context import UpdateContext
 
-CALLS = 200  # per timing of a part alone
 ROUNDS = 15
 CALL_ROUNDS = 25  # paired rounds of the in-call measurement
-CALLS_IN_CALL = 60
+SECONDS = 0.03  # per timing of a whole call
 
 
 class _NoSnapshot:
@@ -169,6 +168,10 @@ def measure(threads: int) -> list[dict]:
     )
     loop = hand_written(32)
     table = parts(est, X, y)
+    # calls per timing: the machine's load, and with 2 threads the waits for
+    # the second thread, change a call's time by orders of magnitude
+    per_call = _per_call(lambda: est.partial_fit(X, y), 3) / 1e6
+    calls = max(3, min(200, int(SECONDS / per_call)))
     whole = {
         "whole partial_fit": lambda: est.partial_fit(X, y),
         "hand-written loop": lambda: loop(X, y),
@@ -179,15 +182,15 @@ def measure(threads: int) -> list[dict]:
     functions = {**whole, **{name: part[0] for name, part in table.items()}}
     for _ in range(ROUNDS):  # interleaved; best of the rounds
         for name, function in functions.items():
-            alone[name] = min(alone[name], _per_call(function, CALLS))
+            alone[name] = min(alone[name], _per_call(function, calls))
     variants = {name: stubs for name, (_, stubs) in table.items()}
     variants["all parts"] = [stub for stubs in variants.values() for stub in stubs]
     saved = {name: [] for name in variants}
     for _ in range(CALL_ROUNDS):  # paired: the whole call, then without a part
         for name, stubs in variants.items():
-            with_part = _per_call(whole["whole partial_fit"], CALLS_IN_CALL)
+            with_part = _per_call(whole["whole partial_fit"], calls)
             with _replaced(stubs):
-                without = _per_call(whole["whole partial_fit"], CALLS_IN_CALL)
+                without = _per_call(whole["whole partial_fit"], calls)
             saved[name].append(with_part - without)
     hand = alone["hand-written loop"]
     rows = [
@@ -218,8 +221,8 @@ def main() -> None:
             "note": (
                 "measured on a shared 2-core machine while other engineers ran "
                 f"tests; process CPU time; alone: best of {ROUNDS} interleaved "
-                f"rounds of {CALLS} calls; in call: median over {CALL_ROUNDS} "
-                f"paired rounds of {CALLS_IN_CALL} calls of the whole call minus "
+                f"rounds of calls taking about {SECONDS} s; in call: median over "
+                f"{CALL_ROUNDS} paired rounds of the whole call minus "
                 "the call without the part; for the whole call, the hand-written "
                 "loop, train_call and the epoch, the last column is the ratio of "
                 "the time alone to the hand-written loop's"

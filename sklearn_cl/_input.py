@@ -11,7 +11,6 @@ rank, and text targets given to a regressor.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
@@ -147,14 +146,6 @@ def _fits_float32(array: np.ndarray) -> bool:
     if array.dtype.kind != "f":
         return True
     if array.dtype.itemsize <= 4:
-        # a NaN or an infinity makes the sum non-finite, so a finite sum
-        # proves every value finite; torch's vectorised sum reads the array
-        # once, without the boolean array of np.isfinite (numpy's float32
-        # sum is slower). A non-finite sum is looked at value by value.
-        flags = array.flags
-        if flags.c_contiguous and flags.writeable and array.dtype.isnative:
-            if math.isfinite(torch.from_numpy(array).sum().item()):
-                return True
         return bool(np.isfinite(array).all())
     return bool(np.abs(array).max(initial=0.0) <= _FLOAT32_MAX)
 
