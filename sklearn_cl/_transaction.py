@@ -26,6 +26,8 @@ from .strategies.base import Strategy
 _TENSORS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
+_CPU = torch.device("cpu")
+
 # the floating-point ones, those a step can make non-finite
 _FLOATS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -171,10 +173,12 @@ def is_finite(net, loss: float) -> bool:
     """Whether the last loss, every parameter of the net and every strategy's
     learned state (EWC's Fisher, say) are finite.
 
-    The parameters are summed in one reduction per device: a NaN or an
-    infinity anywhere makes the sum non-finite, so a finite sum proves them
-    finite. Only a non-finite sum (which finite float32 values can also give,
-    by overflowing) is checked value by value.
+    The parameters are summed: a NaN or an infinity anywhere makes a sum
+    non-finite, so finite sums prove them finite. On the CPU each tensor's
+    sum is read (measured faster inside a call than one sum of their
+    concatenation); on an accelerator the sums are stacked, one read per
+    device. Only a non-finite sum (which finite float32 values can also
+    give, by overflowing) is checked value by value.
     """
     if not math.isfinite(loss):
         return False
@@ -197,11 +201,16 @@ def _float_tensors(module: torch.nn.Module) -> list:
 def _all_finite(tensors: list) -> bool:
     devices = {t.device for t in tensors}
     with torch.no_grad():
-        sums = [
-            torch.cat([t.reshape(-1) for t in tensors if t.device == device]).sum()
-            for device in devices
-        ]
-        if all(math.isfinite(s.item()) for s in sums):
+        if devices == {_CPU}:  # no device to wait for: each sum read at once
+            sums = [t.sum().item() for t in tensors]
+        else:  # one read per device
+            sums = [
+                torch.stack([t.sum() for t in tensors if t.device == device])
+                .sum()
+                .item()
+                for device in devices
+            ]
+        if all(map(math.isfinite, sums)):
             return True
         return all(bool(torch.isfinite(t).all()) for t in tensors)
 
