@@ -36,16 +36,23 @@ __all__ = ["build_net", "call_seed", "seeded", "sync_callbacks"]
 def seeded(seed: int, device):
     """Run a block with torch's global RNG (shuffling, dropout, init) seeded,
     then restore the caller's RNG state."""
-    devices = []
-    if torch.device(device).type == "cuda":
-        index = torch.device(device).index
-        devices = [index if index is not None else torch.cuda.current_device()]
+    if torch.device(device).type != "cuda":
+        # torch.random.fork_rng does this, with checks that cost as much again
+        generator = torch.default_generator
+        state = generator.get_state()
+        generator.manual_seed(seed)
+        try:
+            yield
+        finally:
+            generator.set_state(state)
+        return
+    index = torch.device(device).index
+    devices = [index if index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         # not torch.manual_seed: it also queues seeds for every lazy backend
         # (CUDA, XPU, ...), formatting a stack trace each time (about 0.5 ms)
         torch.default_generator.manual_seed(seed)
-        if devices:
-            torch.cuda.manual_seed(seed)
+        torch.cuda.manual_seed(seed)
         yield
 
 
@@ -86,9 +93,11 @@ def sync_callbacks(estimator) -> None:
     """Apply callback changes made since the last call: a callback whose
     parameters changed takes them (a strategy keeps its learned state), a
     new one starts fresh, a removed one stops acting."""
+    built = estimator._callback_specs
+    if not (built or estimator.callbacks or estimator.early_stopping):
+        return  # no callbacks before, none now
     entries = _callback_entries(estimator)
     specs = {name: callback_spec(cb) for name, cb in entries}
-    built = estimator._callback_specs
     unchanged = {n for n, spec in specs.items() if same_spec(spec, built.get(n))}
     if len(unchanged) == len(specs) == len(built):
         return

@@ -130,11 +130,14 @@ def check_tasks(tasks, n_samples: int) -> np.ndarray | None:
     return tasks
 
 
-def to_tensor(array) -> torch.Tensor:
+def to_tensor(array, device="cpu") -> torch.Tensor:
+    """``array`` as a tensor on ``device``, sharing its memory on the CPU."""
     array = np.ascontiguousarray(array)
     if not array.flags.writeable:  # pandas 3 copy-on-write views
         array = array.copy()
-    return torch.as_tensor(array)
+    tensor = torch.from_numpy(array)
+    # a CPU tensor's .to("cpu") is a no-op that still costs a dispatch
+    return tensor if device == "cpu" else tensor.to(device)
 
 
 def _fits_float32(array: np.ndarray) -> bool:

@@ -193,7 +193,7 @@ class ContinualNet(NeuralNet):
             is_update=is_update,
             call_index=call_index,
             n_epochs=epochs,
-            _probe=X[:1],
+            _probe=X,
         )
         new = (X, y, weight)
         whole = self.batch_size <= 0
@@ -317,8 +317,9 @@ class ContinualNet(NeuralNet):
         events = full or any(self.hooked_[event] for event in _BATCH_EVENTS)
         # listed once per epoch, not per batch (5% of a small MLP's step)
         learnable = list(self.get_all_learnable_params()) if events else None
-        total = torch.zeros((), device=X.device)
-        n_batches = 0
+        # each batch's loss, weighted by its number of new samples: summed
+        # once the epoch ends, not batch by batch (two operations per batch)
+        losses, sizes = [], []
         for start in range(0, n, batch_size):
             index = order[start : start + batch_size]
             Xb, yb = X[index], y[index]
@@ -367,11 +368,15 @@ class ContinualNet(NeuralNet):
                     y_pred=y_pred,
                     context=context,
                 )
-            total += loss.detach() * len(index)
-            n_batches += 1
+            losses.append(loss.detach())
+            sizes.append(len(index))
         if full:
-            self.history.record("train_batch_count", n_batches)
-        return total.item() / n
+            self.history.record("train_batch_count", len(losses))
+        if len(losses) == 1:
+            return losses[0].item()
+        stacked = torch.stack(losses)
+        weights = torch.tensor(sizes, dtype=stacked.dtype, device=stacked.device)
+        return torch.dot(stacked, weights).item() / n
 
     def _run_validation(self, X, y, weight, context) -> None:
         """The validation pass of an epoch, as skorch's ``validation_step``:

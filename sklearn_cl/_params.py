@@ -20,6 +20,8 @@ estimators do not inherit: hence this small mixin.
 from __future__ import annotations
 
 import numbers
+from itertools import repeat
+from operator import is_
 
 import torch
 from skorch.callbacks import InputShapeSetter
@@ -41,6 +43,9 @@ _ROUTED_PREFIXES = ("module__", "optimizer__", "criterion__")
 # estimator class
 _PARAM_NAMES: dict = {}
 _UPDATE_PARAM_NAMES: dict = {}
+
+# the value of a parameter never checked: no parameter is this object
+_UNCHECKED = object()
 
 # names of the callbacks that early_stopping=True adds
 EARLY_STOPPING_NAMES = ("valid_score", "early_stopping")
@@ -269,23 +274,35 @@ class NamedParamsMixin:
         them costs more than a training step on a small batch); the
         network's parameters must not have changed."""
         checked = self._checked_params
-        changed = {
-            k: getattr(self, k)
-            for k in self._update_param_names()
-            if k not in checked or not _same(getattr(self, k), checked[k])
-        }
-        if changed:
-            validate_parameter_constraints(
-                {k: self._parameter_constraints[k] for k in changed},
-                changed,
-                caller_name=type(self).__name__,
-            )
-            self._checked_params = {**checked, **changed}
+        names = self._update_param_names()
+        now = {k: getattr(self, k) for k in names}
+        # the common case, nothing set since the last call: every value is
+        # the very object last checked
+        if not all(map(is_, now.values(), map(checked.get, names, repeat(_UNCHECKED)))):
+            changed = {
+                k: v
+                for k, v in now.items()
+                if k not in checked or not _same(v, checked[k])
+            }
+            if changed:
+                validate_parameter_constraints(
+                    {k: self._parameter_constraints[k] for k in changed},
+                    changed,
+                    caller_name=type(self).__name__,
+                )
+            # equal values too, so that the next call takes the common case
+            self._checked_params = now
         built = self._built_with
         now = self._network_params()
-        network = sorted(
-            k for k in built.keys() | now.keys() if not _same(built.get(k), now.get(k))
-        )
+        network = []
+        if now.keys() != built.keys() or not all(
+            map(is_, now.values(), map(built.get, now))
+        ):
+            network = sorted(
+                k
+                for k in built.keys() | now.keys()
+                if not _same(built.get(k), now.get(k))
+            )
         if network:
             raise ValueError(
                 f"The parameters {network} define the network and changed since "

@@ -299,9 +299,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         # net_.device, not device: a CUDA model unpickled on a CPU-only machine
         # was moved to the CPU by skorch and keeps working there
         device = net.device
-        X_t = to_tensor(X).to(device)
-        y_t = to_tensor(y).to(device)
-        w_t = None if weight is None else to_tensor(weight).to(device)
+        X_t = to_tensor(X, device)
+        y_t = to_tensor(y, device)
+        w_t = None if weight is None else to_tensor(weight, device)
         with seeded(seed, device):
             loss = net.train_call(
                 X_t,

@@ -305,17 +305,28 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
             table = np.full(int(np.ptp(classes)) + 1, -1, dtype=np.int64)
             table[classes - offset] = np.arange(len(classes))
             self._lookup = (offset, table)
+        # every label from the smallest to the largest is a class: a label
+        # in that range needs no check of the lookup's result
+        self._dense_lookup = self._lookup is not None and len(classes) == len(
+            self._lookup[1]
+        )
 
     def _known_indices(self, y):
         """Class indices of ``y`` when every label is known, else None."""
         if self._lookup is None or y.dtype.kind not in "iu":
             return None
         offset, table = self._lookup
-        shifted = y.astype(np.int64) - offset
-        if shifted.min() < 0 or shifted.max() >= len(table):
+        if y.dtype != np.int64:  # uint64 labels cannot take a negative offset
+            y = y.astype(np.int64)
+        shifted = y - offset if offset else y
+        # one pass for both bounds: a negative value, seen as unsigned, is
+        # larger than any table
+        if shifted.view(np.uint64).max() >= len(table):
             return None
         indices = table[shifted]
-        return indices if indices.min() >= 0 else None
+        if getattr(self, "_dense_lookup", False) or indices.min() >= 0:
+            return indices
+        return None
 
     def _indices(self, y) -> np.ndarray:
         sorted_classes = self.classes_[self._sorter]

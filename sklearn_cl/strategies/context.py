@@ -79,6 +79,7 @@ class UpdateContext:
     call_index: int
     n_epochs: int
     epoch: int = 0
+    # samples of the call, the first of which measures n_outputs when asked
     _probe: torch.Tensor | None = field(default=None, repr=False)
 
     @property
@@ -101,6 +102,6 @@ class UpdateContext:
         module.eval()
         try:
             with torch.no_grad():
-                return int(module(self._probe).shape[1])
+                return int(module(self._probe[:1]).shape[1])
         finally:
             module.train(was_training)
