@@ -130,7 +130,8 @@ def all_finite(value) -> bool:
     if torch.is_tensor(value):
         if not value.is_floating_point() or value.numel() == 0:
             return True
-        return bool(value.detach().sum().isfinite())
+        # float64: a float32 sum of large finite values can overflow to inf
+        return bool(value.detach().sum(dtype=torch.float64).isfinite())
     if isinstance(value, np.ndarray):
         return value.dtype.kind != "f" or bool(np.isfinite(value).all())
     if isinstance(value, float):

@@ -78,6 +78,23 @@ def test_large_finite_weights_are_not_taken_for_non_finite(digits):
     assert is_finite(net, 0.5)
 
 
+class LargeState(Strategy):
+    """Holds a learned tensor whose float32 sum overflows, all of it finite."""
+
+    _learned_state = ("big_",)
+
+    def on_update_end(self, net, X=None, y=None, **kwargs):
+        self.big_ = torch.full((4,), 3e38)
+
+
+def test_large_finite_strategy_state_is_not_taken_for_non_finite(digits):
+    X, y = digits
+    clf = small(callbacks=[("big", LargeState())]).fit(X[:200], y[:200])
+    clf.partial_fit(X[200:300], y[200:300])  # no NonFiniteUpdateError
+    assert clf.n_updates_ == 1
+    assert math.isinf(dict(clf.net_.callbacks_)["big"].big_.sum().item())
+
+
 def test_rollback_restores_weights_and_optimizer_state_every_time(digits):
     # the snapshot storage is reused by each update: a rollback must put
     # back this call's state, and the next update must train from it as a
