@@ -226,7 +226,14 @@ class ContinualNet(NeuralNet):
         """The epochs of :meth:`train_call` on its prepared data."""
         full = self.full_protocol()
         is_update = context.is_update
-        self._call("on_update_begin", X=X, y=y, context=context, is_update=is_update)
+        self._call(
+            "on_update_begin",
+            X=X,
+            y=y,
+            context=context,
+            is_update=is_update,
+            sample_weight=weight,
+        )
         epoch_hooks = self.hooked_["on_epoch_begin"] or self.hooked_["on_epoch_end"]
         datasets = {"dataset_train": None, "dataset_valid": None}
         if full or epoch_hooks:

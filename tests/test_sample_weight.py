@@ -14,7 +14,7 @@ from sklearn_cl import (
     UpdateEnsemble,
     make_incremental_pipeline,
 )
-from sklearn_cl.strategies import Rehearsal
+from sklearn_cl.strategies import ERACE, Rehearsal, Replay
 
 
 def one_batch(cls=ContinualClassifier, **params):
@@ -138,6 +138,19 @@ def test_stored_samples_keep_their_weights(weighted):
     both = one_batch().fit(X[:100], y[:100], sample_weight=w[:100])
     both.partial_fit(np.r_[X[new_rows], X[old_rows]], np.r_[y[new_rows], y[old_rows]])
     assert_same_model(a, both, X)
+
+
+@pytest.mark.parametrize("strategy", [Replay, ERACE], ids=lambda c: c.__name__)
+def test_replay_memories_keep_each_sample_s_weight(weighted, strategy):
+    X, y, w = weighted
+    clf = one_batch(callbacks=[("memory", strategy(buffer_size=None))])
+    clf.fit(X[:100], y[:100], sample_weight=w[:100])
+    clf.partial_fit(X[100:], y[100:], sample_weight=w[100:])
+    buffer = dict(clf.net_.callbacks_)["memory"].buffer_
+    stored = dict(zip(map(bytes, buffer.X), buffer.sample_weight))
+    expected = dict(zip(map(bytes, X.astype(np.float32)), w.astype(np.float32)))
+    assert stored == {row: expected[row] for row in stored}
+    assert len(stored) == len(X)
 
 
 def test_weights_reach_pipelines_ensembles_updaters_and_searches(weighted):

@@ -231,9 +231,18 @@ class Strategy(Callback):
         return X, y
 
     def on_update_begin(
-        self, net, X=None, y=None, *, context=None, is_update=True, **kwargs
+        self,
+        net,
+        X=None,
+        y=None,
+        *,
+        context=None,
+        is_update=True,
+        sample_weight=None,
+        **kwargs,
     ):
-        """Called before training on ``X, y``, the call's training set."""
+        """Called before training on ``X, y``, the call's training set, with
+        its ``sample_weight`` (None when unweighted)."""
 
     def extend_batch(self, net, X, y, *, context=None, sample_weight=None, **kwargs):
         """Return the training batch ``(X, y)``, possibly extended or changed,

@@ -138,7 +138,7 @@ class ERACE(Replay):
             )
         # the new data joins the memory before training, so that the new
         # classes are replayed against the old ones during the update
-        self._store(X, y)
+        self._store(X, y, kwargs.get("sample_weight"))
         super().on_update_begin(net, X=X, y=y, context=context, **kwargs)
 
     def extend_batch(self, net, X, y, *, context, **kwargs):
