@@ -166,6 +166,7 @@ def test_fisher_of_convolutions_is_the_per_sample_definition(kind, make, monkeyp
         lambda *args: per_sample.extend(args[-1]) or vmapped(*args),
     )
     monkeypatch.setattr(_fisher, "_CHUNK_ELEMENTS", 1000)  # sub-chunks too
+    monkeypatch.setattr(_fisher, "_CONV_BUFFER_ELEMENTS", 100)
     fisher = diagonal_fisher(module, X, y, kind=kind)
     expected = looped_fisher(module, X, y, kind)
     for name in fisher:
