@@ -8,7 +8,14 @@ ways, for 1 and 2 workers, alternating, several times:
 - ``compare_strategies(..., n_jobs=N)`` in this process (wall seconds of the
   call; CPU seconds of this process and its workers);
 - the command ``python -m sklearn_cl compare --quiet --n-jobs N``, start-up
-  included (wall seconds).
+  included (wall seconds);
+- the command's start-up alone, ``startup_s``: the same command on one
+  strategy, one seed, two tasks and one epoch (its runs take milliseconds),
+  from the interpreter's start to its end: imports (torch, scikit-learn,
+  skorch, and ``torch._dynamo``, which ``torch.optim`` imports at the first
+  optimizer), data, the warm-up, the interpreter's shutdown. It is paid
+  once either way, so it bounds the command's speed-up at
+  ``(startup_s + call_s[1]) / (startup_s + call_s[2])``.
 
 The tables of the runs must be the same for every N (the times aside).
 Target (issue 15): the default comparison at least 1.7x faster with 2
@@ -70,10 +77,21 @@ def command(n_jobs: int) -> float:
     return time.perf_counter() - tic
 
 
+def startup() -> float:
+    """Wall seconds of the command with (almost) nothing to run."""
+    argv = [sys.executable, "-m", "sklearn_cl", "compare", "--quiet"]
+    tiny = ["--strategies", "finetune", "--seeds", "1", "--n-tasks", "2"]
+    tiny += ["--epochs", "1", "--update-epochs", "1"]
+    tic = time.perf_counter()
+    subprocess.run([*argv, *tiny], check=True, capture_output=True)
+    return time.perf_counter() - tic
+
+
 def main() -> None:
     torch.set_num_threads(1)  # as the command runs serially (--threads 1)
     rows, tables = [], {}
     for round_ in range(ROUNDS):
+        startup_s = startup()
         for n_jobs in WORKERS:
             wall, cpu, table = in_process(n_jobs)
             tables[n_jobs] = table[[c for c in table.columns if "time" not in c]]
@@ -85,6 +103,7 @@ def main() -> None:
                     "call_cpu_s": cpu,
                     "call_cores_used": cpu / wall,
                     "command_s": command(n_jobs),
+                    "startup_s": startup_s,
                     "load_1min": os.getloadavg()[0],
                 }
             )
@@ -101,6 +120,8 @@ def main() -> None:
                         "workers": r["workers"],
                         "call_speedup": serial["call_s"] / r["call_s"],
                         "command_speedup": serial["command_s"] / r["command_s"],
+                        "command_bound": (r["startup_s"] + serial["call_s"])
+                        / (r["startup_s"] + r["call_s"]),
                     }
                 )
     print()

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import inspect
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +32,6 @@ import torch
 from sklearn.metrics import check_scoring
 
 from . import __version__
-from ._daily_job import fit_csv, update_csv
 from ._strategy_registry import (
     STRATEGIES,
     base_estimator,
@@ -52,7 +52,6 @@ from .evaluation import (
     format_comparison,
     save_comparison,
 )
-from .persistence import UntrustedTypeError
 
 __all__ = ["main", "build_parser"]
 
@@ -270,12 +269,13 @@ def _build_update_parser(commands) -> None:
 # ----------------------------------------------------------------------
 # data
 # ----------------------------------------------------------------------
-def _checked(function, *args, **kwargs):
-    """``function(*args, **kwargs)``, with errors of its input (data, files,
-    downloads, missing packages) raised as one-line :class:`UsageError`."""
+@contextmanager
+def _input_errors(*more: type[Exception]):
+    """Raise the errors of the input (data, files, downloads, missing
+    packages, and the types ``more``) as one-line :class:`UsageError`."""
     try:
-        return function(*args, **kwargs)
-    except (ValueError, OSError, ImportError, UntrustedTypeError) as exc:
+        yield
+    except (ValueError, OSError, ImportError, *more) as exc:
         message = str(exc)
         if isinstance(exc, OSError) and exc.strerror and exc.filename:
             message = f"cannot read {exc.filename}: {exc.strerror}"
@@ -300,25 +300,25 @@ def _csv_tasks(args):
         paths, source = args.data, args.data
     else:
         paths, source = [args.old, args.new], f"{args.old} + {args.new}"
-    data = _checked(
-        load_csv,
-        paths,
-        target=args.target,
-        task=args.task if args.data else None,
-        drop=_drop(args),
-        task_type=args.task_type,
-    )
+    with _input_errors():
+        data = load_csv(
+            paths,
+            target=args.target,
+            task=args.task if args.data else None,
+            drop=_drop(args),
+            task_type=args.task_type,
+        )
     periods = data.periods
     if periods is None:
         periods = np.array(["old", "new"])[data.source]
-    tasks = _checked(
-        split_by_time,
-        data.data,
-        data.target,
-        periods=periods,
-        test_size=args.test_size,
-        name=Path(source).stem,
-    )
+    with _input_errors():
+        tasks = split_by_time(
+            data.data,
+            data.target,
+            periods=periods,
+            test_size=args.test_size,
+            name=Path(source).stem,
+        )
     if len(tasks) < 2:
         raise UsageError(
             f"the column {args.task!r} has a single value; a comparison needs at "
@@ -344,7 +344,8 @@ def _benchmark_tasks(args):
         if "path" not in parameters:
             raise UsageError(f"the benchmark {name!r} reads no file (--data-dir)")
         kwargs["path"] = args.data_dir
-    return _checked(load_benchmark, name, **kwargs), False
+    with _input_errors():
+        return load_benchmark(name, **kwargs), False
 
 
 def _tasks(args):
@@ -467,20 +468,24 @@ def _fit(args) -> int:
     task_type = {"auto": "auto", "classifier": "classification"}.get(
         args.model, "regression"
     )
-    outcome = _checked(
-        fit_csv,
-        args.data,
-        args.out,
-        target=args.target,
-        drop=_drop(args),
-        task_type=task_type,
-        strategy=args.strategy,
-        validation_fraction=args.validation_fraction,
-        scoring=args.scoring,
-        scale=not args.no_scale,
-        seed=args.seed,
-        **_training(args),
-    )
+    # model files are skops files: skops is imported only by fit and update
+    from ._daily_job import fit_csv
+    from .persistence import UntrustedTypeError
+
+    with _input_errors(UntrustedTypeError):
+        outcome = fit_csv(
+            args.data,
+            args.out,
+            target=args.target,
+            drop=_drop(args),
+            task_type=task_type,
+            strategy=args.strategy,
+            validation_fraction=args.validation_fraction,
+            scoring=args.scoring,
+            scale=not args.no_scale,
+            seed=args.seed,
+            **_training(args),
+        )
     score = (
         f"{outcome.scoring} {outcome.after:.3f} on the last {outcome.n_validation} "
         "rows held out"
@@ -503,18 +508,21 @@ def _kept(outcome) -> str:
 def _update(args) -> int:
     if args.target is None:
         raise UsageError("--target COL is required")
-    outcome = _checked(
-        update_csv,
-        args.model,
-        args.data,
-        target=args.target,
-        drop=_drop(args),
-        validation=args.validation,
-        validation_fraction=args.validation_fraction,
-        tolerance=args.tolerance,
-        min_score=args.min_score,
-        scoring=args.scoring,
-    )
+    from ._daily_job import update_csv
+    from .persistence import UntrustedTypeError
+
+    with _input_errors(UntrustedTypeError):
+        outcome = update_csv(
+            args.model,
+            args.data,
+            target=args.target,
+            drop=_drop(args),
+            validation=args.validation,
+            validation_fraction=args.validation_fraction,
+            tolerance=args.tolerance,
+            min_score=args.min_score,
+            scoring=args.scoring,
+        )
     after = "-" if outcome.after is None else f"{outcome.after:.3f}"
     scores = (
         f"{outcome.scoring} {outcome.before:.3f} -> {after} on "

@@ -143,6 +143,24 @@ def test_python_dash_m_runs_the_command(tmp_path):
     assert result.stdout.count("\n") == 6  # header, rule, 2 rows, blank, verdict
 
 
+def test_the_command_imports_the_model_file_format_only_for_fit_and_update():
+    # skops (which imports much of scikit-learn, pytest and dask) took 0.6 s
+    # of every comparison's start-up; only fit and update read model files
+    code = (
+        "import sys, sklearn_cl.__main__; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'skops', 'dask'}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(REPO), "PATH": ""},
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
 def _digits_csv(path: Path, *, regression=False) -> None:
     from sklearn.datasets import load_digits
 

@@ -148,7 +148,10 @@ class Convolutions(torch.nn.Module):
 @pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
 @pytest.mark.parametrize("kind", ["empirical", "true"])
 @pytest.mark.parametrize("make", [Convolutions, "CNN1D"])
-def test_fisher_of_convolutions_is_the_per_sample_definition(kind, make, monkeypatch):
+@pytest.mark.parametrize("buffer", [100, 1500])  # one sample, or some and a rest
+def test_fisher_of_convolutions_is_the_per_sample_definition(
+    kind, make, buffer, monkeypatch
+):
     from sklearn_cl.modules import CNN1D
 
     torch.manual_seed(0)
@@ -166,6 +169,7 @@ def test_fisher_of_convolutions_is_the_per_sample_definition(kind, make, monkeyp
         lambda *args: per_sample.extend(args[-1]) or vmapped(*args),
     )
     monkeypatch.setattr(_fisher, "_CHUNK_ELEMENTS", 1000)  # sub-chunks too
+    monkeypatch.setattr(_fisher, "_CONV_BUFFER_ELEMENTS", buffer)
     fisher = diagonal_fisher(module, X, y, kind=kind)
     expected = looped_fisher(module, X, y, kind)
     for name in fisher:
