@@ -1,7 +1,8 @@
 """Where the time of one small update goes: a 32-sample ``partial_fit``, part by part.
 
 MLP 64-100-10 on digits, Adam, one epoch, one batch of 32 (the first
-scenario of ``bench_overhead.py``), with 1 and 2 torch threads. Each part is
+scenario of ``bench_overhead.py``), with 1 and 2 torch threads, and one
+batch of 1,024 (its third scenario) with 1 thread. Each part is
 measured two ways:
 
 - ``alone_us``: the part on its own, called in a tight loop with the
@@ -149,10 +150,11 @@ def _replaced(stubs):
                 setattr(owner, name, value)
 
 
-def measure(threads: int) -> list[dict]:
+def measure(threads: int, n: int = 32) -> list[dict]:
+    """The parts of a one-batch update of ``n`` samples."""
     torch.set_num_threads(threads)
-    X, y = data(32)
-    est = ContinualClassifier(batch_size=32, update_epochs=1, random_state=0)
+    X, y = data(n)
+    est = ContinualClassifier(batch_size=n, update_epochs=1, random_state=0)
     est.partial_fit(X, y, classes=np.arange(10))
     net = est.net_
     X_t, y_t = to_tensor(X), to_tensor(est._encode_y(y, reset=False)[0])
@@ -166,7 +168,7 @@ def measure(threads: int) -> list[dict]:
         n_epochs=1,
         _probe=X_t,
     )
-    loop = hand_written(32)
+    loop = hand_written(n)
     table = parts(est, X, y)
     # calls per timing: the machine's load, and with 2 threads the waits for
     # the second thread, change a call's time by orders of magnitude
@@ -196,6 +198,7 @@ def measure(threads: int) -> list[dict]:
     rows = [
         {
             "torch_threads": threads,
+            "samples": n,
             "part": name,
             "alone_us": alone.get(name, float("nan")),
             "in_call_us": float(np.median(saved[name])) if name in saved else "",
@@ -212,12 +215,12 @@ def measure(threads: int) -> list[dict]:
 
 
 def main() -> None:
-    rows = measure(1) + measure(2)
+    rows = measure(1) + measure(2) + measure(1, n=1024)
     print_table(rows)
     path = write_results(
         "update_profile",
         {
-            "update": "partial_fit, 32 samples, 1 batch, MLP 64-100-10, Adam",
+            "update": "partial_fit, 32 or 1,024 samples in 1 batch, MLP 64-100-10",
             "note": (
                 "measured on a shared 2-core machine while other engineers ran "
                 f"tests; process CPU time; alone: best of {ROUNDS} interleaved "
