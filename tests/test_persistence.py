@@ -457,3 +457,35 @@ def test_meta_estimators_round_trip_through_skops(digits, tmp_path, name):
     for m in (loaded, model):
         m.partial_fit(X[300:400], y[300:400])
     np.testing.assert_array_equal(loaded.predict_proba(X), model.predict_proba(X))
+
+
+@pytest.mark.parametrize(
+    "strategy, parameter, legacy",
+    [(strategies.DER, "refresh", False), (strategies.SI, "power", 1.0)],
+    ids=["DER.refresh", "SI.power"],
+)
+@pytest.mark.parametrize("how", ["pickle", "skops"])
+def test_a_file_saved_before_a_parameter_existed_keeps_its_old_behaviour(
+    digits, tmp_path, monkeypatch, strategy, parameter, legacy, how
+):
+    X, y = digits
+    clf = ContinualClassifier(
+        max_epochs=1, callbacks=[("s", strategy())], random_state=0
+    ).fit(X[:300], y[:300])
+    written = strategy.__getstate__
+
+    def without_the_parameter(self):  # what the release before it wrote
+        state = written(self)
+        state.pop(parameter)
+        return state
+
+    monkeypatch.setattr(strategy, "__getstate__", without_the_parameter)
+    if how == "pickle":
+        data = pickle.dumps(clf)
+    else:
+        save(clf, tmp_path / "old.skops")
+    monkeypatch.setattr(strategy, "__getstate__", written)
+    loaded = pickle.loads(data) if how == "pickle" else load(tmp_path / "old.skops")
+    loaded.partial_fit(X[300:500], y[300:500])
+    assert getattr(dict(loaded.net_.callbacks_)["s"], parameter) == legacy
+    assert loaded.get_params()["callbacks"][0][1].get_params()[parameter] == legacy

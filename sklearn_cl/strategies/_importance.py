@@ -59,6 +59,7 @@ class ImportancePenalty(Strategy):
         "active_stiffness_",
         "active_anchor_",
     )
+    _legacy_params = {"power": 1.0}
     _parameter_constraints = {
         "lambda_": [Interval(Real, 0, None, closed="left")],
         "power": [Interval(Real, 0, None, closed="neither")],

@@ -189,6 +189,10 @@ class Strategy(Callback):
             all_finite(getattr(self, name, None)) for name in self._learned_state
         )
 
+    # parameters added after a release, each with the value that keeps a
+    # strategy saved before it (pickle, skops) behaving as it did
+    _legacy_params: dict = {}
+
     def __getstate__(self):
         # parameters as they are, learned state in its plain form (numbers,
         # strings, arrays): pickle, copy.deepcopy and skops store this
@@ -204,7 +208,8 @@ class Strategy(Callback):
         return state
 
     def __setstate__(self, state):
-        state = dict(state)
+        # a strategy saved before a parameter existed behaves as it did then
+        state = {**self._legacy_params, **state}
         learned = state.pop("_learned", None)
         vars(self).update(state)
         if learned is not None:

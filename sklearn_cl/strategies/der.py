@@ -163,6 +163,7 @@ class DER(_Memory):
     """
 
     _learned_state = ("rng_", "buffer_", "ids_", "targets_", "outputs_")
+    _legacy_params = {"refresh": False}
     _transient_state = ("cache_X_", "cache_targets_", "cache_outputs_", "generator_")
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
