@@ -53,6 +53,16 @@ def write_results(name: str, figures: dict) -> Path:
     return path
 
 
+def save_figure(fig, path: Path, dpi: int = 120) -> Path:
+    """Lay out, write and close a matplotlib figure; return its path."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def print_table(rows: list[dict]) -> None:
     """Print records as an aligned text table."""
     columns = list(rows[0])

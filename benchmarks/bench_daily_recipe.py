@@ -35,7 +35,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from _common import RESULTS, data_home, print_table, write_results
+from _common import RESULTS, data_home, print_table, save_figure, write_results
 from bench_elec2_forecast import DAY, INITIAL, LOOKBACK, START, cnn, month_of
 from sklearn.model_selection import ParameterGrid
 
@@ -165,11 +165,7 @@ def plot_months(table: dict[str, dict[str, float]], out: Path) -> Path:
     )
     ax.legend(fontsize=8)
     ax.tick_params(axis="x", rotation=60, labelsize=7)
-    fig.tight_layout()
-    path = out / "daily_recipe_months.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "daily_recipe_months.png")
 
 
 def main(seeds: int = 2, out: Path = RESULTS) -> None:

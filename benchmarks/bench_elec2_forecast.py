@@ -40,7 +40,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
-from _common import RESULTS, data_home, print_table, write_results
+from _common import RESULTS, data_home, print_table, save_figure, write_results
 
 from sklearn_cl import ContinualRegressor, UpdateEnsemble
 from sklearn_cl.datasets import fetch_elec2
@@ -134,11 +134,7 @@ def plot_week(series, results, origins, out: Path) -> Path:
         title="Day-ahead forecasts, last week of the span",
     )
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "elec2_forecast_week.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "elec2_forecast_week.png")
 
 
 def plot_errors(daily: dict[str, np.ndarray], days: np.ndarray, out: Path) -> Path:
@@ -150,11 +146,7 @@ def plot_errors(daily: dict[str, np.ndarray], days: np.ndarray, out: Path) -> Pa
     ax.set(ylabel="daily MAE, 7-day mean", title="Forecast error over time")
     ax.legend(fontsize=7, ncol=2)
     fig.autofmt_xdate()
-    fig.tight_layout()
-    path = out / "elec2_forecast_errors.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "elec2_forecast_errors.png")
 
 
 def main(weeks: int = 16, out: Path = RESULTS) -> None:

@@ -48,7 +48,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import river
 import torch
-from _common import RESULTS, SHARED_DATA, print_table, write_results
+from _common import RESULTS, SHARED_DATA, print_table, save_figure, write_results
 from river import forest, linear_model, preprocessing, tree
 from sklearn.preprocessing import StandardScaler
 
@@ -176,11 +176,7 @@ def plot(curves: dict, out: Path) -> Path:
             ylabel="accuracy",
         )
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    path = out / "streams.png"
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, out / "streams.png", dpi=110)
 
 
 def best(rows: list[dict], prefix: str) -> dict:
