@@ -38,6 +38,12 @@ def _widened(outputs: torch.Tensor, width: int) -> torch.Tensor:
     return torch.cat([outputs, low], dim=1)
 
 
+def _centred(outputs: torch.Tensor) -> torch.Tensor:
+    """Each row minus its mean: the part of a classifier's logits that
+    softmax sees (adding a constant to a row changes no probability)."""
+    return outputs - outputs.mean(dim=1, keepdim=True)
+
+
 def _outputs(net, X: torch.Tensor) -> np.ndarray:
     """The network's outputs for ``X`` in evaluation mode, one row per sample."""
     outputs = net.forward_raw(X).numpy().astype(np.float32)
@@ -163,7 +169,7 @@ class DER(_Memory):
     """
 
     _learned_state = ("rng_", "buffer_", "ids_", "targets_", "outputs_")
-    _legacy_params = {"refresh": False}
+    _legacy_params = {"refresh": False, "center": False}
     _transient_state = ("cache_X_", "cache_targets_", "cache_outputs_", "generator_")
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
@@ -171,6 +177,7 @@ class DER(_Memory):
         "replay_batch_size": [POSITIVE, None],
         "buffer": [StrOptions(set(_BUFFERS))],
         "refresh": ["boolean"],
+        "center": ["boolean"],
         "random_state": RANDOM_STATE,
     }
 
@@ -181,6 +188,7 @@ class DER(_Memory):
         replay_batch_size=None,
         buffer="reservoir",
         refresh=True,
+        center=True,
         random_state=None,
     ):
         self.alpha = alpha
@@ -188,6 +196,7 @@ class DER(_Memory):
         self.replay_batch_size = replay_batch_size
         self.buffer = buffer
         self.refresh = refresh
+        self.center = center
         self.random_state = random_state
 
     def initialize(self):
@@ -237,8 +246,11 @@ class DER(_Memory):
         if not self._replays(context):
             return None
         index, labelled, out = self._replay_terms(context.module, len(X))
+        matched = out[: len(index)]
         stored = _widened(self.cache_outputs_[index], out.shape[1])
-        term = self.alpha * F.mse_loss(out[: len(index)], stored)
+        if self.center and net.classifier:
+            matched, stored = _centred(matched), _centred(stored)
+        term = self.alpha * F.mse_loss(matched, stored)
         if len(labelled):
             label_loss = net.criterion_(
                 out[len(index) :], self.cache_targets_[labelled]
@@ -371,6 +383,7 @@ class DERPlusPlus(DER):
         replay_batch_size=None,
         buffer="reservoir",
         refresh=True,
+        center=True,
         random_state=None,
     ):
         super().__init__(
@@ -379,6 +392,7 @@ class DERPlusPlus(DER):
             replay_batch_size=replay_batch_size,
             buffer=buffer,
             refresh=refresh,
+            center=center,
             random_state=random_state,
         )
         self.beta = beta

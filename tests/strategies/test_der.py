@@ -1,4 +1,7 @@
-"""DER and DER++: stored outputs, masking after growth, regression, bad input."""
+"""DER and DER++: stored outputs, masking after growth, centred matching,
+regression, old files, bad input."""
+
+import pickle
 
 import numpy as np
 import pytest
@@ -105,6 +108,68 @@ def test_der_keeps_old_classes_when_the_output_layer_grows(digits):
     assert scores["plain"] < 0.1 and scores["der"] > 0.6
 
 
+def _updated_after_shifting_the_stored_logits(digits, shift, **params):
+    X, y = digits
+    clf = classifier([DER(buffer_size=40, **params)]).fit(X[:200], y[:200])
+    der_of(clf).outputs_ += shift  # a constant per row: the same probabilities
+    return clf.partial_fit(X[200:400], y[200:400]).predict_proba(X[400:])
+
+
+def test_centred_matching_ignores_what_softmax_ignores(digits):
+    rows = np.linspace(-3.0, 5.0, 40, dtype=np.float32)[:, None]
+    centred = [
+        _updated_after_shifting_the_stored_logits(digits, shift)
+        for shift in (0.0, rows)
+    ]
+    np.testing.assert_allclose(*centred, atol=1e-5)
+    raw = [
+        _updated_after_shifting_the_stored_logits(digits, shift, center=False)
+        for shift in (0.0, rows)
+    ]
+    assert np.abs(raw[0] - raw[1]).max() > 0.01
+
+
+def test_a_regressor_s_outputs_are_matched_as_they_are():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 5)).astype(np.float32)
+    y = X @ rng.normal(size=5)
+    predictions = []
+    for center in (True, False):
+        reg = ContinualRegressor(
+            hidden_layer_sizes=(16,),
+            max_epochs=3,
+            callbacks=[DER(buffer_size=30, center=center)],
+            random_state=0,
+        )
+        reg.fit(X[:200], y[:200]).partial_fit(X[200:], -y[200:])
+        predictions.append(reg.predict(X))
+    # a regressor's single output minus its mean would be zero: nothing kept
+    np.testing.assert_array_equal(*predictions)
+
+
+def test_a_file_written_before_center_existed_matches_raw_outputs(digits, monkeypatch):
+    X, y = digits
+    clf = classifier([("s", DERPlusPlus(buffer_size=40))]).fit(X[:200], y[:200])
+    written = DERPlusPlus.__getstate__
+
+    def without_center(self):  # what the release before it wrote
+        state = written(self)
+        state.pop("center")
+        return state
+
+    monkeypatch.setattr(DERPlusPlus, "__getstate__", without_center)
+    data = pickle.dumps(clf)
+    monkeypatch.setattr(DERPlusPlus, "__getstate__", written)
+    loaded = pickle.loads(data)
+    assert dict(loaded.net_.callbacks_)["s"].center is False
+    assert loaded.get_params()["callbacks"][0][1].get_params()["center"] is False
+    raw = classifier([("s", DERPlusPlus(buffer_size=40, center=False))])
+    raw.fit(X[:200], y[:200])
+    for model in (loaded, raw):
+        model.partial_fit(X[200:400], y[200:400])
+    np.testing.assert_array_equal(loaded.predict_proba(X), raw.predict_proba(X))
+
+
 def test_regressors_match_their_stored_predictions():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(300, 5)).astype(np.float32)
@@ -126,6 +191,7 @@ def test_regressors_match_their_stored_predictions():
         ),
         (dict(alpha=-1.0), r"'alpha' parameter of \w+ must be a float in the range"),
         (dict(refresh="yes"), r"'refresh' parameter of \w+ must be an instance of"),
+        (dict(center=1), r"'center' parameter of \w+ must be an instance of"),
         (
             dict(buffer_size=0),
             r"'buffer_size' parameter of \w+ must be an int in the range \[1, inf\)",
