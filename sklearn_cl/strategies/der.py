@@ -99,8 +99,8 @@ class DER(_Memory):
     the output layer grows with each task's classes: as ``sklearn-cl
     compare`` runs split digits (6 seeds), DER goes from 0.898 to 0.921,
     where :class:`Replay` has 0.912 (the second and the newest task gain
-    most, from 0.82 to 0.87 and from 0.85 to 0.90), and on split digits
-    with a growing head (seeds 0-2) from 0.903 to 0.918, against 0.901.
+    most), and on split digits with a growing head (seeds 0-2) from 0.903
+    to 0.918, against 0.901.
     DER++ gains less there (0.931 to 0.935, 6 seeds 0.940 to 0.942). With
     one 10-way head from the start, it changes the accuracy of DER and
     DER++ by -0.001 to +0.014 (split and permuted digits, split MNIST-1D
