@@ -63,6 +63,10 @@ _STRATEGY_HOOKS = (
     "on_output_grown",
 )
 _PREDICT_CHUNK = 8192
+# keys of a parameter group that are not the optimizer's parameters
+_OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
+# losses whose `weight` is one weight per class, as torch's mean divides by
+_CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
 
 
 def _overrides(callback, hook: str) -> bool:
@@ -105,6 +109,41 @@ class ContinualNet(NeuralNet):
         super().initialize_callbacks()
         self._index_callbacks()
         return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        # the keys each parameter group was given in optimizer__param_groups
+        # (set_params of optimizer__* after fitting leaves them alone), and
+        # its rate as a ratio of lr, which every call's rate is multiplied by
+        (given,), _ = self.get_params_for_optimizer(
+            "optimizer", self.get_all_learnable_params()
+        )
+        self.group_keys_ = [frozenset(group) - {"params"} for group in given]
+        for group in self.optimizer_.param_groups:
+            group["lr_scale"] = group["lr"] / self.lr
+        return self
+
+    def set_optimizer_params(self, routed: dict) -> None:
+        """Set the ``optimizer__*`` values of ``routed`` (a change made with
+        ``set_params`` after fitting acts from the next call) in every
+        parameter group but those given the key in ``optimizer__param_groups``."""
+        groups = self.optimizer_.param_groups
+        given = self.group_keys_
+        for key, value in routed.items():
+            name = key[len("optimizer__") :]
+            if not key.startswith("optimizer__") or name == "param_groups":
+                continue
+            if not any(name in group for group in groups):
+                known = sorted(k for k in groups[0] if k not in _OWN_GROUP_KEYS)
+                raise ValueError(
+                    f"Invalid parameter {key!r}: {type(self.optimizer_).__name__} "
+                    f"has no parameter {name!r}; its parameters are {known}. "
+                    f"Remove it (delattr(estimator, {key!r})), or call fit with "
+                    "an optimizer that takes it."
+                )
+            for index, group in enumerate(groups):
+                if index >= len(given) or name not in given[index]:
+                    group[name] = value
 
     def _index_callbacks(self) -> None:
         """Which callbacks each hook calls, and whether the full protocol runs.
@@ -184,7 +223,12 @@ class ContinualNet(NeuralNet):
         or failed.
         """
         for group in self.optimizer_.param_groups:
-            group["lr"] = lr
+            # a group given its own rate in optimizer__param_groups keeps its
+            # ratio to the call's rate (0: frozen in every call)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+            # torch's schedulers start from the first rate they saw
+            # (setdefault): a scheduler of this call starts from this call's
+            group.pop("initial_lr", None)
         self.history.clear()
         context = UpdateContext(
             net=self,
@@ -437,7 +481,14 @@ class ContinualNet(NeuralNet):
         losses = cached[1](y_pred, y)
         if losses.dim() > 1:  # one loss per output: average them per sample
             losses = losses.flatten(1).mean(1)
-        return (losses * weight).sum() / weight.sum().clamp_min(
+        total = weight
+        class_weight = getattr(self.criterion_, "weight", None)
+        if class_weight is not None and isinstance(self.criterion_, _CLASS_LOSSES):
+            # criterion__weight: the unreduced losses hold each sample's class
+            # weight, and torch's mean divides by their sum, as class_weight
+            # (a factor of the sample weights) does
+            total = weight * class_weight[y]
+        return (losses * weight).sum() / total.sum().clamp_min(
             torch.finfo(weight.dtype).tiny
         )
 
@@ -456,6 +507,15 @@ class ContinualNet(NeuralNet):
         module and optimizer are replaced by new objects, the old ones are
         left as they were (so a failed update can put them back).
         """
+        class_weight = getattr(self.criterion_, "weight", None)
+        if isinstance(self.criterion_, _CLASS_LOSSES) and class_weight is not None:
+            raise ValueError(
+                f"The criterion's class weights (criterion__weight) have "
+                f"{len(class_weight)} entries, one per class, but this update "
+                f"brings new labels ({n_new} classes). Use "
+                "class_weight={label: weight} instead (it may name labels that "
+                "come later), or pass every label in `classes` up front."
+            )
         module = copy.deepcopy(self.module_)
         parent, name, old = _last_linear(module)
         n_old = old.out_features

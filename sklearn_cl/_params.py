@@ -60,6 +60,31 @@ _UNSUPPORTED_CALLBACKS = {
 }
 
 
+# scikit-learn's MLP and skorch names a user may try, and what to use here
+_NAME_HINTS = {
+    "warm_start": "fit always starts again; partial_fit continues the fitted model",
+    "max_iter": "use max_epochs (fit) and update_epochs (each partial_fit)",
+    "learning_rate_init": "use lr (fit) and update_lr (updates)",
+    "alpha": "use optimizer__weight_decay, or the L2SP strategy",
+    "solver": "use optimizer, a torch.optim class such as torch.optim.SGD",
+    "shuffle": "training batches are always shuffled, seeded by random_state",
+    "dataset": "batches are slices of tensors already on the device; a "
+    "torch module of your own (module=...) can reshape its input",
+}
+_PREFIX_HINTS = {
+    "iterator_train__": "batches are slices of tensors already on the device, "
+    "shuffled (seeded by random_state); set batch_size",
+    "iterator_valid__": "validation batches have batch_size samples",
+}
+
+
+def _hint(name: str) -> str | None:
+    """What to use instead of an unknown parameter ``name``, if known."""
+    if name in _NAME_HINTS:
+        return _NAME_HINTS[name]
+    return next((h for p, h in _PREFIX_HINTS.items() if name.startswith(p)), None)
+
+
 def _same(a, b) -> bool:
     """Whether a parameter kept its value: equal plain values, or the same
     object (modules, classes, callables)."""
@@ -188,12 +213,14 @@ class NamedParamsMixin:
         }
 
     def _network_params(self) -> dict:
-        """The parameters that define the network, as set now."""
+        """The parameters that define the network, as set now (the
+        optimizer's parameter groups too)."""
         params = {name: getattr(self, name) for name in self._network_param_names}
         params.update(
             (k, v)
             for k, v in self._routed_params().items()
             if k.startswith(("module__", "criterion__"))
+            or k == "optimizer__param_groups"
         )
         return params
 
@@ -248,9 +275,13 @@ class NamedParamsMixin:
             k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)
         ]
         if unknown:
+            hints = "".join(
+                f" {name}: {_hint(name)}." for name in unknown if _hint(name)
+            )
             raise ValueError(
                 f"Unknown parameters {unknown} for {type(self).__name__}. Extra "
                 f"keyword arguments must start with one of {list(_ROUTED_PREFIXES)}."
+                + hints
             )
         optimizer = self.optimizer
         if not (
@@ -312,6 +343,13 @@ class NamedParamsMixin:
         self._check_callbacks()
 
     def _check_callbacks(self) -> None:
+        if "optimizer__lr" in vars(self):
+            raise ValueError(
+                "optimizer__lr is not used: the learning rate is `lr` for fit "
+                "and `update_lr` for updates. Set those instead; to give some "
+                "layers their own rate, use optimizer__param_groups=[(pattern, "
+                "{'lr': rate})] (a rate relative to lr, kept in updates)."
+            )
         named = named_callbacks(self.callbacks)
         for name, cb in named:
             for kind, reason in _UNSUPPORTED_CALLBACKS.items():

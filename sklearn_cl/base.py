@@ -287,11 +287,7 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             net.batch_size = self.batch_size or -1
         if net.verbose != self.verbose:
             net.verbose = self.verbose
-        for key, value in self._routed_params().items():
-            if key.startswith("optimizer__"):
-                for group in net.optimizer_.param_groups:
-                    if key[len("optimizer__") :] in group:
-                        group[key[len("optimizer__") :]] = value
+        net.set_optimizer_params(self._routed_params())
         seed = call_seed(self)
         split = self._train_split(seed)
         if split is not None or net.train_split is not None:

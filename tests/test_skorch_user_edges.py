@@ -1,0 +1,183 @@
+"""What a skorch or scikit-learn user tries first: learning-rate schedulers
+in updates, the optimizer's parameter groups, the criterion's class weights,
+and the names of parameters those libraries have and these estimators do
+not. Each case failed or silently misbehaved before its fix."""
+
+import numpy as np
+import pytest
+import torch
+from helpers import assert_same_state, model_state
+from skorch.callbacks import LRScheduler
+
+from sklearn_cl import ContinualClassifier
+
+
+def classifier(**params):
+    defaults = dict(hidden_layer_sizes=(16,), max_epochs=3, lr=1e-2, random_state=0)
+    return ContinualClassifier(**{**defaults, **params})
+
+
+@pytest.mark.parametrize(
+    "policy, kwargs, factors",
+    [
+        ("LambdaLR", dict(lr_lambda=lambda epoch: 0.5**epoch), [1, 0.5, 0.25]),
+        (
+            torch.optim.lr_scheduler.CosineAnnealingWarmRestarts,
+            dict(T_0=2),
+            [1, 0.5, 1],
+        ),
+        ("StepLR", dict(step_size=1, gamma=0.5), [1, 0.5, 0.25]),
+    ],
+    ids=["LambdaLR", "CosineAnnealingWarmRestarts", "StepLR"],
+)
+def test_a_scheduler_in_an_update_starts_from_the_update_rate(
+    policy, kwargs, factors, digits
+):
+    """torch's schedulers keep the first rate they saw in ``initial_lr``:
+    without resetting it, an update scheduled from ``fit``'s rate."""
+    X, y = digits
+    sched = LRScheduler(policy=policy, event_name="event_lr", **kwargs)
+    est = classifier(callbacks=[sched], update_lr=1e-4, update_epochs=3)
+    est.fit(X[:300], y[:300])
+    assert est.net_.history[:, "lr"] == pytest.approx([1e-2 * f for f in factors])
+    est.partial_fit(X[300:400], y[300:400])
+    assert est.net_.history[:, "lr"] == pytest.approx([1e-4 * f for f in factors])
+    est.partial_fit(X[400:500], y[400:500])
+    assert est.net_.history[:, "lr"] == pytest.approx([1e-4 * f for f in factors])
+
+
+FROZEN_FIRST_LAYER = [("layers.0.*", {"lr": 0.0, "weight_decay": 0.0})]
+
+
+def test_parameter_groups_keep_their_own_rate_and_settings(digits):
+    """skorch's ``optimizer__param_groups``: a layer at rate 0 stays frozen
+    and its own weight decay holds, in fit and in every update."""
+    X, y = digits
+    est = classifier(
+        optimizer__param_groups=FROZEN_FIRST_LAYER, optimizer__weight_decay=0.1
+    )
+    initial = classifier().fit(X[:10], y[:10])  # same seed: same initial weights
+    est.fit(X[:300], y[:300])
+    first, rest = est.net_.optimizer_.param_groups
+    assert (first["lr"], first["weight_decay"]) == (0.0, 0.0)
+    assert (rest["lr"], rest["weight_decay"]) == (1e-2, 0.1)
+    start = est.net_.module_.layers[0].weight.detach().clone()
+    est.set_params(update_lr=1e-3, optimizer__weight_decay=0.2)
+    est.partial_fit(X[300:400], y[300:400])
+    first, rest = est.net_.optimizer_.param_groups
+    assert (first["lr"], first["weight_decay"]) == (0.0, 0.0)
+    assert (rest["lr"], rest["weight_decay"]) == (1e-3, 0.2)
+    assert torch.equal(est.net_.module_.layers[0].weight, start)
+    assert not torch.equal(
+        initial.net_.module_.layers[2].weight, est.net_.module_.layers[2].weight
+    )
+
+
+def test_a_group_s_rate_keeps_its_ratio_to_each_call_s_rate(digits):
+    X, y = digits
+    groups = [("layers.0.*", {"lr": 1e-3})]  # a tenth of lr
+    est = classifier(optimizer__param_groups=groups, update_lr=1e-4)
+    est.fit(X[:300], y[:300])
+    assert [g["lr"] for g in est.net_.optimizer_.param_groups] == pytest.approx(
+        [1e-3, 1e-2]
+    )
+    est.partial_fit(X[300:400], y[300:400])
+    assert [g["lr"] for g in est.net_.optimizer_.param_groups] == pytest.approx(
+        [1e-5, 1e-4]
+    )
+
+
+def test_parameter_groups_define_the_network(digits):
+    X, y = digits
+    est = classifier(optimizer__param_groups=FROZEN_FIRST_LAYER).fit(X[:300], y[:300])
+    before = model_state(est)
+    est.set_params(optimizer__param_groups=[("layers.2.*", {"lr": 0.0})])
+    with pytest.raises(ValueError, match="optimizer__param_groups.*define the net"):
+        est.partial_fit(X[300:400], y[300:400])
+    assert_same_state(model_state(est), before)
+
+
+def test_an_optimizer_parameter_the_optimizer_lacks_is_an_error(digits):
+    """Set after fitting, it was silently ignored (Adam has no momentum)."""
+    X, y = digits
+    est = classifier().fit(X[:300], y[:300])
+    before = model_state(est)
+    est.set_params(optimizer__momentum=0.9)
+    with pytest.raises(ValueError, match="Adam has no parameter 'momentum'"):
+        est.partial_fit(X[300:400], y[300:400])
+    assert_same_state(model_state(est), before)
+    del est.optimizer__momentum
+    est.partial_fit(X[300:400], y[300:400])
+    sgd = classifier(optimizer=torch.optim.SGD).fit(X[:300], y[:300])
+    sgd.set_params(optimizer__momentum=0.9).partial_fit(X[300:400], y[300:400])
+    assert sgd.net_.optimizer_.param_groups[0]["momentum"] == 0.9
+
+
+@pytest.mark.parametrize("when", ["fit", "update"])
+def test_optimizer_lr_says_to_use_lr(when, digits):
+    """skorch reads optimizer__lr before lr; here every call sets its own
+    rate, so the value would be silently ignored."""
+    X, y = digits
+    if when == "fit":
+        with pytest.raises(ValueError, match="optimizer__lr is not used.*update_lr"):
+            classifier(optimizer__lr=0.5).fit(X[:300], y[:300])
+        return
+    est = classifier().fit(X[:300], y[:300])
+    before = model_state(est)
+    with pytest.raises(ValueError, match="optimizer__lr is not used"):
+        est.set_params(optimizer__lr=0.5).partial_fit(X[300:400], y[300:400])
+    assert_same_state(model_state(est), before)
+
+
+def test_criterion_class_weights_with_sample_weights_keep_torch_s_mean(digits):
+    """The weighted mean divides by the class weights as torch's mean does:
+    all-one sample weights change nothing, and ``criterion__weight`` and
+    ``class_weight`` train alike."""
+    X, y = digits
+    weight = torch.ones(10)
+    weight[3] = 5.0
+    common = dict(batch_size=None, optimizer=torch.optim.SGD, max_epochs=3)
+
+    def curve(sample_weight=None, **params):
+        est = classifier(**common, **params)
+        return est.fit(X[:300], y[:300], sample_weight=sample_weight).loss_curve_
+
+    torch_mean = curve(criterion__weight=weight)
+    assert curve(np.ones(300), criterion__weight=weight) == pytest.approx(torch_mean)
+    assert curve(class_weight={3: 5.0}) == pytest.approx(torch_mean)
+    sample = np.where(y[:300] == 0, 2.0, 1.0)
+    assert curve(sample, criterion__weight=weight) == pytest.approx(
+        curve(sample, class_weight={3: 5.0})
+    )
+
+
+def test_criterion_class_weights_cannot_grow_with_the_classes(digits):
+    X, y = digits
+    old = y[:300] < 5
+    est = classifier(criterion__weight=torch.ones(5), allow_new_classes=True)
+    est.fit(X[:300][old], y[:300][old])
+    before = model_state(est)
+    with pytest.raises(ValueError, match=r"criterion__weight\) have 5 entries.*class_"):
+        est.partial_fit(X[300:400], y[300:400])
+    assert_same_state(model_state(est), before)
+    est.partial_fit(X[300:400][y[300:400] < 5], y[300:400][y[300:400] < 5])
+
+
+@pytest.mark.parametrize(
+    "name, value, hint",
+    [
+        ("warm_start", True, "partial_fit continues"),
+        ("iterator_train__shuffle", False, "shuffled"),
+        ("iterator_valid__batch_size", 64, "batch_size"),
+        ("dataset", object, "slices of tensors"),
+        ("max_iter", 5, "max_epochs"),
+        ("learning_rate_init", 0.1, "update_lr"),
+        ("alpha", 1e-4, "optimizer__weight_decay"),
+        ("solver", "sgd", "torch.optim"),
+        ("shuffle", False, "always shuffled"),
+    ],
+)
+def test_a_skorch_or_mlp_parameter_name_says_what_to_use(name, value, hint, digits):
+    X, y = digits
+    with pytest.raises(ValueError, match=f"Unknown parameters.*{name}: .*{hint}"):
+        classifier(**{name: value}).fit(X[:50], y[:50])
