@@ -37,7 +37,7 @@ import weakref
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PrintLog
+from skorch.callbacks import Callback, Initializer, PrintLog
 from skorch.dataset import Dataset
 
 from .strategies._layers import last_linear
@@ -63,6 +63,10 @@ _STRATEGY_HOOKS = (
     "on_output_grown",
 )
 _PREDICT_CHUNK = 8192
+# skorch callbacks that set up a new network: they act in a model's first
+# training call only (in skorch every fit starts again from a new module);
+# in an update they would throw away what the model learned
+_FIRST_TRAINING_ONLY = (Initializer,)
 # keys of a parameter group that are not the optimizer's parameters
 _OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
 # losses whose `weight` is one weight per class, as torch's mean divides by
@@ -90,6 +94,8 @@ class ContinualNet(NeuralNet):
     # ``hooked_`` goes in the same pickle as ``callbacks_`` so that, after
     # loading, the hooks still call the very callbacks in ``callbacks_``.
     cuda_dependent_attributes_ = ["callbacks_", "hooked_"]
+    # which training call of the model runs (train_call sets it)
+    call_index_ = 0
 
     def __init__(self, *args, classifier=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -182,7 +188,10 @@ class ContinualNet(NeuralNet):
         a callback's hook that takes no ``**kwargs`` gets only the
         arguments it names (it may not know ``context``)."""
         getattr(self, method_name)(self, **cb_kwargs)
+        later = self.call_index_ > 0
         for _, cb in self.callbacks_:
+            if later and isinstance(cb, _FIRST_TRAINING_ONLY):
+                continue
             _invoke(getattr(cb, method_name), self, **cb_kwargs)
 
     def _notify(self, full: bool, event: str, **kwargs) -> None:
@@ -222,6 +231,7 @@ class ContinualNet(NeuralNet):
         transient state is cleared when the call ends, whether it succeeded
         or failed.
         """
+        self.call_index_ = call_index
         for group in self.optimizer_.param_groups:
             # a group given its own rate in optimizer__param_groups keeps its
             # ratio to the call's rate (0: frozen in every call)

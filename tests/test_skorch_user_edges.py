@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_same_state, model_state
-from skorch.callbacks import LRScheduler
+from skorch.callbacks import Initializer, LRScheduler
 
 from sklearn_cl import ContinualClassifier
 
@@ -181,3 +181,22 @@ def test_a_skorch_or_mlp_parameter_name_says_what_to_use(name, value, hint, digi
     X, y = digits
     with pytest.raises(ValueError, match=f"Unknown parameters.*{name}: .*{hint}"):
         classifier(**{name: value}).fit(X[:50], y[:50])
+
+
+@pytest.mark.parametrize("tasks", [False, True])
+def test_an_initializer_initialises_the_first_training_only(tasks, digits):
+    """skorch's ``Initializer`` acts at the first epoch of a training run;
+    here every update is one, and it used to draw the weights again, so an
+    update of 10 samples left a model of chance accuracy."""
+    X, y = digits
+    init = Initializer("*.weight", fn=torch.nn.init.xavier_uniform_)
+    est = classifier(callbacks=[init], hidden_layer_sizes=(64,), max_epochs=20)
+    if tasks:  # the later tasks of fit are updates too
+        first = est.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
+        t = np.r_[np.zeros(1000), np.ones(10)]
+        est.fit(X[:1010], y[:1010], tasks=t)
+    else:
+        first = est.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
+        est.partial_fit(X[1000:1010], y[1000:1010])
+    assert first > 0.85
+    assert est.score(X[1000:], y[1000:]) > first - 0.05
