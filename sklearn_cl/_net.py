@@ -40,6 +40,7 @@ from skorch import NeuralNet
 from skorch.callbacks import Callback, Initializer, PrintLog
 from skorch.dataset import Dataset
 
+from ._valid_data import ValidData
 from .strategies._layers import last_linear
 from .strategies.base import Strategy
 from .strategies.context import UpdateContext
@@ -344,6 +345,8 @@ class ContinualNet(NeuralNet):
         ``valid`` is None without a split."""
         if not self.train_split:
             return (X, y, weight), None
+        if isinstance(self.train_split, ValidData):  # predefined_split's data
+            return (X, y, weight), (self.train_split.X, self.train_split.y, None)
         dataset = Dataset(X, y)
         try:
             parts = self.train_split(dataset, y)
@@ -613,8 +616,8 @@ def _subset_indices(part, dataset) -> torch.Tensor:
     raise ValueError(
         "train_split must return the dataset it is given or Subsets of it (as "
         f"skorch.dataset.ValidSplit does); got {type(part).__name__}. To "
-        "validate on separate data, pass an AcceptanceCheck or score after "
-        "the call."
+        "validate on separate data, pass train_split=skorch.helper."
+        "predefined_split(skorch.dataset.Dataset(X_valid, y_valid))."
     )
 
 

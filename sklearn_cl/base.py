@@ -47,6 +47,7 @@ from ._param_validation import HasMethods, Interval, StrOptions
 from ._params import NamedParamsMixin
 from ._schedule import budget
 from ._transaction import NonFiniteUpdateError, UpdateRejectedWarning, all_or_nothing
+from ._valid_data import predefined_valid
 
 __all__ = [
     "ContinualEstimator",
@@ -325,7 +326,7 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             return ValidSplit(
                 float(split), stratified=self._is_classifier, random_state=seed % 2**32
             )
-        return split
+        return predefined_valid(self, split) or split
 
     def _record_curves(self) -> None:
         """scikit-learn MLP's attributes, for the last training call

@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_same_state, model_state
-from skorch.callbacks import Initializer, LRScheduler
+from skorch.callbacks import EarlyStopping, Initializer, LRScheduler
+from skorch.dataset import Dataset
+from skorch.helper import predefined_split
 
-from sklearn_cl import ContinualClassifier
+from sklearn_cl import ContinualClassifier, ContinualRegressor
 
 
 def classifier(**params):
@@ -200,3 +202,64 @@ def test_an_initializer_initialises_the_first_training_only(tasks, digits):
         est.partial_fit(X[1000:1010], y[1000:1010])
     assert first > 0.85
     assert est.score(X[1000:], y[1000:]) > first - 0.05
+
+
+def test_predefined_split_validates_every_call_on_the_same_data(digits):
+    """skorch's way to validate on held-out data of one's own; it used to be
+    refused as a split that returns other data."""
+    X, y = digits
+    labels = np.array([f"digit {v}" for v in y])  # encoded as training labels are
+    valid = predefined_split(Dataset(X[1500:1600], labels[1500:1600]))
+    est = classifier(
+        train_split=valid,
+        callbacks=[EarlyStopping(patience=2)],
+        max_epochs=50,
+        update_epochs=50,
+    )
+    est.fit(X[:300], labels[:300])
+    assert est.n_iter_ < 50  # stopped on the predefined data's loss
+    for _ in range(2):
+        history = est.net_.history
+        sizes = [
+            sum(b.get("valid_batch_size", 0) for b in row["batches"]) for row in history
+        ]
+        assert sizes == [100] * len(history)
+        proba = est.predict_proba(X[1500:1600])
+        index = np.searchsorted(est.classes_, labels[1500:1600])
+        log_loss = -np.log(proba[np.arange(100), index]).mean()
+        assert history[-1, "valid_loss"] == pytest.approx(log_loss, rel=1e-4)
+        est.partial_fit(X[300:600], labels[300:600])
+
+
+def test_predefined_split_for_a_regressor_is_in_training_units(digits):
+    X, y = digits
+    target = 50 + 20 * y.astype(float)
+    valid = predefined_split(Dataset(X[1500:1600], target[1500:1600]))
+    reg = ContinualRegressor(
+        hidden_layer_sizes=(16,), max_epochs=3, random_state=0, train_split=valid
+    ).fit(X[:300], target[:300])
+    scaled = (target[1500:1600] - reg.target_scaler_.mean_) / reg.target_scaler_.scale_
+    pred = (reg.predict(X[1500:1600]) - reg.target_scaler_.mean_[0]) / (
+        reg.target_scaler_.scale_[0]
+    )
+    mse = np.mean((pred - scaled.ravel()) ** 2)
+    assert reg.net_.history[-1, "valid_loss"] == pytest.approx(mse, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    "dataset, message",
+    [
+        (lambda X, y: Dataset(X[:50], y[:50] + 10), r"labels \[10 11 12"),
+        (lambda X, y: Dataset(X[:50, :10], y[:50]), "10 features"),
+        (lambda X, y: Dataset(X[:50], None), "inputs and targets"),
+    ],
+    ids=["unknown labels", "features", "no targets"],
+)
+def test_bad_predefined_data_is_a_clear_error(dataset, message, digits):
+    X, y = digits
+    est = classifier().fit(X[:300], y[:300])
+    before = model_state(est)
+    est.set_params(train_split=predefined_split(dataset(X, y)))
+    with pytest.raises(ValueError, match=message):
+        est.partial_fit(X[300:400], y[300:400])
+    assert_same_state(model_state(est), before)
