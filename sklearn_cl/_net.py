@@ -32,12 +32,20 @@ from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 import weakref
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, Initializer, PrintLog
+from skorch.callbacks import (
+    BatchScoring,
+    Callback,
+    EpochScoring,
+    Initializer,
+    PassthroughScoring,
+    PrintLog,
+)
 from skorch.dataset import Dataset
 
 from ._valid_data import ValidData
@@ -64,6 +72,8 @@ _STRATEGY_HOOKS = (
     "on_output_grown",
 )
 _PREDICT_CHUNK = 8192
+# skorch callbacks that record whether an epoch's score is the best so far
+_SCORINGS = (BatchScoring, EpochScoring, PassthroughScoring)
 # skorch callbacks that set up a new network: they act in a model's first
 # training call only (in skorch every fit starts again from a new module);
 # in an update they would throw away what the model learned
@@ -295,6 +305,13 @@ class ContinualNet(NeuralNet):
             datasets["dataset_train"] = Dataset(X, y)
             if valid is not None:
                 datasets["dataset_valid"] = Dataset(*valid[:2])
+        if full:
+            # "best" means best of this call, as EarlyStopping's patience
+            # counts this call's epochs: a score of a call on other data
+            # cannot make Checkpoint(load_best=True) put back an older model
+            for _, cb in self.callbacks_:
+                if isinstance(cb, _SCORINGS):
+                    cb.best_score_ = math.inf if cb.lower_is_better else -math.inf
         self._notify(full, "on_train_begin", X=X, y=y, context=context)
         if not self.module_.training:  # walking the module tree costs a little
             self.module_.train()

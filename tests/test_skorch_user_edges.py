@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_same_state, model_state
-from skorch.callbacks import EarlyStopping, Initializer, LRScheduler
+from skorch.callbacks import (
+    Checkpoint,
+    EarlyStopping,
+    EpochScoring,
+    Initializer,
+    LRScheduler,
+)
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
@@ -263,3 +269,30 @@ def test_bad_predefined_data_is_a_clear_error(dataset, message, digits):
     with pytest.raises(ValueError, match=message):
         est.partial_fit(X[300:400], y[300:400])
     assert_same_state(model_state(est), before)
+
+
+@pytest.mark.parametrize(
+    "scoring",
+    [None, EpochScoring("accuracy", on_train=True, name="train_acc")],
+    ids=["train_loss", "EpochScoring"],
+)
+def test_checkpoint_load_best_keeps_the_best_of_the_update(scoring, digits, tmp_path):
+    """A score's "best" was the best of every call so far: an update whose
+    loss on its own data never beat fit's made Checkpoint(load_best=True)
+    load fit's files, silently discarding the update (and its history)."""
+    X, y = digits
+    monitor = "train_loss_best" if scoring is None else "train_acc_best"
+    cp = Checkpoint(monitor=monitor, dirname=str(tmp_path), load_best=True)
+    callbacks = [cp] if scoring is None else [("train_acc", scoring), cp]
+    est = classifier(callbacks=callbacks, max_epochs=30, update_epochs=3)
+    old, new = y[:600] < 5, y[600:1200] < 5
+    est.fit(X[:600][old], y[:600][old])
+    fitted = {k: v.clone() for k, v in est.net_.module_.state_dict().items()}
+    est.partial_fit(X[600:1200][new], y[600:1200][new])
+    assert est.net_.history[:, "call"][0] == "update 1"
+    assert est.net_.history[0, monitor]  # the update's first epoch is its best yet
+    weights = est.net_.module_.state_dict()
+    assert any(not torch.equal(fitted[k], weights[k]) for k in fitted)
+    saved = torch.load(tmp_path / "params.pt", weights_only=True)
+    for name, value in saved.items():  # the update's best, written and kept
+        torch.testing.assert_close(weights[name], value)
