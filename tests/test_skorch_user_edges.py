@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 from helpers import assert_same_state, model_state
+from sklearn.utils.class_weight import compute_class_weight
 from skorch.callbacks import (
     Checkpoint,
     EarlyStopping,
@@ -296,3 +297,27 @@ def test_checkpoint_load_best_keeps_the_best_of_the_update(scoring, digits, tmp_
     saved = torch.load(tmp_path / "params.pt", weights_only=True)
     for name, value in saved.items():  # the update's best, written and kept
         torch.testing.assert_close(weights[name], value)
+
+
+@pytest.mark.parametrize(
+    "convert",
+    [np.asarray, list, lambda w: torch.tensor(w, dtype=torch.float64)],
+    ids=["numpy", "list", "float64 tensor"],
+)
+def test_criterion_weight_from_compute_class_weight(convert, digits):
+    """compute_class_weight returns float64 numpy: torch refused the array
+    ("cannot assign to buffer") and a float64 tensor failed at the first
+    batch ("expected scalar type Float but found Double")."""
+    X, y = digits
+    weight = compute_class_weight("balanced", classes=np.unique(y[:300]), y=y[:300])
+    reference = torch.tensor(weight, dtype=torch.float32)
+    expected = classifier(criterion__weight=reference).fit(X[:300], y[:300])
+    est = classifier(criterion__weight=convert(weight)).fit(X[:300], y[:300])
+    assert est.loss_curve_ == pytest.approx(expected.loss_curve_)
+    est.partial_fit(X[300:400], y[300:400])
+
+
+def test_a_criterion_weight_that_is_no_array_says_so(digits):
+    X, y = digits
+    with pytest.raises(ValueError, match="criterion__weight must be an array"):
+        classifier(criterion__weight="balanced").fit(X[:300], y[:300])
