@@ -43,6 +43,7 @@ from skorch.callbacks import (
     Callback,
     EpochScoring,
     Initializer,
+    LoadInitState,
     PassthroughScoring,
     PrintLog,
 )
@@ -76,8 +77,9 @@ _PREDICT_CHUNK = 8192
 _SCORINGS = (BatchScoring, EpochScoring, PassthroughScoring)
 # skorch callbacks that set up a new network: they act in a model's first
 # training call only (in skorch every fit starts again from a new module);
-# in an update they would throw away what the model learned
-_FIRST_TRAINING_ONLY = (Initializer,)
+# in an update (of a reloaded model too, whose callbacks start afresh) they
+# would throw away what the model learned
+_FIRST_TRAINING_ONLY = (Initializer, LoadInitState)
 # keys of a parameter group that are not the optimizer's parameters
 _OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
 # losses whose `weight` is one weight per class, as torch's mean divides by

@@ -3,6 +3,8 @@ in updates, the optimizer's parameter groups, the criterion's class weights,
 and the names of parameters those libraries have and these estimators do
 not. Each case failed or silently misbehaved before its fix."""
 
+import pickle
+
 import numpy as np
 import pytest
 import torch
@@ -13,6 +15,7 @@ from skorch.callbacks import (
     EarlyStopping,
     EpochScoring,
     Initializer,
+    LoadInitState,
     LRScheduler,
 )
 from skorch.dataset import Dataset
@@ -321,3 +324,17 @@ def test_a_criterion_weight_that_is_no_array_says_so(digits):
     X, y = digits
     with pytest.raises(ValueError, match="criterion__weight must be an array"):
         classifier(criterion__weight="balanced").fit(X[:300], y[:300])
+
+
+def test_load_init_state_does_not_reload_files_into_a_reloaded_model(digits, tmp_path):
+    """A reloaded model's callbacks start afresh: its LoadInitState loaded
+    the checkpoint files on disk (another model's, here) at the next update."""
+    X, y = digits
+    checkpoint = Checkpoint(dirname=str(tmp_path), monitor=None)
+    est = classifier(callbacks=[LoadInitState(checkpoint)], update_lr=1e-9)
+    est.fit(X[:300], y[:300])
+    classifier(callbacks=[checkpoint], random_state=1).fit(X[300:600], y[300:600])
+    reloaded = pickle.loads(pickle.dumps(est))
+    before = est.predict_proba(X[:50])
+    reloaded.partial_fit(X[:10], y[:10])
+    np.testing.assert_allclose(reloaded.predict_proba(X[:50]), before, atol=1e-6)
