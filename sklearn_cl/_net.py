@@ -25,7 +25,8 @@ Every hook of a training call gets the call's
 :mod:`sklearn_cl.strategies.base`. A callback that raises
 ``KeyboardInterrupt`` in ``on_epoch_end`` (skorch's ``EarlyStopping``) ends
 the epochs of the call, as in skorch; ``on_train_end`` and ``on_update_end``
-still run and the trained model is kept.
+still run and the trained model is kept. An epoch whose loss is not finite
+ends the call at once, with no further event: the call will be undone.
 """
 
 from __future__ import annotations
@@ -333,6 +334,12 @@ class ContinualNet(NeuralNet):
             row["call"] = label
             tic = time.perf_counter()
             loss = self._run_epoch(X, y, weight, full, context)
+            if not math.isfinite(loss):
+                # the call will be undone (see _transaction): no callback
+                # acts on the broken model, or writes it to disk
+                # (TrainEndCheckpoint, Checkpoint)
+                row["train_loss"] = loss
+                return loss
             if valid is not None:
                 self._run_validation(*valid, context)
             if not full:

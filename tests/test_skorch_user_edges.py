@@ -17,11 +17,12 @@ from skorch.callbacks import (
     Initializer,
     LoadInitState,
     LRScheduler,
+    TrainEndCheckpoint,
 )
 from skorch.dataset import Dataset
 from skorch.helper import predefined_split
 
-from sklearn_cl import ContinualClassifier, ContinualRegressor
+from sklearn_cl import ContinualClassifier, ContinualRegressor, UpdateRejectedWarning
 
 
 def classifier(**params):
@@ -338,3 +339,23 @@ def test_load_init_state_does_not_reload_files_into_a_reloaded_model(digits, tmp
     before = est.predict_proba(X[:50])
     reloaded.partial_fit(X[:10], y[:10])
     np.testing.assert_allclose(reloaded.predict_proba(X[:50]), before, atol=1e-6)
+
+
+def test_an_undone_update_writes_no_broken_model_to_disk(digits, tmp_path):
+    """The checkpoints of an update that turns non-finite (and is undone)
+    held its NaN weights: a job deploying the latest file deployed those."""
+    X, y = digits
+    callbacks = [
+        TrainEndCheckpoint(dirname=str(tmp_path)),
+        Checkpoint(monitor=None, dirname=str(tmp_path), f_params="every.pt"),
+    ]
+    est = classifier(callbacks=callbacks, on_nonfinite="warn").fit(X[:300], y[:300])
+    est.set_params(update_lr=1e30)
+    with pytest.warns(UpdateRejectedWarning):
+        est.partial_fit(X[300:400], y[300:400])
+    assert est.n_updates_ == 0
+    weights = est.net_.module_.state_dict()
+    for name in ("train_end_params.pt", "every.pt"):
+        saved = torch.load(tmp_path / name, weights_only=True)
+        for key, value in saved.items():
+            torch.testing.assert_close(value, weights[key])
