@@ -150,9 +150,9 @@ class ContinualNet(NeuralNet):
         groups = self.optimizer_.param_groups
         given = self.group_keys_
         for key, value in routed.items():
-            name = key[len("optimizer__") :]
-            if not key.startswith("optimizer__") or name == "param_groups":
+            if not key.startswith("optimizer__") or key == "optimizer__param_groups":
                 continue
+            name = key[len("optimizer__") :]
             if not any(name in group for group in groups):
                 known = sorted(k for k in groups[0] if k not in _OWN_GROUP_KEYS)
                 raise ValueError(
