@@ -1,7 +1,9 @@
-"""What a skorch or scikit-learn user tries first: learning-rate schedulers
-in updates, the optimizer's parameter groups, the criterion's class weights,
-and the names of parameters those libraries have and these estimators do
-not. Each case failed or silently misbehaved before its fix."""
+"""What a skorch or scikit-learn user tries first, and what failed or
+silently misbehaved before its fix: learning-rate schedulers in updates, the
+optimizer's parameter groups and parameters, the criterion's class weights,
+callbacks that set up a network (Initializer, LoadInitState) or write it to
+disk (Checkpoint), validation on data of one's own (predefined_split), and
+the parameter names those libraries have and these estimators do not."""
 
 import pickle
 
@@ -204,12 +206,10 @@ def test_an_initializer_initialises_the_first_training_only(tasks, digits):
     X, y = digits
     init = Initializer("*.weight", fn=torch.nn.init.xavier_uniform_)
     est = classifier(callbacks=[init], hidden_layer_sizes=(64,), max_epochs=20)
+    first = est.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
     if tasks:  # the later tasks of fit are updates too
-        first = est.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
-        t = np.r_[np.zeros(1000), np.ones(10)]
-        est.fit(X[:1010], y[:1010], tasks=t)
+        est.fit(X[:1010], y[:1010], tasks=np.r_[np.zeros(1000), np.ones(10)])
     else:
-        first = est.fit(X[:1000], y[:1000]).score(X[1000:], y[1000:])
         est.partial_fit(X[1000:1010], y[1000:1010])
     assert first > 0.85
     assert est.score(X[1000:], y[1000:]) > first - 0.05
