@@ -78,6 +78,7 @@ def test_parameter_groups_keep_their_own_rate_and_settings(digits):
     assert (rest["lr"], rest["weight_decay"]) == (1e-2, 0.1)
     start = est.net_.module_.layers[0].weight.detach().clone()
     est.set_params(update_lr=1e-3, optimizer__weight_decay=0.2)
+    est = pickle.loads(pickle.dumps(est))  # the groups' rates are saved
     est.partial_fit(X[300:400], y[300:400])
     first, rest = est.net_.optimizer_.param_groups
     assert (first["lr"], first["weight_decay"]) == (0.0, 0.0)
