@@ -326,6 +326,11 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             return ValidSplit(
                 float(split), stratified=self._is_classifier, random_state=seed % 2**32
             )
+        if isinstance(split, ValidSplit) and split.random_state is None:
+            # a skorch split the user left unseeded is seeded as the
+            # estimator's own: equal random_state, equal models
+            split = copy.copy(split)
+            split.random_state = seed % 2**32
         return predefined_valid(self, split) or split
 
     def _record_curves(self) -> None:

@@ -21,7 +21,7 @@ from skorch.callbacks import (
     LRScheduler,
     TrainEndCheckpoint,
 )
-from skorch.dataset import Dataset
+from skorch.dataset import Dataset, ValidSplit
 from skorch.helper import predefined_split
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor, UpdateRejectedWarning
@@ -360,3 +360,17 @@ def test_an_undone_update_writes_no_broken_model_to_disk(digits, tmp_path):
         saved = torch.load(tmp_path / name, weights_only=True)
         for key, value in saved.items():
             torch.testing.assert_close(value, weights[key])
+
+
+def test_an_unseeded_valid_split_is_seeded_by_random_state(digits):
+    """skorch's ValidSplit(0.2) draws its split from numpy's global random
+    state: equal random_state gave different models."""
+    X, y = digits
+    split = ValidSplit(0.2, stratified=True)
+    probas = []
+    for _ in range(2):
+        est = classifier(train_split=split).fit(X[:300], y[:300])
+        est.partial_fit(X[300:400], y[300:400])
+        probas.append(est.predict_proba(X[:50]))
+    np.testing.assert_array_equal(*probas)
+    assert split.random_state is None  # the user's object is left alone
