@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import is_
 
 import torch
-from skorch.callbacks import InputShapeSetter
+from skorch.callbacks import InputShapeSetter, LRScheduler
 
 from ._param_validation import validate_parameter_constraints
 
@@ -46,6 +46,9 @@ _UPDATE_PARAM_NAMES: dict = {}
 
 # the value of a parameter never checked: no parameter is this object
 _UNCHECKED = object()
+
+# names of skorch's default callbacks, which the net adds
+_SKORCH_DEFAULTS = ("epoch_timer", "train_loss", "valid_loss", "print_log")
 
 # names of the callbacks that early_stopping=True adds
 EARLY_STOPPING_NAMES = ("valid_score", "early_stopping")
@@ -251,13 +254,30 @@ class NamedParamsMixin:
         named = named_callbacks(self.callbacks)
         names = [n for n, _ in named]
         if name not in names:
+            default = (
+                f" skorch's default callbacks ({list(_SKORCH_DEFAULTS)}) are not "
+                "parameters; pass your own (e.g. a PrintLog) in `callbacks`, "
+                "where it replaces the default one."
+                if name in _SKORCH_DEFAULTS
+                else ""
+            )
             raise ValueError(
                 f"Invalid parameter 'callbacks__{key}': there is no callback named "
-                f"{name!r}. Callbacks are named {names}."
+                f"{name!r}. Callbacks are named {names}.{default}"
             )
         position = names.index(name)
         if param:
-            named[position][1].set_params(**{param: value})
+            callback = named[position][1]
+            try:
+                callback.set_params(**{param: value})
+            except ValueError as error:
+                if not isinstance(callback, LRScheduler):
+                    raise
+                raise ValueError(
+                    f"{error} An LRScheduler's scheduler arguments can be tuned "
+                    "once they are given to it: build it with the argument, "
+                    f"e.g. LRScheduler(..., {param}=...)."
+                ) from error
             return
         # replace the whole callback, keeping the form the user gave
         callbacks = list(self.callbacks)

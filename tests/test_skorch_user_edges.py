@@ -12,6 +12,7 @@ import pytest
 import torch
 from helpers import assert_same_state, model_state
 from sklearn.utils.class_weight import compute_class_weight
+from skorch import NeuralNet
 from skorch.callbacks import (
     Checkpoint,
     EarlyStopping,
@@ -374,3 +375,33 @@ def test_an_unseeded_valid_split_is_seeded_by_random_state(digits):
         probas.append(est.predict_proba(X[:50]))
     np.testing.assert_array_equal(*probas)
     assert split.random_state is None  # the user's object is left alone
+
+
+def test_tuning_a_scheduler_argument_says_to_give_it_first(digits):
+    """skorch's LRScheduler lists as parameters only the scheduler arguments
+    it was built with."""
+    with pytest.raises(ValueError, match=r"Invalid parameter 'gamma'.*LRScheduler\("):
+        classifier(
+            callbacks=[("sched", LRScheduler("StepLR", step_size=1))]
+        ).set_params(callbacks__sched__gamma=0.5)
+    est = classifier(callbacks=[("sched", LRScheduler("StepLR", step_size=1, gamma=1))])
+    assert est.set_params(callbacks__sched__gamma=0.5).callbacks[0][1].gamma == 0.5
+    with pytest.raises(ValueError, match="Invalid parameter 'patience'") as info:
+        classifier(callbacks=[("cb", Checkpoint())]).set_params(
+            callbacks__cb__patience=1
+        )
+    assert "LRScheduler" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        name
+        for name, _ in NeuralNet(
+            torch.nn.Linear(1, 1), criterion=torch.nn.MSELoss
+        ).get_default_callbacks()
+    ],
+)
+def test_a_skorch_default_callback_s_name_says_to_pass_one_s_own(name):
+    with pytest.raises(ValueError, match="skorch's default callbacks.*your own"):
+        classifier().set_params(**{f"callbacks__{name}__sink": print})
