@@ -31,6 +31,9 @@ from .modules import MLP
 
 __all__ = ["build_net", "call_seed", "seeded", "sync_callbacks"]
 
+# losses' weights that users compute with numpy (compute_class_weight)
+_CRITERION_TENSORS = ("criterion__weight", "criterion__pos_weight")
+
 
 @contextmanager
 def seeded(seed: int, device):
@@ -124,6 +127,9 @@ def sync_callbacks(estimator) -> None:
 
 def _module_and_kwargs(estimator, n_features: int, n_outputs: int):
     kwargs = estimator._routed_params()
+    for key in _CRITERION_TENSORS:
+        if kwargs.get(key) is not None:
+            kwargs[key] = _float32_tensor(key, kwargs[key])
     if estimator.module is None:
         kwargs.update(
             module__n_features=n_features,
@@ -146,6 +152,19 @@ def _module_and_kwargs(estimator, n_features: int, n_outputs: int):
         if name in accepted and f"module__{name}" not in kwargs:
             kwargs[f"module__{name}"] = value
     return estimator.module, kwargs
+
+
+def _float32_tensor(key: str, value) -> torch.Tensor:
+    """A loss's weight tensor, as the network computes: float32 (torch
+    refuses arrays, and float64 tensors fail at the first batch)."""
+    try:
+        array = np.asarray(value.cpu() if torch.is_tensor(value) else value)
+        return torch.from_numpy(array.astype(np.float32))
+    except (TypeError, ValueError) as error:
+        raise ValueError(
+            f"{key} must be an array of numbers, one per class (or output); "
+            f"got {value!r}."
+        ) from error
 
 
 def _callback_entries(estimator) -> list[tuple[str, object]]:

@@ -25,21 +25,32 @@ Every hook of a training call gets the call's
 :mod:`sklearn_cl.strategies.base`. A callback that raises
 ``KeyboardInterrupt`` in ``on_epoch_end`` (skorch's ``EarlyStopping``) ends
 the epochs of the call, as in skorch; ``on_train_end`` and ``on_update_end``
-still run and the trained model is kept.
+still run and the trained model is kept. An epoch whose loss is not finite
+ends the call at once, with no further event: the call will be undone.
 """
 
 from __future__ import annotations
 
 import copy
 import inspect
+import math
 import time
 import weakref
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback, PrintLog
+from skorch.callbacks import (
+    BatchScoring,
+    Callback,
+    EpochScoring,
+    Initializer,
+    LoadInitState,
+    PassthroughScoring,
+    PrintLog,
+)
 from skorch.dataset import Dataset
 
+from ._valid_data import ValidData
 from .strategies._layers import last_linear
 from .strategies.base import Strategy
 from .strategies.context import UpdateContext
@@ -63,6 +74,17 @@ _STRATEGY_HOOKS = (
     "on_output_grown",
 )
 _PREDICT_CHUNK = 8192
+# skorch callbacks that record whether an epoch's score is the best so far
+_SCORINGS = (BatchScoring, EpochScoring, PassthroughScoring)
+# skorch callbacks that set up a new network: they act in a model's first
+# training call only (in skorch every fit starts again from a new module);
+# in an update (of a reloaded model too, whose callbacks start afresh) they
+# would throw away what the model learned
+_FIRST_TRAINING_ONLY = (Initializer, LoadInitState)
+# keys of a parameter group that are not the optimizer's parameters
+_OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
+# losses whose `weight` is one weight per class, as torch's mean divides by
+_CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
 
 
 def _overrides(callback, hook: str) -> bool:
@@ -86,6 +108,8 @@ class ContinualNet(NeuralNet):
     # ``hooked_`` goes in the same pickle as ``callbacks_`` so that, after
     # loading, the hooks still call the very callbacks in ``callbacks_``.
     cuda_dependent_attributes_ = ["callbacks_", "hooked_"]
+    # which training call of the model runs (train_call sets it)
+    call_index_ = 0
 
     def __init__(self, *args, classifier=False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -105,6 +129,41 @@ class ContinualNet(NeuralNet):
         super().initialize_callbacks()
         self._index_callbacks()
         return self
+
+    def initialize_optimizer(self, *args, **kwargs):
+        super().initialize_optimizer(*args, **kwargs)
+        # the keys each parameter group was given in optimizer__param_groups
+        # (set_params of optimizer__* after fitting leaves them alone), and
+        # its rate as a ratio of lr, which every call's rate is multiplied by
+        (given,), _ = self.get_params_for_optimizer(
+            "optimizer", self.get_all_learnable_params()
+        )
+        self.group_keys_ = [frozenset(group) - {"params"} for group in given]
+        for group in self.optimizer_.param_groups:
+            group["lr_scale"] = group["lr"] / self.lr
+        return self
+
+    def set_optimizer_params(self, routed: dict) -> None:
+        """Set the ``optimizer__*`` values of ``routed`` (a change made with
+        ``set_params`` after fitting acts from the next call) in every
+        parameter group but those given the key in ``optimizer__param_groups``."""
+        groups = self.optimizer_.param_groups
+        given = self.group_keys_
+        for key, value in routed.items():
+            if not key.startswith("optimizer__") or key == "optimizer__param_groups":
+                continue
+            name = key[len("optimizer__") :]
+            if not any(name in group for group in groups):
+                known = sorted(k for k in groups[0] if k not in _OWN_GROUP_KEYS)
+                raise ValueError(
+                    f"Invalid parameter {key!r}: {type(self.optimizer_).__name__} "
+                    f"has no parameter {name!r}; its parameters are {known}. "
+                    f"Remove it (delattr(estimator, {key!r})), or call fit with "
+                    "an optimizer that takes it."
+                )
+            for index, group in enumerate(groups):
+                if index >= len(given) or name not in given[index]:
+                    group[name] = value
 
     def _index_callbacks(self) -> None:
         """Which callbacks each hook calls, and whether the full protocol runs.
@@ -143,7 +202,10 @@ class ContinualNet(NeuralNet):
         a callback's hook that takes no ``**kwargs`` gets only the
         arguments it names (it may not know ``context``)."""
         getattr(self, method_name)(self, **cb_kwargs)
+        later = self.call_index_ > 0
         for _, cb in self.callbacks_:
+            if later and isinstance(cb, _FIRST_TRAINING_ONLY):
+                continue
             _invoke(getattr(cb, method_name), self, **cb_kwargs)
 
     def _notify(self, full: bool, event: str, **kwargs) -> None:
@@ -183,8 +245,14 @@ class ContinualNet(NeuralNet):
         transient state is cleared when the call ends, whether it succeeded
         or failed.
         """
+        self.call_index_ = call_index
         for group in self.optimizer_.param_groups:
-            group["lr"] = lr
+            # a group given its own rate in optimizer__param_groups keeps its
+            # ratio to the call's rate (0: frozen in every call)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
+            # torch's schedulers start from the first rate they saw
+            # (setdefault): a scheduler of this call starts from this call's
+            group.pop("initial_lr", None)
         self.history.clear()
         context = UpdateContext(
             net=self,
@@ -240,6 +308,13 @@ class ContinualNet(NeuralNet):
             datasets["dataset_train"] = Dataset(X, y)
             if valid is not None:
                 datasets["dataset_valid"] = Dataset(*valid[:2])
+        if full:
+            # "best" means best of this call, as EarlyStopping's patience
+            # counts this call's epochs: a score of a call on other data
+            # cannot make Checkpoint(load_best=True) put back an older model
+            for _, cb in self.callbacks_:
+                if isinstance(cb, _SCORINGS):
+                    cb.best_score_ = math.inf if cb.lower_is_better else -math.inf
         self._notify(full, "on_train_begin", X=X, y=y, context=context)
         if not self.module_.training:  # walking the module tree costs a little
             self.module_.train()
@@ -259,6 +334,12 @@ class ContinualNet(NeuralNet):
             row["call"] = label
             tic = time.perf_counter()
             loss = self._run_epoch(X, y, weight, full, context)
+            if not math.isfinite(loss):
+                # the call will be undone (see _transaction): no callback
+                # acts on the broken model, or writes it to disk
+                # (TrainEndCheckpoint, Checkpoint)
+                row["train_loss"] = loss
+                return loss
             if valid is not None:
                 self._run_validation(*valid, context)
             if not full:
@@ -290,6 +371,8 @@ class ContinualNet(NeuralNet):
         ``valid`` is None without a split."""
         if not self.train_split:
             return (X, y, weight), None
+        if isinstance(self.train_split, ValidData):  # predefined_split's data
+            return (X, y, weight), (self.train_split.X, self.train_split.y, None)
         dataset = Dataset(X, y)
         try:
             parts = self.train_split(dataset, y)
@@ -437,7 +520,14 @@ class ContinualNet(NeuralNet):
         losses = cached[1](y_pred, y)
         if losses.dim() > 1:  # one loss per output: average them per sample
             losses = losses.flatten(1).mean(1)
-        return (losses * weight).sum() / weight.sum().clamp_min(
+        total = weight
+        class_weight = getattr(self.criterion_, "weight", None)
+        if class_weight is not None and isinstance(self.criterion_, _CLASS_LOSSES):
+            # criterion__weight: the unreduced losses hold each sample's class
+            # weight, and torch's mean divides by their sum, as class_weight
+            # (a factor of the sample weights) does
+            total = weight * class_weight[y]
+        return (losses * weight).sum() / total.sum().clamp_min(
             torch.finfo(weight.dtype).tiny
         )
 
@@ -456,6 +546,15 @@ class ContinualNet(NeuralNet):
         module and optimizer are replaced by new objects, the old ones are
         left as they were (so a failed update can put them back).
         """
+        class_weight = getattr(self.criterion_, "weight", None)
+        if isinstance(self.criterion_, _CLASS_LOSSES) and class_weight is not None:
+            raise ValueError(
+                f"The criterion's class weights (criterion__weight) have "
+                f"{len(class_weight)} entries, one per class, but this update "
+                f"brings new labels ({n_new} classes). Use "
+                "class_weight={label: weight} instead (it may name labels that "
+                "come later), or pass every label in `classes` up front."
+            )
         module = copy.deepcopy(self.module_)
         parent, name, old = _last_linear(module)
         n_old = old.out_features
@@ -543,8 +642,8 @@ def _subset_indices(part, dataset) -> torch.Tensor:
     raise ValueError(
         "train_split must return the dataset it is given or Subsets of it (as "
         f"skorch.dataset.ValidSplit does); got {type(part).__name__}. To "
-        "validate on separate data, pass an AcceptanceCheck or score after "
-        "the call."
+        "validate on separate data, pass train_split=skorch.helper."
+        "predefined_split(skorch.dataset.Dataset(X_valid, y_valid))."
     )
 
 

@@ -24,7 +24,7 @@ from itertools import repeat
 from operator import is_
 
 import torch
-from skorch.callbacks import InputShapeSetter
+from skorch.callbacks import InputShapeSetter, LRScheduler
 
 from ._param_validation import validate_parameter_constraints
 
@@ -47,6 +47,9 @@ _UPDATE_PARAM_NAMES: dict = {}
 # the value of a parameter never checked: no parameter is this object
 _UNCHECKED = object()
 
+# names of skorch's default callbacks, which the net adds
+_SKORCH_DEFAULTS = ("epoch_timer", "train_loss", "valid_loss", "print_log")
+
 # names of the callbacks that early_stopping=True adds
 EARLY_STOPPING_NAMES = ("valid_score", "early_stopping")
 
@@ -58,6 +61,31 @@ _UNSUPPORTED_CALLBACKS = {
         "of training would discard it"
     ),
 }
+
+
+# scikit-learn's MLP and skorch names a user may try, and what to use here
+_NAME_HINTS = {
+    "warm_start": "fit always starts again; partial_fit continues the fitted model",
+    "max_iter": "use max_epochs (fit) and update_epochs (each partial_fit)",
+    "learning_rate_init": "use lr (fit) and update_lr (updates)",
+    "alpha": "use optimizer__weight_decay, or the L2SP strategy",
+    "solver": "use optimizer, a torch.optim class such as torch.optim.SGD",
+    "shuffle": "training batches are always shuffled, seeded by random_state",
+    "dataset": "batches are slices of tensors already on the device; a "
+    "torch module of your own (module=...) can reshape its input",
+}
+_PREFIX_HINTS = {
+    "iterator_train__": "batches are slices of tensors already on the device, "
+    "shuffled (seeded by random_state); set batch_size",
+    "iterator_valid__": "validation batches have batch_size samples",
+}
+
+
+def _hint(name: str) -> str | None:
+    """What to use instead of an unknown parameter ``name``, if known."""
+    if name in _NAME_HINTS:
+        return _NAME_HINTS[name]
+    return next((h for p, h in _PREFIX_HINTS.items() if name.startswith(p)), None)
 
 
 def _same(a, b) -> bool:
@@ -188,12 +216,14 @@ class NamedParamsMixin:
         }
 
     def _network_params(self) -> dict:
-        """The parameters that define the network, as set now."""
+        """The parameters that define the network, as set now (the
+        optimizer's parameter groups too)."""
         params = {name: getattr(self, name) for name in self._network_param_names}
         params.update(
             (k, v)
             for k, v in self._routed_params().items()
             if k.startswith(("module__", "criterion__"))
+            or k == "optimizer__param_groups"
         )
         return params
 
@@ -224,13 +254,30 @@ class NamedParamsMixin:
         named = named_callbacks(self.callbacks)
         names = [n for n, _ in named]
         if name not in names:
+            default = (
+                f" skorch's default callbacks ({list(_SKORCH_DEFAULTS)}) are not "
+                "parameters; pass your own (e.g. a PrintLog) in `callbacks`, "
+                "where it replaces the default one."
+                if name in _SKORCH_DEFAULTS
+                else ""
+            )
             raise ValueError(
                 f"Invalid parameter 'callbacks__{key}': there is no callback named "
-                f"{name!r}. Callbacks are named {names}."
+                f"{name!r}. Callbacks are named {names}.{default}"
             )
         position = names.index(name)
         if param:
-            named[position][1].set_params(**{param: value})
+            callback = named[position][1]
+            try:
+                callback.set_params(**{param: value})
+            except ValueError as error:
+                if not isinstance(callback, LRScheduler):
+                    raise
+                raise ValueError(
+                    f"{error} An LRScheduler's scheduler arguments can be tuned "
+                    "once they are given to it: build it with the argument, "
+                    f"e.g. LRScheduler(..., {param}=...)."
+                ) from error
             return
         # replace the whole callback, keeping the form the user gave
         callbacks = list(self.callbacks)
@@ -248,9 +295,13 @@ class NamedParamsMixin:
             k for k in self._extra_params() if not k.startswith(_ROUTED_PREFIXES)
         ]
         if unknown:
+            hints = "".join(
+                f" {name}: {_hint(name)}." for name in unknown if _hint(name)
+            )
             raise ValueError(
                 f"Unknown parameters {unknown} for {type(self).__name__}. Extra "
                 f"keyword arguments must start with one of {list(_ROUTED_PREFIXES)}."
+                + hints
             )
         optimizer = self.optimizer
         if not (
@@ -312,6 +363,13 @@ class NamedParamsMixin:
         self._check_callbacks()
 
     def _check_callbacks(self) -> None:
+        if "optimizer__lr" in vars(self):
+            raise ValueError(
+                "optimizer__lr is not used: the learning rate is `lr` for fit "
+                "and `update_lr` for updates. Set those instead; to give some "
+                "layers their own rate, use optimizer__param_groups=[(pattern, "
+                "{'lr': rate})] (a rate relative to lr, kept in updates)."
+            )
         named = named_callbacks(self.callbacks)
         for name, cb in named:
             for kind, reason in _UNSUPPORTED_CALLBACKS.items():

@@ -47,6 +47,7 @@ from ._param_validation import HasMethods, Interval, StrOptions
 from ._params import NamedParamsMixin
 from ._schedule import budget
 from ._transaction import NonFiniteUpdateError, UpdateRejectedWarning, all_or_nothing
+from ._valid_data import predefined_valid
 
 __all__ = [
     "ContinualEstimator",
@@ -287,11 +288,7 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             net.batch_size = self.batch_size or -1
         if net.verbose != self.verbose:
             net.verbose = self.verbose
-        for key, value in self._routed_params().items():
-            if key.startswith("optimizer__"):
-                for group in net.optimizer_.param_groups:
-                    if key[len("optimizer__") :] in group:
-                        group[key[len("optimizer__") :]] = value
+        net.set_optimizer_params(self._routed_params())
         seed = call_seed(self)
         split = self._train_split(seed)
         if split is not None or net.train_split is not None:
@@ -329,7 +326,12 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             return ValidSplit(
                 float(split), stratified=self._is_classifier, random_state=seed % 2**32
             )
-        return split
+        if isinstance(split, ValidSplit) and split.random_state is None:
+            # a skorch split the user left unseeded is seeded as the
+            # estimator's own: equal random_state, equal models
+            split = copy.copy(split)
+            split.random_state = seed % 2**32
+        return predefined_valid(self, split) or split
 
     def _record_curves(self) -> None:
         """scikit-learn MLP's attributes, for the last training call
