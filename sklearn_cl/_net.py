@@ -26,7 +26,9 @@ Every hook of a training call gets the call's
 ``KeyboardInterrupt`` in ``on_epoch_end`` (skorch's ``EarlyStopping``) ends
 the epochs of the call, as in skorch; ``on_train_end`` and ``on_update_end``
 still run and the trained model is kept. An epoch whose loss is not finite
-ends the call at once, with no further event: the call will be undone.
+ends the call at once: it will be undone, and only the callbacks that are
+neither strategies nor checkpoints get ``on_train_end`` (to close what they
+opened).
 """
 
 from __future__ import annotations
@@ -42,11 +44,13 @@ from skorch import NeuralNet
 from skorch.callbacks import (
     BatchScoring,
     Callback,
+    Checkpoint,
     EpochScoring,
     Initializer,
     LoadInitState,
     PassthroughScoring,
     PrintLog,
+    TrainEndCheckpoint,
 )
 from skorch.dataset import Dataset
 
@@ -81,6 +85,8 @@ _SCORINGS = (BatchScoring, EpochScoring, PassthroughScoring)
 # in an update (of a reloaded model too, whose callbacks start afresh) they
 # would throw away what the model learned
 _FIRST_TRAINING_ONLY = (Initializer, LoadInitState)
+# skorch callbacks that write the model to disk at the end of a call
+_CHECKPOINTS = (Checkpoint, TrainEndCheckpoint)
 # keys of a parameter group that are not the optimizer's parameters
 _OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
 # losses whose `weight` is one weight per class, as torch's mean divides by
@@ -154,6 +160,10 @@ class ContinualNet(NeuralNet):
                 continue
             name = key[len("optimizer__") :]
             if not any(name in group for group in groups):
+                if name in inspect.signature(type(self.optimizer_)).parameters:
+                    # a constructor argument the optimizer keeps elsewhere
+                    # (a custom optimizer's own): it acted when it was built
+                    continue
                 known = sorted(k for k in groups[0] if k not in _OWN_GROUP_KEYS)
                 raise ValueError(
                     f"Invalid parameter {key!r}: {type(self.optimizer_).__name__} "
@@ -216,6 +226,15 @@ class ContinualNet(NeuralNet):
             self.notify(event, **kwargs)
             return
         self._call(event, **kwargs)
+
+    def _end_undone_call(self, **kwargs) -> None:
+        """``on_train_end`` of a call that will be undone, for the callbacks
+        that close what ``on_train_begin`` opened (a progress bar, a logger's
+        run); not for the strategies, whose state the undo puts back, nor
+        for skorch's checkpoints, which would write the broken model."""
+        for _, cb in self.callbacks_:
+            if not isinstance(cb, (Strategy, *_CHECKPOINTS)):
+                _invoke(cb.on_train_end, self, **kwargs)
 
     def _call(self, hook: str, **kwargs):
         for cb in self.hooked_[hook]:
@@ -335,10 +354,10 @@ class ContinualNet(NeuralNet):
             tic = time.perf_counter()
             loss = self._run_epoch(X, y, weight, full, context)
             if not math.isfinite(loss):
-                # the call will be undone (see _transaction): no callback
-                # acts on the broken model, or writes it to disk
-                # (TrainEndCheckpoint, Checkpoint)
+                # the call will be undone (see _transaction)
                 row["train_loss"] = loss
+                if full:
+                    self._end_undone_call(X=X, y=y, context=context)
                 return loss
             if valid is not None:
                 self._run_validation(*valid, context)
@@ -526,7 +545,10 @@ class ContinualNet(NeuralNet):
             # criterion__weight: the unreduced losses hold each sample's class
             # weight, and torch's mean divides by their sum, as class_weight
             # (a factor of the sample weights) does
-            total = weight * class_weight[y]
+            total = weight * class_weight[y.clamp_min(0)]
+            ignored = getattr(self.criterion_, "ignore_index", -100)
+            if 0 <= ignored < len(class_weight):  # torch leaves them out
+                total = total * (y != ignored)
         return (losses * weight).sum() / total.sum().clamp_min(
             torch.finfo(weight.dtype).tiny
         )

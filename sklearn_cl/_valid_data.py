@@ -20,6 +20,7 @@ import functools
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
 
 from ._input import to_tensor, validate_X
 
@@ -55,6 +56,10 @@ def predefined_valid(estimator, split) -> ValidData | None:
         )
     X = validate_X(estimator, X)
     y = np.asarray(y)  # as long as X: skorch's Dataset checks
+    if not estimator._is_classifier:  # a NaN would make valid_loss NaN
+        y = check_array(
+            y, ensure_2d=False, dtype="numeric", input_name="predefined_split's y"
+        )
     if estimator._is_classifier:
         unknown = np.setdiff1d(np.unique(y), estimator.classes_)
         if unknown.size:

@@ -403,12 +403,25 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         state = params_from_plain(dict(state))
         saved_net = state.pop("net_", None)
         super().__setstate__(state)
+        if "optimizer__lr" in vars(self):
+            # a file written when optimizer__lr was silently ignored
+            warnings.warn(
+                "The model file sets optimizer__lr, which was never used (the "
+                "rates are `lr` and `update_lr`): it is dropped.",
+                stacklevel=2,
+            )
+            del self.optimizer__lr
         if saved_net is not None:
             n_outputs = len(self.classes_) if self._is_classifier else self.n_outputs_
             X_one = np.zeros((1, *self.input_shape_), dtype=np.float32)
             # rebuilt with the parameters it was built with, which set_params
             # may have changed since (a new fit would use the new ones)
             built = params_from_plain(state.get("_built_with", self._network_params()))
+            if "optimizer__param_groups" in vars(self):
+                # a file written before the groups defined the network
+                built.setdefault(
+                    "optimizer__param_groups", self.optimizer__param_groups
+                )
             current = {
                 k: v
                 for k, v in vars(self).items()

@@ -14,6 +14,7 @@ from helpers import assert_same_state, model_state
 from sklearn.utils.class_weight import compute_class_weight
 from skorch import NeuralNet
 from skorch.callbacks import (
+    Callback,
     Checkpoint,
     EarlyStopping,
     EpochScoring,
@@ -405,3 +406,105 @@ def test_tuning_a_scheduler_argument_says_to_give_it_first(digits):
 def test_a_skorch_default_callback_s_name_says_to_pass_one_s_own(name):
     with pytest.raises(ValueError, match="skorch's default callbacks.*your own"):
         classifier().set_params(**{f"callbacks__{name}__sink": print})
+
+
+def test_a_file_from_before_groups_defined_the_network_still_updates(digits):
+    X, y = digits
+    est = classifier(optimizer__param_groups=FROZEN_FIRST_LAYER).fit(X[:300], y[:300])
+    del est._built_with["optimizer__param_groups"]  # as such files have it
+    reloaded = pickle.loads(pickle.dumps(est))
+    reloaded.partial_fit(X[300:400], y[300:400])
+    assert reloaded.n_updates_ == 1
+
+
+def test_a_file_setting_optimizer_lr_loads_without_it(digits):
+    """Files written when ``optimizer__lr`` was silently ignored load and
+    update as they did then."""
+    X, y = digits
+    est = classifier().fit(X[:300], y[:300])
+    vars(est)["optimizer__lr"] = 0.5
+    with pytest.warns(UserWarning, match="optimizer__lr, which was never used"):
+        reloaded = pickle.loads(pickle.dumps(est))
+    assert "optimizer__lr" not in reloaded.get_params()
+    reloaded.partial_fit(X[300:400], y[300:400])
+
+
+class ClippedSGD(torch.optim.SGD):
+    """An optimizer with an argument of its own, kept outside its groups."""
+
+    def __init__(self, params, lr=1e-2, max_norm=1.0):
+        super().__init__(params, lr=lr)
+        self.max_norm = max_norm
+
+
+def test_a_custom_optimizer_s_own_argument_is_accepted(digits):
+    X, y = digits
+    est = classifier(optimizer=ClippedSGD, optimizer__max_norm=0.5)
+    est.fit(X[:300], y[:300]).partial_fit(X[300:400], y[300:400])
+    assert est.net_.optimizer_.max_norm == 0.5
+
+
+def test_grafted_layers_train_whatever_rate_an_old_group_had(digits):
+    from sklearn_cl.strategies import Graft
+
+    X, y = digits
+    est = classifier(optimizer__param_groups=FROZEN_FIRST_LAYER, callbacks=[Graft()])
+    est.fit(X[:300], y[:300]).partial_fit(X[300:400], y[300:400])
+    grafted = [g for g in est.net_.optimizer_.param_groups]
+    assert [g["lr"] for g in grafted] == [est.update_lr or est.lr]
+    before = [p.detach().clone() for p in grafted[0]["params"]]
+    est.partial_fit(X[400:500], y[400:500])
+    assert any(not torch.equal(a, b) for a, b in zip(before, grafted[0]["params"]))
+
+
+EVENTS = []  # outside the callbacks, whose state an undone call puts back
+
+
+class Pairs(Callback):
+    def on_train_begin(self, net, **kwargs):
+        EVENTS.append("begin")
+
+    def on_train_end(self, net, **kwargs):
+        EVENTS.append("end")
+
+
+def test_an_undone_update_still_ends_what_callbacks_began(digits):
+    """A progress bar or a logger's run opened in ``on_train_begin`` is
+    closed in ``on_train_end`` even when the call turns non-finite."""
+    X, y = digits
+    EVENTS.clear()
+    est = classifier(callbacks=[Pairs()], on_nonfinite="warn").fit(X[:300], y[:300])
+    est.set_params(update_lr=1e30)
+    with pytest.warns(UpdateRejectedWarning):
+        est.partial_fit(X[300:400], y[300:400])
+    assert est.n_updates_ == 0
+    assert EVENTS == ["begin", "end", "begin", "end"]
+
+
+def test_criterion_class_weights_leave_out_an_ignored_class_as_torch_does(digits):
+    X, y = digits
+    weight = torch.linspace(0.5, 2.0, 10)
+    common = dict(
+        batch_size=None,
+        optimizer=torch.optim.SGD,
+        criterion__weight=weight,
+        criterion__ignore_index=1,
+    )
+    torch_mean = classifier(**common).fit(X[:300], y[:300]).loss_curve_
+    weighted = classifier(**common).fit(X[:300], y[:300], sample_weight=np.ones(300))
+    assert weighted.loss_curve_ == pytest.approx(torch_mean)
+
+
+def test_a_regressor_s_predefined_targets_must_be_finite(digits):
+    X, y = digits
+    target = y.astype(float)
+    target[1510] = np.inf
+    reg = ContinualRegressor(hidden_layer_sizes=(8,), max_epochs=2, random_state=0)
+    reg.fit(X[:300], target[:300])
+    before = model_state(reg)
+    reg.set_params(
+        train_split=predefined_split(Dataset(X[1500:1600], target[1500:1600]))
+    )
+    with pytest.raises(ValueError, match="predefined_split's y contains infinity"):
+        reg.partial_fit(X[300:400], target[300:400])
+    assert_same_state(model_state(reg), before)

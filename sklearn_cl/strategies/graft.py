@@ -171,15 +171,15 @@ class Graft(Strategy):
 
     def restore_module(self, net, X, **kwargs):
         if self.grafted_:  # the loaded weights are those of the grafted module
-            self._graft(net, X)
+            self._graft(net, X, lr=None)
 
     def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
         if context.is_update and not self.grafted_:
-            self._graft(net, X)
+            self._graft(net, X, lr=context.lr)
 
-    def _graft(self, net, X) -> None:
+    def _graft(self, net, X, lr) -> None:
         """Freeze ``net``'s module and add the new layers; ``X`` shows the
-        input layout."""
+        input layout, ``lr`` is the call's rate (None: the next call sets it)."""
         # a new module: the old one stays as it was, so a failed update can
         # put it back (as when the output layer grows)
         module = copy.deepcopy(net.module_).requires_grad_(False)
@@ -189,7 +189,17 @@ class Graft(Strategy):
         else:
             module = GraftedColumn(module, X[0].numel(), head.out_features, self.width)
         optimizer = net.optimizer_
-        group = {k: v for k, v in optimizer.param_groups[0].items() if k != "params"}
+        # the settings of the group of the parameters no pattern of
+        # optimizer__param_groups names (skorch puts it last); the new layers
+        # train at the call's rate whatever rate a group of the old ones had
+        group = {
+            k: v
+            for k, v in optimizer.param_groups[-1].items()
+            if k not in ("params", "initial_lr")
+        }
+        group["lr_scale"] = 1.0
+        if lr is not None:
+            group["lr"] = lr
         trained = [p for p in module.parameters() if p.requires_grad]
         net.optimizer_ = type(optimizer)(
             [{**group, "params": trained}], **optimizer.defaults
