@@ -154,6 +154,21 @@ def test_atomic_write_keeps_the_mode_and_accepts_a_writer(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o022])
+def test_a_new_file_gets_the_umask_s_mode(tmp_path, umask):
+    # the temporary file used to be chmod'ed to 0644 whatever the umask: a
+    # model saved under a private umask (077) became world-readable
+    previous = os.umask(umask)
+    try:
+        save(ContinualClassifier(), tmp_path / "model.skops")
+        atomic_write(tmp_path / "out.bin", b"data")
+    finally:
+        os.umask(previous)
+    for name in ("model.skops", "out.bin"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert _leftovers(tmp_path) == []
+
+
 def test_cli_outputs_are_replaced_atomically(tmp_path, monkeypatch, capsys):
     out = tmp_path / "out"
     argv = ["compare", "--strategies", "finetune", "--seeds", "1", "--n-tasks",
