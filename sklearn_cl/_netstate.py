@@ -11,17 +11,36 @@ estimator's, the strategies', and the user's module class.
 Optimizer and loss classes of torch, as parameters, are stored by name and
 resolved on loading from a fixed table of torch's own classes, so they need
 no trust.
+
+Loading checks what a committed model always satisfies and an edited file
+may not, so that such a file fails to load instead of predicting NaN or
+failing at the next update: the module the parameters describe is no larger
+than the weights stored (checked on torch's ``meta`` device, before
+anything is allocated: otherwise a file of a few kilobytes could ask for a
+hidden layer of a billion units); the module's weights and the strategies'
+state are finite (every training call that makes them non-finite is
+undone), and the optimizer's state holds, per parameter, tensors of the
+parameter's shape or scalars (torch's ``Optimizer.load_state_dict`` checks
+only the number of parameters).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from skorch.history import History
 
-from ._state import plain, restore
+from ._build import _module_and_kwargs
+from ._state import all_finite, plain, restore
 from .strategies.base import Strategy
 
-__all__ = ["net_state", "load_net_state", "params_to_plain", "params_from_plain"]
+__all__ = [
+    "check_module_size",
+    "load_net_state",
+    "net_state",
+    "params_from_plain",
+    "params_to_plain",
+]
 
 
 def _torch_classes() -> dict[str, type]:
@@ -80,6 +99,30 @@ def net_state(net) -> dict:
     }
 
 
+def check_module_size(estimator, X_one, n_outputs: int, state: dict) -> None:
+    """Refuse to build a module larger than the weights ``state`` stores
+    (see the module docstring); call it before building the net."""
+    module, kwargs = _module_and_kwargs(estimator, X_one[0].size, n_outputs)
+    if isinstance(module, torch.nn.Module):
+        return  # an instance is stored with its weights: its size is known
+    params = {
+        k[len("module__") :]: v for k, v in kwargs.items() if k.startswith("module__")
+    }
+    try:
+        with torch.device("meta"):
+            described = module(**params).state_dict().values()
+    except Exception:  # a module that needs real tensors to be built:
+        return  # its size cannot be told in advance, and it is built as saved
+    n_described = sum(t.numel() for t in described)
+    n_stored = sum(np.size(value.get("$tensor")) for value in state["module"].values())
+    if n_described > n_stored:
+        raise ValueError(
+            f"The file's parameters describe a module of {n_described} values, "
+            f"but it stores weights for {n_stored}: the file was edited (and "
+            "building that module could exhaust the memory)."
+        )
+
+
 def load_net_state(net, state: dict, X_one) -> None:
     """Put the state of :func:`net_state` into a freshly built ``net``.
 
@@ -91,9 +134,42 @@ def load_net_state(net, state: dict, X_one) -> None:
     restored = []
     for name, learned in state["strategies"]:
         if isinstance(live.get(name), Strategy):
-            restored.append(live[name].load_state_dict(restore(learned)))
+            learned = restore(learned)
+            if not all_finite(learned):
+                raise ValueError(
+                    f"The saved state of strategy {name!r} holds non-finite "
+                    "values, which a fitted model never keeps: the file was "
+                    "edited or corrupted."
+                )
+            restored.append(live[name].load_state_dict(learned))
     for strategy in restored:
         strategy.restore_module(net, torch.as_tensor(X_one))
-    net.module_.load_state_dict(restore(state["module"]))
+    weights = restore(state["module"])
+    bad = [k for k, v in weights.items() if not all_finite(v)]
+    if bad:
+        raise ValueError(
+            f"The saved module weights {bad} hold non-finite values, which a "
+            "fitted model never keeps: the file was edited or corrupted."
+        )
+    net.module_.load_state_dict(weights)
     net.optimizer_.load_state_dict(restore(state["optimizer"]))
+    _check_optimizer_state(net.optimizer_)
     net.history = History(state["history"])
+
+
+def _check_optimizer_state(optimizer) -> None:
+    """Every tensor the optimizer keeps for a parameter has its shape or is
+    a scalar (a step count); anything else fails only at the next update."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if (
+                    torch.is_tensor(value)
+                    and value.dim()
+                    and value.shape != param.shape
+                ):
+                    raise ValueError(
+                        f"The saved optimizer state {key!r} has shape "
+                        f"{tuple(value.shape)} for a parameter of shape "
+                        f"{tuple(param.shape)}: the file was edited or corrupted."
+                    )

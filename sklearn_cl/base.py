@@ -42,7 +42,13 @@ from ._input import (
     validate_X_y,
 )
 from ._locking import serving, updating
-from ._netstate import load_net_state, net_state, params_from_plain, params_to_plain
+from ._netstate import (
+    check_module_size,
+    load_net_state,
+    net_state,
+    params_from_plain,
+    params_to_plain,
+)
 from ._param_validation import HasMethods, Interval, StrOptions
 from ._params import NamedParamsMixin
 from ._schedule import budget
@@ -426,6 +432,7 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
                 )
                 self.device = "cpu"  # for building the net only
             try:
+                check_module_size(self, X_one, n_outputs, saved_net)
                 # seeded: loading leaves the caller's random stream alone
                 with seeded(self._base_seed, self.device):
                     self.net_ = build_net(self, X_one, n_outputs)

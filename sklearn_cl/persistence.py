@@ -312,7 +312,9 @@ def load(
 
 
 def _major_minor(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", str(version))[:2])
+    # runs of at most 18 digits: Python refuses to parse longer integers
+    # from text (a file claiming version "9999...9" warns, as any other)
+    return tuple(int(part) for part in re.findall(r"\d{1,18}", str(version))[:2])
 
 
 def _check_versions(path, saved) -> None:

@@ -154,7 +154,7 @@ def test_atomic_write_keeps_the_mode_and_accepts_a_writer(tmp_path):
     assert _leftovers(tmp_path) == []
 
 
-@pytest.mark.parametrize("umask", [0o077, 0o027, 0o022])
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o022], ids=oct)
 def test_a_new_file_gets_the_umask_s_mode(tmp_path, umask):
     # the temporary file used to be chmod'ed to 0644 whatever the umask: a
     # model saved under a private umask (077) became world-readable

@@ -5,6 +5,7 @@ and arrays only, and loading imports nothing that has not been trusted.
 """
 
 import copy
+import io
 import json
 import pickle
 import zipfile
@@ -489,3 +490,97 @@ def test_a_file_saved_before_a_parameter_existed_keeps_its_old_behaviour(
     loaded.partial_fit(X[300:500], y[300:500])
     assert getattr(dict(loaded.net_.callbacks_)["s"], parameter) == legacy
     assert loaded.get_params()["callbacks"][0][1].get_params()[parameter] == legacy
+
+
+# ----------------------------------------------------------------------
+# files edited by a stranger: each loads as an error, never as a model
+# that predicts NaN, fails at its next update, or exhausts the memory
+# ----------------------------------------------------------------------
+def _arrays(node, path=""):
+    """``(path, node)`` of every array stored as an ``.npy`` entry."""
+    if isinstance(node, dict):
+        if node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy":
+            yield path, node
+        for key, value in node.items():
+            yield from _arrays(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _arrays(value, f"{path}[{i}]")
+
+
+def _edit_array(path, suffix, edit):
+    """Replace the first array whose schema path ends with ``suffix``."""
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    schema = json.loads(files["schema.json"])
+    entry = next(node["file"] for p, node in _arrays(schema) if p.endswith(suffix))
+    buffer = io.BytesIO()
+    np.save(buffer, edit(np.load(io.BytesIO(files[entry]))))
+    files[entry] = buffer.getvalue()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+
+
+@pytest.mark.parametrize(
+    "suffix, match",
+    [
+        ("layers.0.weight/content/$tensor", r"weights \['layers.0.weight'\] hold"),
+        ("layers.2.bias/content/$tensor", r"weights \['layers.2.bias'\] hold"),
+        ("fisher_/content/layers.0.weight/content/$tensor", "strategy 'ewc' holds"),
+    ],
+    ids=["weight", "bias", "fisher"],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_state_in_a_file_is_refused(updated, tmp_path, suffix, match, value):
+    # such a file used to load and predict NaN probabilities
+    path = _saved(tmp_path, updated)
+    _edit_array(path, suffix, lambda array: np.full_like(array, value))
+    with pytest.raises(ModelFileError, match=f"{match} non-finite values"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "edit", [lambda a: a[:1, :1], lambda a: np.stack([a, a])], ids=["smaller", "3-D"]
+)
+def test_optimizer_state_of_another_shape_is_refused(updated, tmp_path, edit):
+    # torch checks only the number of parameters: such a file used to load,
+    # then fail at the next update with a broadcasting error
+    path = _saved(tmp_path, updated)
+    _edit_array(path, "state/content/0/content/exp_avg/content/$tensor", edit)
+    with pytest.raises(ModelFileError, match="optimizer state 'exp_avg' has shape"):
+        load(path)
+
+
+def test_a_file_describing_a_huge_module_is_refused_before_building(
+    updated, tmp_path, monkeypatch
+):
+    # a few kilobytes asking for a hidden layer of a billion units used to
+    # build it (4 bytes per weight) before the stored weights were compared
+    path = _saved(tmp_path, updated)
+
+    def edit(schema):
+        state = schema["content"]["content"]
+        for params in (state, state["_built_with"]["content"]):
+            params["hidden_layer_sizes"]["content"][0]["content"] = str(10**9)
+
+    _edit_schema(path, edit)
+
+    def refuse(*args):
+        raise AssertionError("the net was built")
+
+    monkeypatch.setattr("sklearn_cl.base.build_net", refuse)
+    with pytest.raises(ModelFileError, match="describe a module of 75000000010 values"):
+        load(path)
+
+
+def test_a_version_of_thousands_of_digits_warns(tmp_path):
+    path = _saved(tmp_path)
+    with zipfile.ZipFile(path) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    files["sklearn_cl.json"] = json.dumps({"sklearn_cl": "9" * 5000})
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    with pytest.warns(InconsistentVersionWarning, match="sklearn_cl 9999"):
+        load(path)
