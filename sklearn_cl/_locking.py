@@ -14,6 +14,14 @@ number of threads while one thread updates it:
 
 Readers therefore see the model before or after an update, never a mix,
 and a prediction never switches the training module to evaluation mode.
+
+A meta-estimator whose updates replace its members rather than change them
+(``UpdateEnsemble``) takes the same lock with ``updating(estimator,
+snapshot=shallow_copy)``: each update begins by taking a shallow copy of
+it (a new attribute dict; the members are shared), and ``reading`` hands
+that copy to predictions made while the update runs, the estimator itself
+otherwise.
+
 Python's ``threading`` has no reader-writer lock; this is the small part of
 one these estimators need.
 """
@@ -27,7 +35,7 @@ from contextlib import contextmanager
 
 from ._net import forward_in_chunks
 
-__all__ = ["serving", "updating"]
+__all__ = ["reading", "serving", "shallow_copy", "updating"]
 
 _GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARDS_LOCK = threading.Lock()
@@ -40,6 +48,7 @@ class _Guard:
         self.version = 0  # committed updates so far
         self.contended = False  # a reader has waited for a writer
         self.copy: _Committed | None = None
+        self.before = None  # the estimator as the running update found it
 
 
 class _Committed:
@@ -66,11 +75,15 @@ def _guard(estimator) -> _Guard:
 
 
 @contextmanager
-def updating(estimator):
-    """Hold the estimator's lock for an update (re-entrant)."""
+def updating(estimator, snapshot=None):
+    """Hold the estimator's lock for an update (re-entrant); ``snapshot``,
+    a function of the estimator, makes the copy ``reading`` serves while
+    the update runs."""
     guard = _guard(estimator)
     with guard.lock:
         outer = guard.writer
+        if outer is None and snapshot is not None:
+            guard.before = snapshot(estimator)
         guard.writer = threading.get_ident()
         try:
             yield
@@ -78,7 +91,35 @@ def updating(estimator):
             guard.writer = outer
             if outer is None:
                 guard.version += 1
-                guard.copy = None
+                guard.copy = guard.before = None
+
+
+def shallow_copy(estimator):
+    """A copy of ``estimator`` sharing its attribute values (members)."""
+    new = object.__new__(type(estimator))
+    vars(new).update(vars(estimator))
+    return new
+
+
+@contextmanager
+def reading(estimator):
+    """Yield what a prediction of an estimator updated under
+    ``updating(..., snapshot=)`` runs on: the copy its running update
+    began with, or the estimator itself, its lock held."""
+    guard = _guard(estimator)
+    if guard.writer == threading.get_ident():  # the updating thread itself
+        yield estimator
+        return
+    if not guard.lock.acquire(blocking=False):
+        before = guard.before
+        if before is not None:  # an update runs: serve what it began with
+            yield before
+            return
+        guard.lock.acquire()  # another reader, or an update just ending
+    try:
+        yield estimator
+    finally:
+        guard.lock.release()
 
 
 @contextmanager

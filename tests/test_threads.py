@@ -12,9 +12,11 @@ from __future__ import annotations
 import threading
 
 import numpy as np
+import pytest
 import torch
+from sklearn.linear_model import LogisticRegression
 
-from sklearn_cl import ContinualClassifier
+from sklearn_cl import ContinualClassifier, UpdateEnsemble
 from sklearn_cl.strategies import Strategy
 
 
@@ -154,3 +156,77 @@ def test_a_single_thread_makes_no_copy(digits):
         torch.from_numpy(clf.predict_proba(X[:10])),
         torch.softmax(clf.net_.forward_raw(torch.from_numpy(X[:10])).double(), 1),
     )
+
+
+class Meeting(LogisticRegression):
+    """A member whose ``fit`` waits (briefly) for a second ``fit`` to begin,
+    or for ``Meeting.release``: it holds an ensemble step open while
+    another thread acts."""
+
+    barrier = None
+    release = None
+
+    def fit(self, X, y, sample_weight=None):
+        if Meeting.barrier is not None:
+            try:
+                Meeting.barrier.wait(timeout=1.0)
+            except threading.BrokenBarrierError:
+                pass  # the other step never came: it waits for this one
+        if Meeting.release is not None:
+            assert Meeting.release.wait(timeout=60)
+        return super().fit(X, y, sample_weight=sample_weight)
+
+
+@pytest.fixture
+def meeting():
+    yield Meeting
+    Meeting.barrier = Meeting.release = None
+
+
+def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
+    # two steps at once both started from the same members and the last
+    # assignment won: a member was lost
+    X, y = digits
+    ensemble = UpdateEnsemble(Meeting(max_iter=50)).fit(X[:200], y[:200])
+    meeting.barrier = threading.Barrier(2)
+
+    def step(start):
+        return lambda: ensemble.partial_fit(
+            X[start : start + 100], y[start : start + 100]
+        )
+
+    assert _run_threads([step(200), step(300)]) == []
+    assert len(ensemble.estimators_) == ensemble.n_members_added_ == 3
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, method):
+    # a prediction during fit saw no member at all (fit starts again) and
+    # failed; during partial_fit it could mix old and new attributes
+    X, y = digits
+    ensemble = UpdateEnsemble(Meeting(max_iter=50)).fit(X[:200], y[:200])
+    expected = ensemble.predict_proba(X[1500:])
+    meeting.release = threading.Event()
+    seen = []
+
+    def writer():
+        getattr(ensemble, method)(X[200:300], y[200:300])
+
+    def reader():
+        try:
+            seen.append(ensemble.predict_proba(X[1500:]))
+            seen.append(ensemble.predict(X[1500:]))
+            seen.append(ensemble.score(X[1500:], y[1500:]))
+        finally:
+            meeting.release.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        assert _run_threads([reader]) == []
+    finally:
+        meeting.release.set()
+        thread.join(timeout=60)
+    np.testing.assert_array_equal(seen[0], expected)
+    np.testing.assert_array_equal(seen[1], ensemble.classes_[expected.argmax(1)])
+    assert len(ensemble.estimators_) == (1 if method == "fit" else 2)
