@@ -7,6 +7,10 @@ because ``validate_data`` costs more than a training step on a small batch.
 The checks before ``validate_data`` say what it cannot: sparse input, values
 beyond float32's range (the networks compute in float32), samples of another
 rank, and text targets given to a regressor.
+
+Finite inputs within float32's range can still overflow inside the
+network; :func:`check_outputs` turns the NaN or infinite outputs that
+follow into an error, rather than NaN probabilities or an arbitrary label.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "SparseInputError",
+    "check_outputs",
     "check_sample_weight",
     "check_tasks",
     "nonzero",
@@ -78,6 +83,23 @@ def validate_X(estimator, X):
     return X
 
 
+def check_outputs(estimator, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``outputs``, the network's outputs for the validated ``X``, if they
+    are finite (a classifier's logit may be -inf: a class ruled out)."""
+    finite = np.isfinite(outputs)
+    if estimator._is_classifier:
+        finite |= outputs == -np.inf
+    if finite.all():
+        return outputs
+    rows = np.flatnonzero(~finite.reshape(len(finite), -1).all(axis=1))
+    raise ValueError(
+        f"The network's outputs are not finite for {len(rows)} of {len(X)} "
+        f"samples (rows {rows[:5].tolist()}): their values, up to "
+        f"{float(np.abs(X[rows]).max()):.3g}, overflow float32 inside the "
+        f"network. Scale the inputs as in fit (e.g. with StandardScaler)."
+    )
+
+
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """``sample_weight`` as a float32 array of ``n_samples`` non-negative,
     finite values; None stays None (all zero: see ``nonzero``)."""
@@ -98,10 +120,12 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             f"{weights[~np.isfinite(weights) | (weights < 0)][:5]}. Replace them, "
             "or drop those samples."
         )
-    if weights.max() > _FLOAT32_MAX:
+    if weights.sum() > _FLOAT32_MAX:
+        # the loss divides by the weights' sum, computed in float32
         raise ValueError(
-            "sample_weight has values beyond float32's range; rescale them "
-            "(only their ratios matter)."
+            f"sample_weight sums to {weights.sum():.3g}, beyond float32's range "
+            f"({_FLOAT32_MAX:.3g}); divide them by a constant (only their "
+            "ratios matter)."
         )
     return weights.astype(np.float32)
 

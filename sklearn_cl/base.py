@@ -34,6 +34,7 @@ from skorch.dataset import ValidSplit
 from ._build import build_net, call_seed, seeded, sync_callbacks
 from ._input import (
     SparseInputError,
+    check_outputs,
     check_sample_weight,
     check_tasks,
     nonzero,
@@ -378,7 +379,8 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         thread updates the estimator."""
         X = self._validate_X(X)
         with serving(self) as (forward, classes):
-            return forward(to_tensor(X)).numpy(), classes
+            outputs = forward(to_tensor(X)).numpy()
+        return check_outputs(self, outputs, X), classes
 
     def _validate_X(self, X):
         """``X`` for a prediction, as float32 (see ``_input``)."""

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._input import to_tensor
+from ._input import check_outputs, to_tensor
 from ._locking import reading, shallow_copy, updating
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
@@ -781,6 +781,7 @@ def _stacked_predictions(members: list, X, method: str) -> list:
             ],
             dim=1,
         ).cpu()
+        check_outputs(first, raw.transpose(0, 1).numpy(), X.cpu().numpy())
         if method == "predict_proba":
             # the softmax of the members' predict_proba, written out: torch's
             # kernel is slow over a last axis of a few classes

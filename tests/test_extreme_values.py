@@ -1,0 +1,64 @@
+"""Extreme values: a clear error, or a correct finite result.
+
+Values within float32's range can still overflow inside a network; sample
+weights can be finite one by one and overflow once summed. Each used to
+give NaN silently (probabilities, an arbitrary label) or an error that
+blamed the learning rate. On error the model is unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from helpers import assert_same_state, model_state
+
+from sklearn_cl import ContinualClassifier, UpdateEnsemble
+
+HUGE = np.float32(3e38)  # finite in float32; times any weight it overflows
+
+
+@pytest.fixture(scope="module")
+def fitted(digits):
+    X, y = digits
+    return ContinualClassifier(max_epochs=1, random_state=0).fit(X[:300], y[:300])
+
+
+@pytest.mark.parametrize("method", ["predict", "predict_proba", "score"])
+def test_outputs_that_overflow_are_an_error(fitted, digits, method):
+    X, y = digits
+    X_bad = X[:4].astype(np.float32)
+    X_bad[2] = HUGE
+    before = model_state(fitted)
+    args = (X_bad, y[:4]) if method == "score" else (X_bad,)
+    message = r"not finite for 1 of 4 samples \(rows \[2\]\)"
+    with pytest.raises(ValueError, match=message):
+        getattr(fitted, method)(*args)
+    assert_same_state(before, model_state(fitted))
+    # ordinary rows are unaffected, and large but harmless values still work
+    assert np.isfinite(fitted.predict_proba(X[:4] * 1e30)).all()
+
+
+def test_an_ensemble_s_batched_members_check_their_outputs(digits):
+    X, y = digits
+    member = ContinualClassifier(max_epochs=1, random_state=0)
+    ensemble = UpdateEnsemble(member).fit(X[:200], y[:200])
+    ensemble.partial_fit(X[200:400], y[200:400])  # two members: one batched pass
+    with pytest.raises(ValueError, match="not finite for 2 of 2 samples"):
+        ensemble.predict_proba(np.full((2, 64), HUGE))
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_sample_weights_that_overflow_once_summed_are_an_error(fitted, digits, method):
+    # each weight is finite in float32, their sum is not: the update used to
+    # fail as "non-finite loss" and advise a smaller learning rate
+    X, y = digits
+    before = model_state(fitted)
+    with pytest.raises(ValueError, match="sample_weight sums to 9.6e\\+39.*divide"):
+        getattr(fitted, method)(X[:32], y[:32], sample_weight=np.full(32, HUGE))
+    assert_same_state(before, model_state(fitted))
+    # huge weights whose sum fits train as their ratios say
+    weights = np.full(32, 1e30)
+    model = ContinualClassifier(max_epochs=1, random_state=0)
+    heavy = model.fit(X[:32], y[:32], sample_weight=weights).predict_proba(X[:50])
+    unit = model.fit(X[:32], y[:32]).predict_proba(X[:50])
+    np.testing.assert_allclose(heavy, unit, atol=1e-5)
