@@ -7,6 +7,9 @@ POSIX and Windows within one file system). A full disk, an exception, a
 for a killed process, at worst a stray ``.NAME.*.tmp`` file next to it).
 The standard library has no such helper; this is the usual recipe.
 
+A symbolic link is written through: the file it points to is replaced
+and the link stays, as with ``open(path, "wb")``.
+
 The temporary file is created with ``os.open(..., 0o666)`` rather than
 ``tempfile.mkstemp``, so that the process's umask applies to a new file as
 it does to ``open(path, "wb")`` (mkstemp's 0600 would have to be widened
@@ -30,8 +33,8 @@ __all__ = ["atomic_write"]
 def atomic_write(path: str | PathLike, content: bytes | Callable[[BinaryIO], None]):
     """Write ``content`` (bytes, or a function writing to a binary file) to
     ``path`` atomically; return ``path`` as a ``Path``."""
-    path = Path(path)
-    directory = path.parent if str(path.parent) else Path(".")
+    path = _target(Path(path))
+    directory = path.parent
     fd, tmp = _create_temporary(directory, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
@@ -49,6 +52,25 @@ def atomic_write(path: str | PathLike, content: bytes | Callable[[BinaryIO], Non
             os.unlink(tmp)
         raise
     _fsync_directory(directory)
+    return path
+
+
+def _target(path: Path) -> Path:
+    """The file to replace: a symbolic link's target (as ``open(path, "wb")``
+    writes through the link, which stays), checked for the mistakes whose
+    errors would otherwise name the temporary file."""
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
+    if path.is_dir():
+        raise IsADirectoryError(
+            f"{path} is a directory; pass the path of a file in it, such as "
+            f"{path / 'model.skops'}."
+        )
+    if not path.parent.is_dir():
+        raise FileNotFoundError(
+            f"The folder {path.parent} does not exist; create it first (e.g. "
+            "with Path(folder).mkdir(parents=True))."
+        )
     return path
 
 
