@@ -53,6 +53,7 @@ from ._netstate import (
 from ._param_validation import HasMethods, Interval, StrOptions
 from ._params import NamedParamsMixin
 from ._schedule import budget
+from ._state import device_available
 from ._transaction import NonFiniteUpdateError, UpdateRejectedWarning, all_or_nothing
 
 __all__ = [
@@ -423,12 +424,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             for key in current:
                 del vars(self)[key]
             vars(self).update(built)
-            if (
-                torch.device(self.device).type == "cuda"
-                and not torch.cuda.is_available()
-            ):
+            if not device_available(self.device):
                 warnings.warn(
-                    f"The model was saved on device={self.device!r}, but CUDA is "
+                    f"The model was saved on device={self.device!r}, which is "
                     "not available here: it is loaded on the CPU.",
                     stacklevel=2,
                 )

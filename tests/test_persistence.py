@@ -584,3 +584,27 @@ def test_a_version_of_thousands_of_digits_warns(tmp_path):
             archive.writestr(name, data)
     with pytest.warns(InconsistentVersionWarning, match="sklearn_cl 9999"):
         load(path)
+
+
+@pytest.mark.parametrize("device", ["hpu", "privateuseone", "meta"])
+def test_a_device_named_in_a_file_loads_on_the_cpu(updated, digits, tmp_path, device):
+    # such a file made torch import the device's backend (torch.hpu), or
+    # built a model without data (meta); the device of a state tensor too
+    X, y = digits
+    path = _saved(tmp_path, updated)
+
+    def edit(schema):
+        state = schema["content"]["content"]
+        for params in (state, state["_built_with"]["content"]):
+            params["device"]["content"] = json.dumps(device)
+        tensors = state["net_"]["content"]["strategies"]["content"][0]["content"][1]
+        fisher = tensors["content"]["fisher_"]["content"]["layers.0.weight"]
+        fisher["content"]["device"]["content"] = json.dumps(device)
+
+    _edit_schema(path, edit)
+    with pytest.warns(UserWarning, match=f"device='{device}', which is not available"):
+        loaded = load(path)
+    ewc = dict(loaded.net_.callbacks_)["ewc"]
+    assert ewc.fisher_["layers.0.weight"].device.type == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), updated.predict_proba(X))
+    loaded.partial_fit(X[:100], y[:100])
