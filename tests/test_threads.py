@@ -14,9 +14,9 @@ import threading
 import numpy as np
 import pytest
 import torch
-from sklearn.linear_model import LogisticRegression
+from sklearn.linear_model import SGDClassifier
 
-from sklearn_cl import ContinualClassifier, UpdateEnsemble
+from sklearn_cl import ContinualClassifier, MonitoredUpdater, UpdateEnsemble
 from sklearn_cl.strategies import Strategy
 
 
@@ -158,23 +158,35 @@ def test_a_single_thread_makes_no_copy(digits):
     )
 
 
-class Meeting(LogisticRegression):
-    """A member whose ``fit`` waits (briefly) for a second ``fit`` to begin,
-    or for ``Meeting.release``: it holds an ensemble step open while
-    another thread acts."""
+def _meet(barrier) -> None:
+    """Wait (briefly) for another thread at ``barrier``; alone, go on."""
+    if barrier is not None:
+        try:
+            barrier.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass  # the other thread never came: it waits for this one
 
-    barrier = None
-    release = None
 
-    def fit(self, X, y, sample_weight=None):
-        if Meeting.barrier is not None:
-            try:
-                Meeting.barrier.wait(timeout=1.0)
-            except threading.BrokenBarrierError:
-                pass  # the other step never came: it waits for this one
+class Meeting(SGDClassifier):
+    """A model whose ``fit`` and ``partial_fit`` meet another thread's at
+    ``Meeting.barrier``, or wait for ``Meeting.release``: they hold a step
+    open while another thread acts."""
+
+    barrier = release = None
+
+    def fit(self, X, y, **kwargs):
+        self._meet()
+        return super().fit(X, y, **kwargs)
+
+    def partial_fit(self, X, y, **kwargs):
+        self._meet()
+        return super().partial_fit(X, y, **kwargs)
+
+    @staticmethod
+    def _meet():
+        _meet(Meeting.barrier)
         if Meeting.release is not None:
             assert Meeting.release.wait(timeout=60)
-        return super().fit(X, y, sample_weight=sample_weight)
 
 
 @pytest.fixture
@@ -187,7 +199,9 @@ def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
     # two steps at once both started from the same members and the last
     # assignment won: a member was lost
     X, y = digits
-    ensemble = UpdateEnsemble(Meeting(max_iter=50)).fit(X[:200], y[:200])
+    ensemble = UpdateEnsemble(Meeting(loss="log_loss", random_state=0)).fit(
+        X[:200], y[:200]
+    )
     meeting.barrier = threading.Barrier(2)
 
     def step(start):
@@ -204,7 +218,9 @@ def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, m
     # a prediction during fit saw no member at all (fit starts again) and
     # failed; during partial_fit it could mix old and new attributes
     X, y = digits
-    ensemble = UpdateEnsemble(Meeting(max_iter=50)).fit(X[:200], y[:200])
+    ensemble = UpdateEnsemble(Meeting(loss="log_loss", random_state=0)).fit(
+        X[:200], y[:200]
+    )
     expected = ensemble.predict_proba(X[1500:])
     meeting.release = threading.Event()
     seen = []
@@ -230,3 +246,23 @@ def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, m
     np.testing.assert_array_equal(seen[0], expected)
     np.testing.assert_array_equal(seen[1], ensemble.classes_[expected.argmax(1)])
     assert len(ensemble.estimators_) == (1 if method == "fit" else 2)
+
+
+def test_concurrent_monitored_batches_are_all_recorded(digits, meeting):
+    # two batches at once both tested the model, then both recorded
+    # themselves as the same batch, and one batch's detector updates were lost
+    X, y = digits
+    monitored = MonitoredUpdater(
+        Meeting(loss="log_loss", random_state=0), policy="always"
+    )
+    monitored.fit(X[:200], y[:200])
+    meeting.barrier = threading.Barrier(2)
+
+    def batch(start):
+        return lambda: monitored.partial_fit(
+            X[start : start + 50], y[start : start + 50]
+        )
+
+    assert _run_threads([batch(200), batch(250)]) == []
+    assert [record["batch"] for record in monitored.history_] == [0, 1]
+    assert [update["batch"] for update in monitored.updates_] == [0, 1]
