@@ -608,3 +608,56 @@ def test_a_device_named_in_a_file_loads_on_the_cpu(updated, digits, tmp_path, de
     assert ewc.fisher_["layers.0.weight"].device.type == "cpu"
     np.testing.assert_array_equal(loaded.predict_proba(X), updated.predict_proba(X))
     loaded.partial_fit(X[:100], y[:100])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["builtins.eval", "functools.partial", "torch.load", "operator.attrgetter"],
+)
+@pytest.mark.parametrize("inside", ["parameter", "object array"])
+def test_functions_from_strangers_are_refused(tmp_path, name, inside):
+    path = tmp_path / "model.skops"
+    save(FunctionTransformer(np.tanh).fit([[0.0]]), path)
+    module, function = name.rsplit(".", 1)
+
+    def edit(schema):
+        params = schema["content"]["content"]
+        params["func"].update(__module__=module, __class__=function)
+        if inside == "object array":  # skops stores those as JSON lists
+            params["func"] = {
+                "__class__": "ndarray",
+                "__module__": "numpy",
+                "__loader__": "NdArrayNode",
+                "type": "json",
+                "content": [params["func"]],
+                "shape": {"__class__": "tuple", "__module__": "builtins",
+                          "__loader__": "TupleNode", "content": [
+                              {"__class__": "int", "__module__": "builtins",
+                               "__loader__": "JsonNode", "content": "1",
+                               "is_json": True}]},
+            }  # fmt: skip
+
+    _edit_schema(path, edit)
+    assert untrusted_types(path) == [name]
+    with pytest.raises(UntrustedTypeError, match=name):
+        load(path)
+
+
+def test_an_entry_that_inflates_beyond_its_declared_size_is_refused(tmp_path):
+    # zipfile stops at the declared size: the sizes checked are those read
+    path = tmp_path / "model.skops"
+    model = StandardScaler().fit(np.zeros((2, 1)))
+    model.padding_ = np.zeros(1_000_000)
+    skops.io.dump(model, path, compression=zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        (entry,) = [i for i in archive.infolist() if i.file_size > 1_000_000]
+    name = entry.filename.encode()
+    central = data.find(b"PK\x01\x02")  # the central directory's records
+    while data[central + 46 : central + 46 + len(name)] != name:
+        central = data.find(b"PK\x01\x02", central + 1)
+    for field in (entry.header_offset + 22, central + 24):  # uncompressed size
+        data[field : field + 4] = (100).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="Bad CRC-32"):
+        load(path, max_size=1_000_000)
