@@ -661,3 +661,26 @@ def test_an_entry_that_inflates_beyond_its_declared_size_is_refused(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(ModelFileError, match="Bad CRC-32"):
         load(path, max_size=1_000_000)
+
+
+def test_array_entries_are_read_from_the_archive_only(tmp_path):
+    # a schema naming a path on disk (absolute or relative to the file) or
+    # an entry named like one reads nothing outside the archive
+    secret = tmp_path / "secret.npy"
+    np.save(secret, np.arange(3.0))
+    for name in (str(secret), "../secret.npy", "secret.npy"):
+        path = tmp_path / "folder" / "model.skops"
+        path.parent.mkdir(exist_ok=True)
+        save(StandardScaler().fit([[0.0], [1.0]]), path)
+
+        def edit(schema, name=name):
+            schema["content"]["content"]["mean_"]["file"] = name
+
+        _edit_schema(path, edit)
+        with pytest.raises(ModelFileError, match="There is no item named"):
+            load(path)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([7.0]))
+    with zipfile.ZipFile(path, "a") as archive:  # an entry of that name
+        archive.writestr("secret.npy", buffer.getvalue())
+    assert load(path).mean_.tolist() == [7.0]
