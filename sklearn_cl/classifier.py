@@ -262,6 +262,11 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         if reset:
             check_classification_targets(y)
             labels = np.unique(y) if classes is None else np.unique(classes)
+            if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+                raise ValueError(
+                    f"`classes` holds {labels[~np.isfinite(labels)]}: every class "
+                    "must be a finite number or a string. Drop them from `classes`."
+                )
             missing = np.setdiff1d(np.unique(y), labels)
             if missing.size:
                 raise ValueError(

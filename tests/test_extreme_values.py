@@ -62,3 +62,13 @@ def test_sample_weights_that_overflow_once_summed_are_an_error(fitted, digits, m
     heavy = model.fit(X[:32], y[:32], sample_weight=weights).predict_proba(X[:50])
     unit = model.fit(X[:32], y[:32]).predict_proba(X[:50])
     np.testing.assert_allclose(heavy, unit, atol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_classes_are_an_error(digits, bad):
+    # a NaN class used to be accepted: the model could predict NaN
+    X, y = digits
+    clf = ContinualClassifier(max_epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"`classes` holds \[(nan|inf)\].*finite"):
+        clf.partial_fit(X[:30], (y[:30] > 4).astype(float), classes=[0.0, 1.0, bad])
+    assert not hasattr(clf, "classes_")
