@@ -14,6 +14,10 @@ number of threads while one thread updates it:
 
 Readers therefore see the model before or after an update, never a mix,
 and a prediction never switches the training module to evaluation mode.
+Copying and saving (pickle, ``copy.deepcopy``, skops) hold the lock too
+(``consistent``): a copy made while another thread updates the estimator
+waits for the update, so it never holds half of one, which might yet be
+rolled back.
 
 A meta-estimator whose updates replace its members rather than change them
 (``UpdateEnsemble``) takes the same lock with ``updating(estimator,
@@ -35,7 +39,7 @@ from contextlib import contextmanager
 
 from ._net import forward_in_chunks
 
-__all__ = ["reading", "serving", "shallow_copy", "updating"]
+__all__ = ["consistent", "reading", "serving", "shallow_copy", "updating"]
 
 _GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARDS_LOCK = threading.Lock()
@@ -94,6 +98,14 @@ def updating(estimator, snapshot=None):
                 guard.copy = guard.before = None
 
 
+@contextmanager
+def consistent(estimator):
+    """Hold the estimator's lock while its state is read whole (a copy, a
+    save): no update runs meanwhile in another thread."""
+    with _guard(estimator).lock:
+        yield
+
+
 def shallow_copy(estimator):
     """A copy of ``estimator`` sharing its attribute values (members)."""
     new = object.__new__(type(estimator))
@@ -110,12 +122,15 @@ def reading(estimator):
     if guard.writer == threading.get_ident():  # the updating thread itself
         yield estimator
         return
-    if not guard.lock.acquire(blocking=False):
+    acquired = guard.lock.acquire(blocking=False)
+    while not acquired:
         before = guard.before
         if before is not None:  # an update runs: serve what it began with
             yield before
             return
-        guard.lock.acquire()  # another reader, or an update just ending
+        # another reader, or an update just beginning (taking its copy) or
+        # ending: look again shortly
+        acquired = guard.lock.acquire(timeout=0.01)
     try:
         yield estimator
     finally:

@@ -42,7 +42,7 @@ from ._input import (
     validate_X,
     validate_X_y,
 )
-from ._locking import serving, updating
+from ._locking import consistent, serving, updating
 from ._netstate import (
     check_module_size,
     load_net_state,
@@ -396,14 +396,15 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
     # state: pickle and skops store parameters and arrays (see _netstate)
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = params_to_plain(super().__getstate__())
-        # derived from the parameters when the net is rebuilt on loading
-        for name in _REBUILT_ON_LOAD:
-            state.pop(name, None)
-        if "_built_with" in state:  # what the net was built with
-            state["_built_with"] = params_to_plain(state["_built_with"])
-        if "net_" in state:
-            state["net_"] = net_state(state["net_"])
+        with consistent(self):  # not half of another thread's update
+            state = params_to_plain(super().__getstate__())
+            # derived from the parameters when the net is rebuilt on loading
+            for name in _REBUILT_ON_LOAD:
+                state.pop(name, None)
+            if "_built_with" in state:  # what the net was built with
+                state["_built_with"] = params_to_plain(state["_built_with"])
+            if "net_" in state:
+                state["net_"] = net_state(state["net_"])
         return state
 
     def __setstate__(self, state):
@@ -449,5 +450,6 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         # (ContinualNet.__deepcopy__), its strategies through their state
         new = object.__new__(type(self))
         memo[id(self)] = new
-        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        with consistent(self):  # not half of another thread's update
+            new.__dict__.update(copy.deepcopy(vars(self), memo))
         return new

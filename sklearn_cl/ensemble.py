@@ -668,6 +668,11 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # scikit-learn protocol
     # ------------------------------------------------------------------
+    def __getstate__(self):
+        # while another thread steps: the ensemble as the step found it
+        with reading(self) as ensemble:
+            return super(UpdateEnsemble, ensemble).__getstate__()
+
     def get_metadata_routing(self) -> MetadataRouter:
         """Route ``fit`` to the members' ``fit``, ``partial_fit`` to their
         ``fit`` (new member) and ``partial_fit`` (newest member updated)."""

@@ -9,6 +9,8 @@ other.
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 
 import numpy as np
@@ -17,6 +19,7 @@ import torch
 from sklearn.linear_model import SGDClassifier
 
 from sklearn_cl import ContinualClassifier, MonitoredUpdater, UpdateEnsemble
+from sklearn_cl.persistence import load, save
 from sklearn_cl.strategies import Strategy
 
 
@@ -172,7 +175,7 @@ class Meeting(SGDClassifier):
     ``Meeting.barrier``, or wait for ``Meeting.release``: they hold a step
     open while another thread acts."""
 
-    barrier = release = None
+    barrier = release = entered = None
 
     def fit(self, X, y, **kwargs):
         self._meet()
@@ -186,13 +189,14 @@ class Meeting(SGDClassifier):
     def _meet():
         _meet(Meeting.barrier)
         if Meeting.release is not None:
+            Meeting.entered.set()
             assert Meeting.release.wait(timeout=60)
 
 
 @pytest.fixture
 def meeting():
     yield Meeting
-    Meeting.barrier = Meeting.release = None
+    Meeting.barrier = Meeting.release = Meeting.entered = None
 
 
 def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
@@ -215,36 +219,39 @@ def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
 
 @pytest.mark.parametrize("method", ["fit", "partial_fit"])
 def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, method):
-    # a prediction during fit saw no member at all (fit starts again) and
-    # failed; during partial_fit it could mix old and new attributes
+    # a prediction or a copy during fit saw no member at all (fit starts
+    # again) and failed; during partial_fit a prediction could mix old and
+    # new attributes
     X, y = digits
     ensemble = UpdateEnsemble(Meeting(loss="log_loss", random_state=0)).fit(
         X[:200], y[:200]
     )
     expected = ensemble.predict_proba(X[1500:])
-    meeting.release = threading.Event()
+    meeting.release, meeting.entered = threading.Event(), threading.Event()
     seen = []
-
-    def writer():
-        getattr(ensemble, method)(X[200:300], y[200:300])
 
     def reader():
         try:
             seen.append(ensemble.predict_proba(X[1500:]))
             seen.append(ensemble.predict(X[1500:]))
             seen.append(ensemble.score(X[1500:], y[1500:]))
+            seen.append(pickle.loads(pickle.dumps(ensemble)).predict_proba(X[1500:]))
         finally:
             meeting.release.set()
 
-    thread = threading.Thread(target=writer)
-    thread.start()
-    try:
+    writer = threading.Thread(
+        target=lambda: getattr(ensemble, method)(X[200:300], y[200:300])
+    )
+    writer.start()
+    try:  # the step is under way, waiting for the reader
+        assert meeting.entered.wait(timeout=60)
         assert _run_threads([reader]) == []
     finally:
         meeting.release.set()
-        thread.join(timeout=60)
+        writer.join(timeout=60)
     np.testing.assert_array_equal(seen[0], expected)
     np.testing.assert_array_equal(seen[1], ensemble.classes_[expected.argmax(1)])
+    np.testing.assert_array_equal(seen[3], expected)
     assert len(ensemble.estimators_) == (1 if method == "fit" else 2)
 
 
@@ -266,3 +273,63 @@ def test_concurrent_monitored_batches_are_all_recorded(digits, meeting):
     assert _run_threads([batch(200), batch(250)]) == []
     assert [record["batch"] for record in monitored.history_] == [0, 1]
     assert [update["batch"] for update in monitored.updates_] == [0, 1]
+
+
+class Pause(Strategy):
+    """Holds the second training batch of an update until ``Pause.go`` is
+    set, after setting ``Pause.paused``: the update is half done."""
+
+    paused = go = None
+
+    def initialize(self):
+        self.batches_ = 0
+        return self
+
+    def penalty(self, net, X, y, y_pred):
+        if Pause.go is not None and net.module_.training:
+            self.batches_ += 1
+            if self.batches_ == 2:
+                Pause.paused.set()
+                assert Pause.go.wait(timeout=60)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "save"])
+def test_a_copy_made_during_an_update_is_a_committed_model(digits, tmp_path, how):
+    # copying or saving read the weights while another thread trained them:
+    # the copy held a half-done update, which might later be rolled back
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,),
+        max_epochs=1,
+        batch_size=20,
+        callbacks=[Pause()],
+        random_state=0,
+    ).fit(X[:200], y[:200])
+    before = clf.predict_proba(X[:50])
+    Pause.paused, Pause.go = threading.Event(), threading.Event()
+    copies = []
+
+    def copier():
+        if how == "pickle":
+            copies.append(pickle.loads(pickle.dumps(clf)))
+        elif how == "deepcopy":
+            copies.append(copy.deepcopy(clf))
+        else:
+            save(clf, tmp_path / "model.skops")
+            copies.append(load(tmp_path / "model.skops", trusted=[Pause]))
+
+    writer = threading.Thread(target=lambda: clf.partial_fit(X[200:300], y[200:300]))
+    writer.start()
+    try:
+        assert Pause.paused.wait(timeout=60)
+        reader = threading.Thread(target=copier)
+        reader.start()
+        reader.join(timeout=0.5)  # done at once if it does not wait
+    finally:
+        Pause.go.set()
+        writer.join(timeout=60)
+        Pause.paused = Pause.go = None
+    reader.join(timeout=60)
+    after = clf.predict_proba(X[:50])
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(copies[0].predict_proba(X[:50]), after)
