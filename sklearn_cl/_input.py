@@ -87,10 +87,12 @@ def check_outputs(estimator, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
     """``outputs``, the network's outputs for the validated ``X``, if they
     are finite (a classifier's logit may be -inf: a class ruled out)."""
     finite = np.isfinite(outputs)
-    if estimator._is_classifier:
-        finite |= outputs == -np.inf
     if finite.all():
         return outputs
+    if estimator._is_classifier:
+        finite |= outputs == -np.inf
+        if finite.all():
+            return outputs
     rows = np.flatnonzero(~finite.reshape(len(finite), -1).all(axis=1))
     raise ValueError(
         f"The network's outputs are not finite for {len(rows)} of {len(X)} "

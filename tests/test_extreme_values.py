@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 from helpers import assert_same_state, model_state
 
 from sklearn_cl import ContinualClassifier, UpdateEnsemble
@@ -72,3 +73,19 @@ def test_non_finite_classes_are_an_error(digits, bad):
     with pytest.raises(ValueError, match=r"`classes` holds \[(nan|inf)\].*finite"):
         clf.partial_fit(X[:30], (y[:30] > 4).astype(float), classes=[0.0, 1.0, bad])
     assert not hasattr(clf, "classes_")
+
+
+def test_a_logit_of_minus_infinity_rules_a_class_out(digits):
+    # a module may mask a class with -inf; +inf or NaN is an overflow
+    X, y = digits
+    clf = ContinualClassifier(max_epochs=1, random_state=0).fit(X[:300], y[:300])
+    bias = clf.net_.module_.layers[-1].bias
+    with torch.no_grad():
+        bias[0] = -np.inf
+    proba = clf.predict_proba(X[:20])
+    assert (proba[:, 0] == 0).all() and np.allclose(proba.sum(axis=1), 1)
+    assert 0 not in clf.predict(X[:20])
+    with torch.no_grad():
+        bias[0] = np.inf
+    with pytest.raises(ValueError, match="not finite for 20 of 20 samples"):
+        clf.predict_proba(X[:20])
