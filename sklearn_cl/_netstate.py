@@ -17,8 +17,8 @@ may not, so that such a file fails to load instead of predicting NaN or
 failing at the next update: the module the parameters describe is no larger
 than the weights stored (checked on torch's ``meta`` device, before
 anything is allocated: otherwise a file of a few kilobytes could ask for a
-hidden layer of a billion units); the module's weights and the strategies'
-state are finite (every training call that makes them non-finite is
+hidden layer of a billion units); the module's weights are real and finite, and the strategies'
+state is finite (every training call that makes them non-finite is
 undone), and the optimizer's state holds, per parameter, tensors of the
 parameter's shape or scalars (torch's ``Optimizer.load_state_dict`` checks
 only the number of parameters).
@@ -145,11 +145,12 @@ def load_net_state(net, state: dict, X_one) -> None:
     for strategy in restored:
         strategy.restore_module(net, torch.as_tensor(X_one))
     weights = restore(state["module"])
-    bad = [k for k, v in weights.items() if not all_finite(v)]
+    # complex values would be cast to real silently (a warning at most)
+    bad = [k for k, v in weights.items() if v.is_complex() or not all_finite(v)]
     if bad:
         raise ValueError(
-            f"The saved module weights {bad} hold non-finite values, which a "
-            "fitted model never keeps: the file was edited or corrupted."
+            f"The saved module weights {bad} hold non-finite or complex values, "
+            "which a fitted model never keeps: the file was edited or corrupted."
         )
     net.module_.load_state_dict(weights)
     net.optimizer_.load_state_dict(restore(state["optimizer"]))

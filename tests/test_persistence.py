@@ -535,8 +535,16 @@ def _edit_array(path, suffix, edit):
 def test_non_finite_state_in_a_file_is_refused(updated, tmp_path, suffix, match, value):
     # such a file used to load and predict NaN probabilities
     path = _saved(tmp_path, updated)
-    _edit_array(path, suffix, lambda array: np.full_like(array, value))
-    with pytest.raises(ModelFileError, match=f"{match} non-finite values"):
+    _edit_array(path, suffix, lambda array: array + value)
+    with pytest.raises(ModelFileError, match=f"{match} non-finite"):
+        load(path)
+
+
+def test_complex_weights_in_a_file_are_refused(updated, tmp_path):
+    # they were cast to real numbers, with a warning at most
+    path = _saved(tmp_path, updated)
+    _edit_array(path, "layers.0.weight/content/$tensor", lambda array: array + 1j)
+    with pytest.raises(ModelFileError, match="non-finite or complex values"):
         load(path)
 
 
