@@ -14,14 +14,17 @@ no trust.
 
 Loading checks what a committed model always satisfies and an edited file
 may not, so that such a file fails to load instead of predicting NaN or
-failing at the next update: the module the parameters describe is no larger
-than the weights stored (checked on torch's ``meta`` device, before
-anything is allocated: otherwise a file of a few kilobytes could ask for a
-hidden layer of a billion units); the module's weights are real and finite, and the strategies'
-state is finite (every training call that makes them non-finite is
-undone), and the optimizer's state holds, per parameter, tensors of the
-parameter's shape or scalars (torch's ``Optimizer.load_state_dict`` checks
-only the number of parameters).
+failing at the next update:
+
+- the module the parameters describe is no larger than the weights stored
+  (checked on torch's ``meta`` device, before anything is allocated:
+  otherwise a file of a few kilobytes could ask for a hidden layer of a
+  billion units);
+- the module's weights are real and finite, and so is the strategies'
+  state (every training call that makes them non-finite is undone);
+- the optimizer's state holds, per parameter, tensors of the parameter's
+  shape or scalars (torch's ``Optimizer.load_state_dict`` checks only
+  the number of parameters).
 """
 
 from __future__ import annotations
