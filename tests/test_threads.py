@@ -16,9 +16,15 @@ import threading
 import numpy as np
 import pytest
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import SGDClassifier
 
-from sklearn_cl import ContinualClassifier, MonitoredUpdater, UpdateEnsemble
+from sklearn_cl import (
+    ContinualClassifier,
+    MonitoredUpdater,
+    UpdateEnsemble,
+    make_incremental_pipeline,
+)
 from sklearn_cl.persistence import load, save
 from sklearn_cl.strategies import Strategy
 
@@ -333,3 +339,35 @@ def test_a_copy_made_during_an_update_is_a_committed_model(digits, tmp_path, how
     after = clf.predict_proba(X[:50])
     assert not np.array_equal(before, after)
     np.testing.assert_array_equal(copies[0].predict_proba(X[:50]), after)
+
+
+class MeetingCounter(TransformerMixin, BaseEstimator):
+    """Counts the samples it has seen; ``partial_fit`` reads the count,
+    meets another thread's, then writes it, as a transformer whose update
+    releases the GIL in between does (``IncrementalPCA``'s SVD)."""
+
+    def partial_fit(self, X, y=None):
+        seen = getattr(self, "n_samples_seen_", 0)
+        _meet(Meeting.barrier)
+        self.n_samples_seen_ = seen + len(X)
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_concurrent_pipeline_batches_are_all_counted(digits, meeting):
+    # two batches at once both started from the scaler's old statistics and
+    # the last one won: the other batch's samples were lost
+    X, y = digits
+    pipe = make_incremental_pipeline(
+        MeetingCounter(), SGDClassifier(loss="log_loss", random_state=0)
+    )
+    pipe.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    meeting.barrier = threading.Barrier(2)
+
+    def batch(start):
+        return lambda: pipe.partial_fit(X[start : start + 50], y[start : start + 50])
+
+    assert _run_threads([batch(200), batch(250)]) == []
+    assert pipe[0].n_samples_seen_ == 300
