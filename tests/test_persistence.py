@@ -270,15 +270,24 @@ def test_checkpoint_callbacks_are_not_trusted(tmp_path):
         load(path)
 
 
-def _edit_schema(path, edit):
+def _rewrite(path, edit):
+    """Rewrite the zip file at ``path`` after ``edit(files)`` changed its
+    entries, a dict of names and bytes."""
     with zipfile.ZipFile(path) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
-    schema = json.loads(files["schema.json"])
-    edit(schema)
-    files["schema.json"] = json.dumps(schema)
+    edit(files)
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
+
+
+def _edit_schema(path, edit):
+    def edit_files(files):
+        schema = json.loads(files["schema.json"])
+        edit(schema)
+        files["schema.json"] = json.dumps(schema)
+
+    _rewrite(path, edit_files)
 
 
 @pytest.mark.parametrize(
@@ -405,14 +414,13 @@ def test_deep_nesting_is_refused(tmp_path):
 
 def test_other_versions_warn(tmp_path):
     path = _saved(tmp_path)
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    versions = json.loads(files["sklearn_cl.json"])
-    versions["torch"] = "1.13.1"
-    files["sklearn_cl.json"] = json.dumps(versions)
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+
+    def edit(files):
+        versions = json.loads(files["sklearn_cl.json"])
+        versions["torch"] = "1.13.1"
+        files["sklearn_cl.json"] = json.dumps(versions)
+
+    _rewrite(path, edit)
     with pytest.warns(InconsistentVersionWarning, match=r"torch 1\.13\.1 \(now "):
         load(path)
 
@@ -510,16 +518,15 @@ def _arrays(node, path=""):
 
 def _edit_array(path, suffix, edit):
     """Replace the first array whose schema path ends with ``suffix``."""
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    schema = json.loads(files["schema.json"])
-    entry = next(node["file"] for p, node in _arrays(schema) if p.endswith(suffix))
-    buffer = io.BytesIO()
-    np.save(buffer, edit(np.load(io.BytesIO(files[entry]))))
-    files[entry] = buffer.getvalue()
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+
+    def edit_files(files):
+        schema = json.loads(files["schema.json"])
+        entry = next(n["file"] for p, n in _arrays(schema) if p.endswith(suffix))
+        buffer = io.BytesIO()
+        np.save(buffer, edit(np.load(io.BytesIO(files[entry]))))
+        files[entry] = buffer.getvalue()
+
+    _rewrite(path, edit_files)
 
 
 @pytest.mark.parametrize(
@@ -584,12 +591,8 @@ def test_a_file_describing_a_huge_module_is_refused_before_building(
 
 def test_a_version_of_thousands_of_digits_warns(tmp_path):
     path = _saved(tmp_path)
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    files["sklearn_cl.json"] = json.dumps({"sklearn_cl": "9" * 5000})
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+    versions = json.dumps({"sklearn_cl": "9" * 5000})
+    _rewrite(path, lambda files: files.update({"sklearn_cl.json": versions}))
     with pytest.warns(InconsistentVersionWarning, match="sklearn_cl 9999"):
         load(path)
 
