@@ -305,11 +305,14 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         # integer labels in a small range: a lookup table encodes a batch in
         # one indexing operation (the common case of every partial_fit)
         self._lookup = None
-        if classes.dtype.kind in "iu" and int(np.ptp(classes)) < 65_536:
+        if classes.dtype.kind in "iu":
+            # in Python integers: np.ptp overflows for labels 2**63 apart
             offset = int(classes.min())
-            table = np.full(int(np.ptp(classes)) + 1, -1, dtype=np.int64)
-            table[classes - offset] = np.arange(len(classes))
-            self._lookup = (offset, table)
+            span = int(classes.max()) - offset
+            if span < 65_536:
+                table = np.full(span + 1, -1, dtype=np.int64)
+                table[classes - offset] = np.arange(len(classes))
+                self._lookup = (offset, table)
         # every label from the smallest to the largest is a class: a label
         # in that range needs no check of the lookup's result
         self._dense_lookup = self._lookup is not None and len(classes) == len(

@@ -89,3 +89,25 @@ def test_a_logit_of_minus_infinity_rules_a_class_out(digits):
         bias[0] = np.inf
     with pytest.raises(ValueError, match="not finite for 20 of 20 samples"):
         clf.predict_proba(X[:20])
+
+
+@pytest.mark.parametrize(
+    "labels",
+    [[-(2**62), 2**62 + 5], [np.iinfo(np.int64).min, np.iinfo(np.int64).max]],
+    ids=["2**63 apart", "int64 limits"],
+)
+def test_integer_labels_far_apart(digits, labels):
+    # numpy's ptp overflowed for labels more than 2**63 apart: fit failed
+    # with an IndexError or "negative dimensions are not allowed"
+    X, y = digits
+    labels = np.array(labels, dtype=np.int64)
+    y_01 = (y > 4).astype(int)
+    models = []
+    for targets in (y_01, labels[y_01]):  # the same model, labels aside
+        clf = ContinualClassifier(max_epochs=2, random_state=0)
+        clf.fit(X[:300], targets[:300]).partial_fit(X[300:400], targets[300:400])
+        models.append(clf)
+    np.testing.assert_array_equal(models[1].classes_, labels)
+    np.testing.assert_array_equal(
+        models[1].predict(X[400:600]), labels[models[0].predict(X[400:600])]
+    )
