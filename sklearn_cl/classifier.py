@@ -16,6 +16,8 @@ from .base import ContinualEstimator
 
 __all__ = ["ContinualClassifier"]
 
+_INT64_MAX = int(np.iinfo(np.int64).max)
+
 
 class ContinualClassifier(ClassifierMixin, ContinualEstimator):
     """Neural network classifier with ``partial_fit`` updates and strategies.
@@ -324,11 +326,19 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         if self._lookup is None or y.dtype.kind not in "iu":
             return None
         offset, table = self._lookup
-        if y.dtype != np.int64:  # uint64 labels cannot take a negative offset
-            y = y.astype(np.int64)
-        shifted = y - offset if offset else y
-        # one pass for both bounds: a negative value, seen as unsigned, is
-        # larger than any table
+        # labels minus the offset in 64 bits: unsigned labels as unsigned (as
+        # int64, 2**64 - 1 would read as the class -1), signed ones as int64
+        if y.dtype.kind == "u":
+            if offset < 0:
+                return None  # the slow path compares the values themselves
+            shifted = y.astype(np.uint64, copy=False) - np.uint64(offset)
+        elif offset > _INT64_MAX:
+            return None  # classes beyond int64: no signed label is one
+        else:
+            y = y.astype(np.int64, copy=False)
+            shifted = y - offset if offset else y
+        # one pass for both bounds: a value below the offset, seen as
+        # unsigned, is larger than any table
         if shifted.view(np.uint64).max() >= len(table):
             return None
         indices = table[shifted]

@@ -111,3 +111,20 @@ def test_integer_labels_far_apart(digits, labels):
     np.testing.assert_array_equal(
         models[1].predict(X[400:600]), labels[models[0].predict(X[400:600])]
     )
+
+
+def test_unsigned_labels_beyond_int64(digits):
+    # partial_fit with uint64 labels from 2**63 up failed with an
+    # OverflowError, and a uint64 label of 2**64 - 1 passed for the class -1
+    X, y = digits
+    y_u64 = (y % 3).astype(np.uint64) + np.uint64(2**63)
+    clf = ContinualClassifier(max_epochs=1, random_state=0).fit(X[:300], y_u64[:300])
+    clf.partial_fit(X[300:400], y_u64[300:400])
+    assert clf.n_updates_ == 1
+    signed = ContinualClassifier(max_epochs=1, random_state=0)
+    signed.fit(X[:300], (y[:300] % 3).astype(np.int64) - 1)  # classes -1, 0, 1
+    before = model_state(signed)
+    huge = np.full(20, np.iinfo(np.uint64).max, dtype=np.uint64)
+    with pytest.raises(ValueError, match="new labels \\[18446744073709551615\\]"):
+        signed.partial_fit(X[:20], huge)
+    assert_same_state(before, model_state(signed))
