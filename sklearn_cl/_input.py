@@ -153,6 +153,20 @@ def check_tasks(tasks, n_samples: int) -> np.ndarray | None:
             f"`tasks` must hold one task id per sample: expected shape "
             f"({n_samples},), got {tasks.shape}."
         )
+    # NaN is no id (it equals no other NaN: its samples would train nowhere)
+    if tasks.dtype.kind in "fc" and np.isnan(tasks).any():
+        raise ValueError(
+            f"`tasks` holds NaN for {int(np.isnan(tasks).sum())} samples: every "
+            "sample needs a task id. Give them one, or drop those samples."
+        )
+    try:
+        np.unique(tasks)
+    except TypeError:
+        raise ValueError(
+            "`tasks` mixes ids that cannot be ordered (such as numbers and "
+            f"strings): {sorted({type(t).__name__ for t in tasks.tolist()})}. Use "
+            "ids of one kind."
+        ) from None
     return tasks
 
 

@@ -128,3 +128,21 @@ def test_unsigned_labels_beyond_int64(digits):
     with pytest.raises(ValueError, match="new labels \\[18446744073709551615\\]"):
         signed.partial_fit(X[:20], huge)
     assert_same_state(before, model_state(signed))
+
+
+@pytest.mark.parametrize(
+    "tasks, match",
+    [
+        (np.r_[np.zeros(100), np.full(100, np.nan)], "`tasks` holds NaN for 100"),
+        (np.array([0] * 100 + ["a"] * 100, dtype=object), "cannot be ordered"),
+    ],
+    ids=["nan", "int and str"],
+)
+def test_task_ids_that_are_no_ids(fitted, digits, tasks, match):
+    # NaN ids failed deep in torch ("stack expects a non-empty TensorList"),
+    # mixed ids in numpy's sort
+    X, y = digits
+    before = model_state(fitted)
+    with pytest.raises(ValueError, match=match):
+        fitted.fit(X[:200], y[:200], tasks=tasks)
+    assert_same_state(before, model_state(fitted))
