@@ -17,7 +17,9 @@ This module is a convenience over skops:
   ``sklearn_cl`` (estimators, strategies, buffers, modules), refuse files
   that decompress to more than ``max_size`` bytes or nest deeper than
   ``_MAX_DEPTH`` levels, and raise :class:`ModelFileError` for a truncated,
-  corrupted or edited file;
+  corrupted or edited file, including one whose state no fitted model has
+  (non-finite or complex weights, optimizer state of another shape, a
+  network larger than the weights it stores: see ``_netstate``);
 - a small ``sklearn_cl.json`` entry records the library versions, and
   loading under other major or minor versions warns
   (:class:`InconsistentVersionWarning`). ``skops.io.load`` ignores it.
@@ -287,6 +289,14 @@ def load(
         If the file names types that are not trusted.
     ModelFileError
         If the file is too large, truncated, corrupted or edited.
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        If the file was saved under other major or minor versions.
+    UserWarning
+        If the file names a device not available here (a GPU): the model
+        is loaded on the CPU.
     """
     data = _read(path, max_size)
     trusted_names = set(trusted_by_default()) | _names(trusted)
