@@ -168,8 +168,9 @@ def save(estimator, path: str | PathLike) -> None:
 
 
 def _read(path, max_size: int) -> bytes:
-    """The file's bytes, after checking its size and the sizes its entries
-    declare (a zip entry cannot decompress beyond its declared size)."""
+    """The file's bytes, after checking its size, the sizes its entries
+    declare (a zip entry cannot decompress beyond its declared size) and
+    the size of what its schema reads."""
     with open(path, "rb") as f:
         data = f.read(max_size + 1)
     if len(data) > max_size:
@@ -179,6 +180,7 @@ def _read(path, max_size: int) -> bytes:
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
             total = sum(info.file_size for info in archive.infolist())
             if total > max_size:
                 raise ModelFileError(
@@ -193,11 +195,16 @@ def _read(path, max_size: int) -> bytes:
         raise ModelFileError(f"{path} has no schema.json: not a skops file.") from None
     except Exception as error:
         raise _file_error(path, error) from None
-    _check_depth(path, schema)
+    _check_schema(path, schema, sizes, max_size)
     return data
 
 
-def _check_depth(path, schema) -> None:
+def _check_schema(path, schema, sizes: dict, max_size: int) -> None:
+    """Refuse a schema nested deeper than ``_MAX_DEPTH`` or reading more
+    than ``max_size`` bytes of entries: skops reads an entry once for every
+    node that names it (a model's file names each once), so a few kilobytes
+    naming one large entry a thousand times would read it a thousand times."""
+    read = 0
     stack = [(schema, 1)]
     while stack:
         node, depth = stack.pop()
@@ -207,9 +214,17 @@ def _check_depth(path, schema) -> None:
                 "never do. The file was probably edited."
             )
         if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                read += sizes.get(node["file"], 0)
             stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node)
+    if read > max_size:
+        raise ModelFileError(
+            f"{path} reads {read} bytes of its entries, more than max_size="
+            f"{max_size}: it names the same entries many times, which models "
+            "never do. The file was probably edited."
+        )
 
 
 def _file_error(path, error: BaseException) -> ModelFileError:

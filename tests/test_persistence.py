@@ -695,3 +695,24 @@ def test_array_entries_are_read_from_the_archive_only(tmp_path):
     with zipfile.ZipFile(path, "a") as archive:  # an entry of that name
         archive.writestr("secret.npy", buffer.getvalue())
     assert load(path).mean_.tolist() == [7.0]
+
+
+def test_an_entry_named_many_times_is_refused(tmp_path):
+    # skops reads an entry for every node that names it: a file of a few
+    # kilobytes naming a 1 MB array 40 times read 40 MB (any amount, with
+    # more names) whatever max_size said
+    path = tmp_path / "model.skops"
+    model = StandardScaler().fit(np.zeros((2, 1)))
+    model.padding_ = np.zeros(125_000)  # 1 MB
+    save(model, path)
+
+    def edit(schema):
+        params = schema["content"]["content"]
+        names = [dict(params["padding_"], __id__=i) for i in range(40)]
+        params["padding_"] = {"__class__": "list", "__module__": "builtins",
+                              "__loader__": "ListNode", "content": names}  # fmt: skip
+
+    _edit_schema(path, edit)
+    with pytest.raises(ModelFileError, match="reads 400\\d+ bytes of its entries"):
+        load(path, max_size=10_000_000)
+    assert len(load(path, max_size=50_000_000).padding_) == 40
