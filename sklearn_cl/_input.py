@@ -24,6 +24,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "SparseInputError",
+    "check_classes",
     "check_outputs",
     "check_sample_weight",
     "check_tasks",
@@ -81,6 +82,18 @@ def validate_X(estimator, X):
     X = validate_data(estimator, X, reset=False, dtype=np.float32, allow_nd=True)
     _check_input_shape(estimator, X, reset=False)
     return X
+
+
+def check_classes(classes) -> np.ndarray:
+    """``partial_fit``'s ``classes``, sorted and unique; NaN and infinities
+    are no class."""
+    labels = np.unique(classes)
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError(
+            f"`classes` holds {labels[~np.isfinite(labels)]}: every class must be "
+            "a finite number or a string. Drop them from `classes`."
+        )
+    return labels
 
 
 def check_outputs(estimator, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:

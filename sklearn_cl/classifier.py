@@ -11,6 +11,7 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._build import call_seed, seeded
+from ._input import check_classes
 from ._param_validation import StrOptions
 from .base import ContinualEstimator
 
@@ -263,12 +264,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
     def _encode_y(self, y, *, reset: bool, classes=None):
         if reset:
             check_classification_targets(y)
-            labels = np.unique(y) if classes is None else np.unique(classes)
-            if labels.dtype.kind == "f" and not np.isfinite(labels).all():
-                raise ValueError(
-                    f"`classes` holds {labels[~np.isfinite(labels)]}: every class "
-                    "must be a finite number or a string. Drop them from `classes`."
-                )
+            labels = np.unique(y) if classes is None else check_classes(classes)
             missing = np.setdiff1d(np.unique(y), labels)
             if missing.size:
                 raise ValueError(

@@ -34,7 +34,7 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._input import check_outputs, to_tensor
+from ._input import check_classes, check_outputs, to_tensor
 from ._locking import reading, shallow_copy, updating
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
@@ -517,7 +517,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         labels = np.unique(np.asarray(y))
         if classes is None:
             return labels
-        classes = np.unique(classes)
+        classes = check_classes(classes)
         missing = np.setdiff1d(labels, classes)
         if missing.size:
             raise ValueError(

@@ -66,13 +66,15 @@ def test_sample_weights_that_overflow_once_summed_are_an_error(fitted, digits, m
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf])
-def test_non_finite_classes_are_an_error(digits, bad):
+@pytest.mark.parametrize("kind", ["classifier", "ensemble"])
+def test_non_finite_classes_are_an_error(digits, bad, kind):
     # a NaN class used to be accepted: the model could predict NaN
     X, y = digits
     clf = ContinualClassifier(max_epochs=1, random_state=0)
+    model = clf if kind == "classifier" else UpdateEnsemble(clf)
     with pytest.raises(ValueError, match=r"`classes` holds \[(nan|inf)\].*finite"):
-        clf.partial_fit(X[:30], (y[:30] > 4).astype(float), classes=[0.0, 1.0, bad])
-    assert not hasattr(clf, "classes_")
+        model.partial_fit(X[:30], (y[:30] > 4).astype(float), classes=[0.0, 1.0, bad])
+    assert not hasattr(model, "classes_")
 
 
 def test_a_logit_of_minus_infinity_rules_a_class_out(digits):
