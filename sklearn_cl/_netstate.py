@@ -22,9 +22,9 @@ failing at the next update:
   billion units);
 - the module's weights are real and finite, and so is the strategies'
   state (every training call that makes them non-finite is undone);
-- the optimizer's state holds, per parameter, tensors of the parameter's
-  shape or scalars (torch's ``Optimizer.load_state_dict`` checks only
-  the number of parameters).
+- the optimizer's state holds, per parameter, scalars and tensors of the
+  parameter's shape, some axes possibly shrunk to 1 (torch's
+  ``Optimizer.load_state_dict`` checks only the number of parameters).
 """
 
 from __future__ import annotations
@@ -162,18 +162,22 @@ def load_net_state(net, state: dict, X_one) -> None:
 
 
 def _check_optimizer_state(optimizer) -> None:
-    """Every tensor the optimizer keeps for a parameter has its shape or is
-    a scalar (a step count); anything else fails only at the next update."""
+    """Every tensor the optimizer keeps for a parameter is a scalar (a step
+    count) or has the parameter's shape, some axes of it shrunk to 1 (the
+    factored moments of Adafactor); anything else fails only at the next
+    update."""
     for group in optimizer.param_groups:
         for param in group["params"]:
             for key, value in optimizer.state.get(param, {}).items():
-                if (
-                    torch.is_tensor(value)
-                    and value.dim()
-                    and value.shape != param.shape
-                ):
+                if torch.is_tensor(value) and value.dim() and not _fits(value, param):
                     raise ValueError(
                         f"The saved optimizer state {key!r} has shape "
                         f"{tuple(value.shape)} for a parameter of shape "
                         f"{tuple(param.shape)}: the file was edited or corrupted."
                     )
+
+
+def _fits(value: torch.Tensor, param: torch.Tensor) -> bool:
+    return value.dim() == param.dim() and all(
+        v in (1, p) for v, p in zip(value.shape, param.shape)
+    )
