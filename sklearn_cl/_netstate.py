@@ -114,9 +114,9 @@ def check_module_size(estimator, X_one, n_outputs: int, state: dict) -> None:
     try:
         with torch.device("meta"):
             described = module(**params).state_dict().values()
-    except Exception:  # a module that needs real tensors to be built:
-        return  # its size cannot be told in advance, and it is built as saved
-    n_described = sum(t.numel() for t in described)
+            n_described = sum(t.numel() for t in described)
+    except Exception:  # a module that needs real tensors to be built, or
+        return  # lazy layers: its size is told by building it, as saved
     n_stored = sum(np.size(value.get("$tensor")) for value in state["module"].values())
     if n_described > n_stored:
         raise ValueError(

@@ -746,3 +746,27 @@ def test_every_optimizer_s_state_passes_the_load_checks(digits, tmp_path, optimi
     np.testing.assert_array_equal(
         continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
     )
+
+
+class LazyNet(torch.nn.Module):
+    """A user module with a lazy layer: its size is known once it has run."""
+
+    def __init__(self, n_outputs=10):
+        super().__init__()
+        self.layer = torch.nn.LazyLinear(n_outputs)
+
+    def forward(self, X):
+        return self.layer(X)
+
+
+def test_a_module_with_lazy_layers_loads(digits, tmp_path):
+    # the size check before building cannot count lazy layers: they load
+    X, y = digits
+    clf = ContinualClassifier(module=LazyNet, max_epochs=1, random_state=0)
+    clf.fit(X[:100], y[:100])
+    save(clf, tmp_path / "model.skops")
+    for loaded in (
+        load(tmp_path / "model.skops", trusted=[LazyNet]),
+        pickle.loads(pickle.dumps(clf)),
+    ):
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
