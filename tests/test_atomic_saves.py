@@ -183,6 +183,14 @@ def test_a_symbolic_link_is_written_through(models, digits, tmp_path):
     assert _leftovers(target.parent) == [] and _leftovers(tmp_path) == []
 
 
+def test_a_name_near_the_file_system_s_limit(tmp_path):
+    # the temporary file's name, 30 characters longer, was too long
+    for name in ("m" * 240 + ".skops", "模型" * 40 + ".skops"):  # 240 bytes
+        save(ContinualClassifier(), tmp_path / name)
+        assert load(tmp_path / name).get_params() == ContinualClassifier().get_params()
+    assert _leftovers(tmp_path) == []
+
+
 def test_a_folder_or_a_missing_folder_as_target_says_so(tmp_path):
     # the errors named the temporary file, not the mistake
     with pytest.raises(IsADirectoryError, match="is a directory; pass the path"):
