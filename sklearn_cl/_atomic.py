@@ -76,8 +76,8 @@ def _target(path: Path) -> Path:
 
 def _create_temporary(directory: Path, name: str) -> tuple[int, str]:
     """A new ``.NAME.*.tmp`` file in ``directory`` (NAME: the first 32
-    characters of ``name``), opened for writing, with
-    the mode a new file gets (0666 less the umask)."""
+    characters of ``name``), opened for writing, with the mode a new file
+    gets (0666 less the umask)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     # 96 random bits: O_EXCL refuses the (astronomically unlikely) taken name;
     # the name shortened to 32 characters (128 bytes at most), so that a
