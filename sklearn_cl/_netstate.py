@@ -22,6 +22,8 @@ failing at the next update:
   billion units);
 - the module's weights are real and finite, and so is the strategies'
   state (every training call that makes them non-finite is undone);
+- the tensors a strategy keeps per parameter (in a dict keyed by the
+  module's parameter names) have the parameter's shape;
 - the optimizer's state holds, per parameter, scalars and tensors of the
   parameter's shape, some axes possibly shrunk to 1 (torch's
   ``Optimizer.load_state_dict`` checks only the number of parameters).
@@ -144,9 +146,12 @@ def load_net_state(net, state: dict, X_one) -> None:
                     "values, which a fitted model never keeps: the file was "
                     "edited or corrupted."
                 )
-            restored.append(live[name].load_state_dict(learned))
-    for strategy in restored:
+            restored.append((name, live[name].load_state_dict(learned), learned))
+    for _, strategy, _ in restored:
         strategy.restore_module(net, torch.as_tensor(X_one))
+    shapes = {name: p.shape for name, p in net.module_.named_parameters()}
+    for name, _, learned in restored:
+        _check_per_parameter_state(name, learned, shapes)
     weights = restore(state["module"])
     # complex values would be cast to real silently (a warning at most)
     bad = [k for k, v in weights.items() if v.is_complex() or not all_finite(v)]
@@ -159,6 +164,24 @@ def load_net_state(net, state: dict, X_one) -> None:
     net.optimizer_.load_state_dict(restore(state["optimizer"]))
     _check_optimizer_state(net.optimizer_)
     net.history = History(state["history"])
+
+
+def _check_per_parameter_state(strategy: str, learned: dict, shapes: dict) -> None:
+    """The tensors a strategy keeps per parameter of the current module (a
+    state entry keyed by parameter names: EWC's Fisher and anchors, SI's and
+    MAS's importances) have the parameter's shape: broadcast, one value
+    would silently stand for all. Nested ones (the weights ``Snapshots``
+    kept before the output grew) are history, of any shape."""
+    for value in learned.values():
+        if not (isinstance(value, dict) and value and set(value) <= set(shapes)):
+            continue
+        for key, item in value.items():
+            if torch.is_tensor(item) and item.shape != shapes[key]:
+                raise ValueError(
+                    f"The saved state of strategy {strategy!r} has shape "
+                    f"{tuple(item.shape)} for parameter {key!r} of shape "
+                    f"{tuple(shapes[key])}: the file was edited or corrupted."
+                )
 
 
 def _check_optimizer_state(optimizer) -> None:

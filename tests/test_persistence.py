@@ -770,3 +770,40 @@ def test_a_module_with_lazy_layers_loads(digits, tmp_path):
         pickle.loads(pickle.dumps(clf)),
     ):
         np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("state", ["fisher_", "anchor_"])
+def test_per_parameter_strategy_state_of_another_shape_is_refused(
+    updated, tmp_path, state
+):
+    # one value broadcast for all: the file loaded and EWC silently held
+    # every weight near that value
+    path = _saved(tmp_path, updated)
+    _edit_array(
+        path,
+        f"{state}/content/layers.0.weight/content/$tensor",
+        lambda array: array.reshape(-1)[:1],
+    )
+    message = "strategy 'ewc' has shape \\(1,\\) for parameter 'layers.0.weight'"
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_per_parameter_history_of_earlier_shapes_loads(digits, tmp_path):
+    # Snapshots keeps weights from before the output grew: of other shapes
+    from sklearn_cl.strategies.snapshots import Snapshots
+
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        callbacks=[("snapshots", Snapshots()), ("ewc", EWC())],
+        allow_new_classes=True,
+        random_state=0,
+    )
+    clf.fit(X[y < 5][:200], y[y < 5][:200]).partial_fit(X[:200], y[:200])
+    save(clf, tmp_path / "model.skops")
+    loaded = load(tmp_path / "model.skops")
+    np.testing.assert_array_equal(
+        continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
+    )
