@@ -15,7 +15,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._locking import updating
+from ._locking import consistent, updating
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
 from .drift import PageHinkley
@@ -306,6 +306,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             _record(batch, len(errors), float(np.mean(errors)), drift, reason)
         )
         return self
+
+    def __getstate__(self):
+        with consistent(self):  # not half of another thread's batch
+            return super().__getstate__()
 
     def _check_targets(self, X, y) -> None:
         """Reject targets that testing would misread, even on a batch that

@@ -371,3 +371,40 @@ def test_concurrent_pipeline_batches_are_all_counted(digits, meeting):
 
     assert _run_threads([batch(200), batch(250)]) == []
     assert pipe[0].n_samples_seen_ == 300
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "monitored"])
+def test_a_meta_estimator_copied_during_an_update_is_committed(digits, meeting, kind):
+    # a pickle taken while another thread updated held the transformer (or
+    # the monitor's records) after the update and the model before it: a
+    # saved file that mixes both for good
+    X, y = digits
+    final = Meeting(loss="log_loss", random_state=0)
+    if kind == "pipeline":
+        model = make_incremental_pipeline(MeetingCounter(), final)
+        model.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    else:
+        model = MonitoredUpdater(final, policy="always").fit(X[:200], y[:200])
+    release = meeting.release = threading.Event()
+    meeting.entered = threading.Event()
+    copies = []
+    writer = threading.Thread(target=lambda: model.partial_fit(X[200:300], y[200:300]))
+    copier = threading.Thread(
+        target=lambda: copies.append(pickle.loads(pickle.dumps(model)))
+    )
+    writer.start()
+    try:  # the update is under way, held in the final model's partial_fit
+        assert meeting.entered.wait(timeout=60)
+        copier.start()
+        copier.join(timeout=0.5)  # done at once if it does not wait
+    finally:
+        release.set()
+        writer.join(timeout=60)
+    copier.join(timeout=60)
+    (copied,) = copies
+    if kind == "pipeline":
+        assert copied[0].n_samples_seen_ == model[0].n_samples_seen_ == 300
+        assert copied[-1].t_ == model[-1].t_
+    else:
+        assert copied.history_ == model.history_
+        assert copied.estimator_.t_ == model.estimator_.t_
