@@ -14,10 +14,14 @@ number of threads while one thread updates it:
 
 Readers therefore see the model before or after an update, never a mix,
 and a prediction never switches the training module to evaluation mode.
-Copying and saving (pickle, ``copy.deepcopy``, skops) hold the lock too
-(``consistent``): a copy made while another thread updates the estimator
-waits for the update, so it never holds half of one, which might yet be
-rolled back.
+Copying and saving (pickle, ``copy.deepcopy``, skops) hold the lock while
+they read the state (``consistent``): a copy begun while another thread
+updates the estimator waits for the update, so it never holds half of one,
+which might yet be rolled back. Pickle and skops write the weights after
+reading them (as arrays sharing the weights' memory: a copy would double
+the time of pickling a large model), so an update that *begins* while
+they write can still reach the file: save from the updating thread, or
+between updates.
 
 A meta-estimator whose updates replace its members rather than change them
 (``UpdateEnsemble``) takes the same lock with ``updating(estimator,
