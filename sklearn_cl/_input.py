@@ -7,6 +7,10 @@ because ``validate_data`` costs more than a training step on a small batch.
 The checks before ``validate_data`` say what it cannot: sparse input, values
 beyond float32's range (the networks compute in float32), samples of another
 rank, and text targets given to a regressor.
+
+Finite inputs within float32's range can still overflow inside the
+network; :func:`check_outputs` turns the NaN or infinite outputs that
+follow into an error, rather than NaN probabilities or an arbitrary label.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 __all__ = [
     "SparseInputError",
+    "check_classes",
+    "check_outputs",
     "check_sample_weight",
     "check_tasks",
     "nonzero",
@@ -78,6 +84,37 @@ def validate_X(estimator, X):
     return X
 
 
+def check_classes(classes) -> np.ndarray:
+    """``partial_fit``'s ``classes``, sorted and unique; NaN and infinities
+    are no class."""
+    labels = np.unique(classes)
+    if labels.dtype.kind == "f" and not np.isfinite(labels).all():
+        raise ValueError(
+            f"`classes` holds {labels[~np.isfinite(labels)]}: every class must be "
+            "a finite number or a string. Drop them from `classes`."
+        )
+    return labels
+
+
+def check_outputs(estimator, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
+    """``outputs``, the network's outputs for the validated ``X``, if they
+    are finite (a classifier's logit may be -inf: a class ruled out)."""
+    finite = np.isfinite(outputs)
+    if finite.all():
+        return outputs
+    if estimator._is_classifier:
+        finite |= outputs == -np.inf
+        if finite.all():
+            return outputs
+    rows = np.flatnonzero(~finite.reshape(len(finite), -1).all(axis=1))
+    raise ValueError(
+        f"The network's outputs are not finite for {len(rows)} of {len(X)} "
+        f"samples (rows {rows[:5].tolist()}): their values, up to "
+        f"{float(np.abs(X[rows]).max()):.3g}, overflow float32 inside the "
+        f"network. Scale the inputs as in fit (e.g. with StandardScaler)."
+    )
+
+
 def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
     """``sample_weight`` as a float32 array of ``n_samples`` non-negative,
     finite values; None stays None (all zero: see ``nonzero``)."""
@@ -98,10 +135,12 @@ def check_sample_weight(sample_weight, n_samples: int) -> np.ndarray | None:
             f"{weights[~np.isfinite(weights) | (weights < 0)][:5]}. Replace them, "
             "or drop those samples."
         )
-    if weights.max() > _FLOAT32_MAX:
+    if weights.sum() > _FLOAT32_MAX:
+        # the loss divides by the weights' sum, computed in float32
         raise ValueError(
-            "sample_weight has values beyond float32's range; rescale them "
-            "(only their ratios matter)."
+            f"sample_weight sums to {weights.sum():.3g}, beyond float32's range "
+            f"({_FLOAT32_MAX:.3g}); divide them by a constant (only their "
+            "ratios matter)."
         )
     return weights.astype(np.float32)
 
@@ -127,6 +166,20 @@ def check_tasks(tasks, n_samples: int) -> np.ndarray | None:
             f"`tasks` must hold one task id per sample: expected shape "
             f"({n_samples},), got {tasks.shape}."
         )
+    # NaN is no id (it equals no other NaN: its samples would train nowhere)
+    if tasks.dtype.kind in "fc" and np.isnan(tasks).any():
+        raise ValueError(
+            f"`tasks` holds NaN for {int(np.isnan(tasks).sum())} samples: every "
+            "sample needs a task id. Give them one, or drop those samples."
+        )
+    try:
+        np.unique(tasks)
+    except TypeError:
+        raise ValueError(
+            "`tasks` mixes ids that cannot be ordered (such as numbers and "
+            f"strings): {sorted({type(t).__name__ for t in tasks.tolist()})}. Use "
+            "ids of one kind."
+        ) from None
     return tasks
 
 

@@ -14,6 +14,22 @@ number of threads while one thread updates it:
 
 Readers therefore see the model before or after an update, never a mix,
 and a prediction never switches the training module to evaluation mode.
+Copying and saving (pickle, ``copy.deepcopy``, skops) hold the lock while
+they read the state (``consistent``): a copy begun while another thread
+updates the estimator waits for the update, so it never holds half of one,
+which might yet be rolled back. Pickle and skops write the weights after
+reading them (as arrays sharing the weights' memory: a copy would double
+the time of pickling a large model), so an update that *begins* while
+they write can still reach the file: save from the updating thread, or
+between updates.
+
+A meta-estimator whose updates replace its members rather than change them
+(``UpdateEnsemble``) takes the same lock with ``updating(estimator,
+snapshot=shallow_copy)``: each update begins by taking a shallow copy of
+it (a new attribute dict; the members are shared), and ``reading`` hands
+that copy to predictions made while the update runs, the estimator itself
+otherwise.
+
 Python's ``threading`` has no reader-writer lock; this is the small part of
 one these estimators need.
 """
@@ -27,7 +43,7 @@ from contextlib import contextmanager
 
 from ._net import forward_in_chunks
 
-__all__ = ["serving", "updating"]
+__all__ = ["consistent", "reading", "serving", "shallow_copy", "updating"]
 
 _GUARDS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _GUARDS_LOCK = threading.Lock()
@@ -40,6 +56,7 @@ class _Guard:
         self.version = 0  # committed updates so far
         self.contended = False  # a reader has waited for a writer
         self.copy: _Committed | None = None
+        self.before = None  # the estimator as the running update found it
 
 
 class _Committed:
@@ -66,11 +83,15 @@ def _guard(estimator) -> _Guard:
 
 
 @contextmanager
-def updating(estimator):
-    """Hold the estimator's lock for an update (re-entrant)."""
+def updating(estimator, snapshot=None):
+    """Hold the estimator's lock for an update (re-entrant); ``snapshot``,
+    a function of the estimator, makes the copy ``reading`` serves while
+    the update runs."""
     guard = _guard(estimator)
     with guard.lock:
         outer = guard.writer
+        if outer is None and snapshot is not None:
+            guard.before = snapshot(estimator)
         guard.writer = threading.get_ident()
         try:
             yield
@@ -78,7 +99,46 @@ def updating(estimator):
             guard.writer = outer
             if outer is None:
                 guard.version += 1
-                guard.copy = None
+                guard.copy = guard.before = None
+
+
+@contextmanager
+def consistent(estimator):
+    """Hold the estimator's lock while its state is read whole (a copy, a
+    save): no update runs meanwhile in another thread."""
+    with _guard(estimator).lock:
+        yield
+
+
+def shallow_copy(estimator):
+    """A copy of ``estimator`` sharing its attribute values (members)."""
+    new = object.__new__(type(estimator))
+    vars(new).update(vars(estimator))
+    return new
+
+
+@contextmanager
+def reading(estimator):
+    """Yield what a prediction of an estimator updated under
+    ``updating(..., snapshot=)`` runs on: the copy its running update
+    began with, or the estimator itself, its lock held."""
+    guard = _guard(estimator)
+    if guard.writer == threading.get_ident():  # the updating thread itself
+        yield estimator
+        return
+    acquired = guard.lock.acquire(blocking=False)
+    while not acquired:
+        before = guard.before
+        if before is not None:  # an update runs: serve what it began with
+            yield before
+            return
+        # another reader, or an update just beginning (taking its copy) or
+        # ending: look again shortly
+        acquired = guard.lock.acquire(timeout=0.01)
+    try:
+        yield estimator
+    finally:
+        guard.lock.release()
 
 
 @contextmanager

@@ -11,17 +11,41 @@ estimator's, the strategies', and the user's module class.
 Optimizer and loss classes of torch, as parameters, are stored by name and
 resolved on loading from a fixed table of torch's own classes, so they need
 no trust.
+
+Loading checks what a committed model always satisfies and an edited file
+may not, so that such a file fails to load instead of predicting NaN or
+failing at the next update:
+
+- the module the parameters describe is no larger than the weights stored
+  (checked on torch's ``meta`` device, before anything is allocated:
+  otherwise a file of a few kilobytes could ask for a hidden layer of a
+  billion units);
+- the module's weights are real and finite, and so is the strategies'
+  state (every training call that makes them non-finite is undone);
+- the tensors a strategy keeps per parameter (in a dict keyed by the
+  module's parameter names) have the parameter's shape;
+- the optimizer's state holds, per parameter, scalars and tensors of the
+  parameter's shape, some axes possibly shrunk to 1 (torch's
+  ``Optimizer.load_state_dict`` checks only the number of parameters).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from skorch.history import History
 
-from ._state import plain, restore
+from ._build import _module_and_kwargs
+from ._state import all_finite, plain, restore
 from .strategies.base import Strategy
 
-__all__ = ["net_state", "load_net_state", "params_to_plain", "params_from_plain"]
+__all__ = [
+    "check_module_size",
+    "load_net_state",
+    "net_state",
+    "params_from_plain",
+    "params_to_plain",
+]
 
 
 def _torch_classes() -> dict[str, type]:
@@ -80,6 +104,30 @@ def net_state(net) -> dict:
     }
 
 
+def check_module_size(estimator, X_one, n_outputs: int, state: dict) -> None:
+    """Refuse to build a module larger than the weights ``state`` stores
+    (see the module docstring); call it before building the net."""
+    module, kwargs = _module_and_kwargs(estimator, X_one[0].size, n_outputs)
+    if isinstance(module, torch.nn.Module):
+        return  # an instance is stored with its weights: its size is known
+    params = {
+        k[len("module__") :]: v for k, v in kwargs.items() if k.startswith("module__")
+    }
+    try:
+        with torch.device("meta"):
+            described = module(**params).state_dict().values()
+            n_described = sum(t.numel() for t in described)
+    except Exception:  # a module that needs real tensors to be built, or
+        return  # lazy layers: its size is told by building it, as saved
+    n_stored = sum(np.size(value.get("$tensor")) for value in state["module"].values())
+    if n_described > n_stored:
+        raise ValueError(
+            f"The file's parameters describe a module of {n_described} values, "
+            f"but it stores weights for {n_stored}: the file was edited (and "
+            "building that module could exhaust the memory)."
+        )
+
+
 def load_net_state(net, state: dict, X_one) -> None:
     """Put the state of :func:`net_state` into a freshly built ``net``.
 
@@ -91,9 +139,68 @@ def load_net_state(net, state: dict, X_one) -> None:
     restored = []
     for name, learned in state["strategies"]:
         if isinstance(live.get(name), Strategy):
-            restored.append(live[name].load_state_dict(restore(learned)))
-    for strategy in restored:
+            learned = restore(learned)
+            if not all_finite(learned):
+                raise ValueError(
+                    f"The saved state of strategy {name!r} holds non-finite "
+                    "values, which a fitted model never keeps: the file was "
+                    "edited or corrupted."
+                )
+            restored.append((name, live[name].load_state_dict(learned), learned))
+    for _, strategy, _ in restored:
         strategy.restore_module(net, torch.as_tensor(X_one))
-    net.module_.load_state_dict(restore(state["module"]))
+    shapes = {name: p.shape for name, p in net.module_.named_parameters()}
+    for name, _, learned in restored:
+        _check_per_parameter_state(name, learned, shapes)
+    weights = restore(state["module"])
+    # complex values would be cast to real silently (a warning at most)
+    bad = [k for k, v in weights.items() if v.is_complex() or not all_finite(v)]
+    if bad:
+        raise ValueError(
+            f"The saved module weights {bad} hold non-finite or complex values, "
+            "which a fitted model never keeps: the file was edited or corrupted."
+        )
+    net.module_.load_state_dict(weights)
     net.optimizer_.load_state_dict(restore(state["optimizer"]))
+    _check_optimizer_state(net.optimizer_)
     net.history = History(state["history"])
+
+
+def _check_per_parameter_state(strategy: str, learned: dict, shapes: dict) -> None:
+    """The tensors a strategy keeps per parameter of the current module (a
+    state entry keyed by parameter names: EWC's Fisher and anchors, SI's and
+    MAS's importances) have the parameter's shape: broadcast, one value
+    would silently stand for all. Nested ones (the weights ``Snapshots``
+    kept before the output grew) are history, of any shape."""
+    for value in learned.values():
+        if not (isinstance(value, dict) and value and set(value) <= set(shapes)):
+            continue
+        for key, item in value.items():
+            if torch.is_tensor(item) and item.shape != shapes[key]:
+                raise ValueError(
+                    f"The saved state of strategy {strategy!r} has shape "
+                    f"{tuple(item.shape)} for parameter {key!r} of shape "
+                    f"{tuple(shapes[key])}: the file was edited or corrupted."
+                )
+
+
+def _check_optimizer_state(optimizer) -> None:
+    """Every tensor the optimizer keeps for a parameter is a scalar (a step
+    count) or has the parameter's shape, some axes of it shrunk to 1 (the
+    factored moments of Adafactor); anything else fails only at the next
+    update."""
+    for group in optimizer.param_groups:
+        for param in group["params"]:
+            for key, value in optimizer.state.get(param, {}).items():
+                if torch.is_tensor(value) and value.dim() and not _fits(value, param):
+                    raise ValueError(
+                        f"The saved optimizer state {key!r} has shape "
+                        f"{tuple(value.shape)} for a parameter of shape "
+                        f"{tuple(param.shape)}: the file was edited or corrupted."
+                    )
+
+
+def _fits(value: torch.Tensor, param: torch.Tensor) -> bool:
+    return value.dim() == param.dim() and all(
+        v in (1, p) for v, p in zip(value.shape, param.shape)
+    )

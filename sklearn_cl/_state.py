@@ -36,7 +36,14 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 
-__all__ = ["all_finite", "plain", "restore", "snapshot", "stateful"]
+__all__ = [
+    "all_finite",
+    "device_available",
+    "plain",
+    "restore",
+    "snapshot",
+    "stateful",
+]
 
 _PLAIN = (type(None), bool, int, float, str, np.generic)
 _STATEFUL: dict[str, type] = {}
@@ -99,10 +106,20 @@ def plain(value):
     return _convert(value, as_plain=True)
 
 
-def _device(name: str) -> str:
-    if name == "cuda" and not torch.cuda.is_available():
-        return "cpu"  # a GPU model loaded on a CPU-only machine
-    return name
+def device_available(name) -> bool:
+    """Whether the device ``name`` (a saved model's) can be used here. Only
+    the CPU, CUDA and the accelerator torch detects are: a file naming any
+    other device type (``"meta"``, ``"hpu"``, ...) loads on the CPU, as a
+    GPU model does on a machine without one, so a device in a file never
+    makes torch import that device's backend."""
+    kind = torch.device(name).type
+    if kind == "cpu":
+        return True
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    current = accelerator.current_accelerator() if accelerator is not None else None
+    return current is not None and current.type == kind
 
 
 def restore(value):
@@ -111,7 +128,8 @@ def restore(value):
         if "$tensor" in value:
             # pickle, deepcopy and skops hand over fresh arrays: no copy
             array = np.require(value["$tensor"], requirements=["C", "W"])
-            return torch.from_numpy(array).to(_device(value["device"]))
+            device = value["device"] if device_available(value["device"]) else "cpu"
+            return torch.from_numpy(array).to(device)
         if "$object" in value:
             cls = _STATEFUL.get(value["$object"])
             if cls is None:

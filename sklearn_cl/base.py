@@ -34,6 +34,7 @@ from skorch.dataset import ValidSplit
 from ._build import build_net, call_seed, seeded, sync_callbacks
 from ._input import (
     SparseInputError,
+    check_outputs,
     check_sample_weight,
     check_tasks,
     nonzero,
@@ -41,11 +42,18 @@ from ._input import (
     validate_X,
     validate_X_y,
 )
-from ._locking import serving, updating
-from ._netstate import load_net_state, net_state, params_from_plain, params_to_plain
+from ._locking import consistent, serving, updating
+from ._netstate import (
+    check_module_size,
+    load_net_state,
+    net_state,
+    params_from_plain,
+    params_to_plain,
+)
 from ._param_validation import HasMethods, Interval, StrOptions
 from ._params import NamedParamsMixin
 from ._schedule import budget
+from ._state import device_available
 from ._transaction import NonFiniteUpdateError, UpdateRejectedWarning, all_or_nothing
 from ._valid_data import predefined_valid
 
@@ -374,7 +382,8 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         thread updates the estimator."""
         X = self._validate_X(X)
         with serving(self) as (forward, classes):
-            return forward(to_tensor(X)).numpy(), classes
+            outputs = forward(to_tensor(X)).numpy()
+        return check_outputs(self, outputs, X), classes
 
     def _validate_X(self, X):
         """``X`` for a prediction, as float32 (see ``_input``)."""
@@ -389,14 +398,15 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
     # state: pickle and skops store parameters and arrays (see _netstate)
     # ------------------------------------------------------------------
     def __getstate__(self):
-        state = params_to_plain(super().__getstate__())
-        # derived from the parameters when the net is rebuilt on loading
-        for name in _REBUILT_ON_LOAD:
-            state.pop(name, None)
-        if "_built_with" in state:  # what the net was built with
-            state["_built_with"] = params_to_plain(state["_built_with"])
-        if "net_" in state:
-            state["net_"] = net_state(state["net_"])
+        with consistent(self):  # not half of another thread's update
+            state = params_to_plain(super().__getstate__())
+            # derived from the parameters when the net is rebuilt on loading
+            for name in _REBUILT_ON_LOAD:
+                state.pop(name, None)
+            if "_built_with" in state:  # what the net was built with
+                state["_built_with"] = params_to_plain(state["_built_with"])
+            if "net_" in state:
+                state["net_"] = net_state(state["net_"])
         return state
 
     def __setstate__(self, state):
@@ -430,17 +440,15 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             for key in current:
                 del vars(self)[key]
             vars(self).update(built)
-            if (
-                torch.device(self.device).type == "cuda"
-                and not torch.cuda.is_available()
-            ):
+            if not device_available(self.device):
                 warnings.warn(
-                    f"The model was saved on device={self.device!r}, but CUDA is "
+                    f"The model was saved on device={self.device!r}, which is "
                     "not available here: it is loaded on the CPU.",
                     stacklevel=2,
                 )
                 self.device = "cpu"  # for building the net only
             try:
+                check_module_size(self, X_one, n_outputs, saved_net)
                 # seeded: loading leaves the caller's random stream alone
                 with seeded(self._base_seed, self.device):
                     self.net_ = build_net(self, X_one, n_outputs)
@@ -457,5 +465,6 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         # (ContinualNet.__deepcopy__), its strategies through their state
         new = object.__new__(type(self))
         memo[id(self)] = new
-        new.__dict__.update(copy.deepcopy(vars(self), memo))
+        with consistent(self):  # not half of another thread's update
+            new.__dict__.update(copy.deepcopy(vars(self), memo))
         return new

@@ -11,10 +11,13 @@ from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 
 from ._build import call_seed, seeded
+from ._input import check_classes
 from ._param_validation import StrOptions
 from .base import ContinualEstimator
 
 __all__ = ["ContinualClassifier"]
+
+_INT64_MAX = int(np.iinfo(np.int64).max)
 
 
 class ContinualClassifier(ClassifierMixin, ContinualEstimator):
@@ -261,7 +264,7 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
     def _encode_y(self, y, *, reset: bool, classes=None):
         if reset:
             check_classification_targets(y)
-            labels = np.unique(y) if classes is None else np.unique(classes)
+            labels = np.unique(y) if classes is None else check_classes(classes)
             missing = np.setdiff1d(np.unique(y), labels)
             if missing.size:
                 raise ValueError(
@@ -300,11 +303,14 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         # integer labels in a small range: a lookup table encodes a batch in
         # one indexing operation (the common case of every partial_fit)
         self._lookup = None
-        if classes.dtype.kind in "iu" and int(np.ptp(classes)) < 65_536:
+        if classes.dtype.kind in "iu":
+            # in Python integers: np.ptp overflows for labels 2**63 apart
             offset = int(classes.min())
-            table = np.full(int(np.ptp(classes)) + 1, -1, dtype=np.int64)
-            table[classes - offset] = np.arange(len(classes))
-            self._lookup = (offset, table)
+            span = int(classes.max()) - offset
+            if span < 65_536:
+                table = np.full(span + 1, -1, dtype=np.int64)
+                table[classes - offset] = np.arange(len(classes))
+                self._lookup = (offset, table)
         # every label from the smallest to the largest is a class: a label
         # in that range needs no check of the lookup's result
         self._dense_lookup = self._lookup is not None and len(classes) == len(
@@ -316,11 +322,19 @@ class ContinualClassifier(ClassifierMixin, ContinualEstimator):
         if self._lookup is None or y.dtype.kind not in "iu":
             return None
         offset, table = self._lookup
-        if y.dtype != np.int64:  # uint64 labels cannot take a negative offset
-            y = y.astype(np.int64)
-        shifted = y - offset if offset else y
-        # one pass for both bounds: a negative value, seen as unsigned, is
-        # larger than any table
+        # labels minus the offset in 64 bits: unsigned labels as unsigned (as
+        # int64, 2**64 - 1 would read as the class -1), signed ones as int64
+        if y.dtype.kind == "u":
+            if offset < 0:
+                return None  # the slow path compares the values themselves
+            shifted = y.astype(np.uint64, copy=False) - np.uint64(offset)
+        elif offset > _INT64_MAX:
+            return None  # classes beyond int64: no signed label is one
+        else:
+            y = y.astype(np.int64, copy=False)
+            shifted = y - offset if offset else y
+        # one pass for both bounds: a value below the offset, seen as
+        # unsigned, is larger than any table
         if shifted.view(np.uint64).max() >= len(table):
             return None
         indices = table[shifted]

@@ -34,7 +34,8 @@ from sklearn.utils.validation import (
     validate_data,
 )
 
-from ._input import to_tensor
+from ._input import check_classes, check_outputs, to_tensor
+from ._locking import reading, shallow_copy, updating
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
 from ._transaction import attributes_restored_on_error
@@ -102,6 +103,11 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     included. Members that are sklearn_cl estimators with the default MLP of
     one shape predict in one batched forward pass (their weights stacked, a
     copy kept until a weight changes); other members predict one by one.
+
+    ``predict``, ``predict_proba`` and ``score`` may run in any number of
+    threads while one thread calls ``fit`` or ``partial_fit``: they see the
+    ensemble as it was before the step, never a mix; concurrent steps run
+    one after the other.
 
     Parameters
     ----------
@@ -292,7 +298,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with attributes_restored_on_error(self):
+        with updating(self, snapshot=shallow_copy), attributes_restored_on_error(self):
             self._check_setup()
             routed = self._routed("fit", fit_params)
             self._start()
@@ -325,7 +331,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with attributes_restored_on_error(self):
+        with updating(self, snapshot=shallow_copy), attributes_restored_on_error(self):
             self._check_setup()
             if update not in (None, "add", "newest"):
                 raise ValueError(
@@ -511,7 +517,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         labels = np.unique(np.asarray(y))
         if classes is None:
             return labels
-        classes = np.unique(classes)
+        classes = check_classes(classes)
         missing = np.setdiff1d(labels, classes)
         if missing.size:
             raise ValueError(
@@ -609,6 +615,10 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             Columns in the order of ``classes_``; a member contributes zeros
             for the classes it was not trained on.
         """
+        with reading(self) as ensemble:  # safe while another thread steps
+            return ensemble._predict_proba(X)
+
+    def _predict_proba(self, X) -> np.ndarray:
         proba = None
         members, weights = zip(*self._weighted_members(X))
         outputs = _member_outputs(list(members), X, "predict_proba")
@@ -624,6 +634,10 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
 
     def predict(self, X) -> np.ndarray:
         """Average of the members' predictions (see the class description)."""
+        with reading(self) as ensemble:  # safe while another thread steps
+            return ensemble._predict(X)
+
+    def _predict(self, X) -> np.ndarray:
         if not is_classifier(self.estimator):
             members, weights = zip(*self._weighted_members(X))
             outputs = _member_outputs(list(members), X, "predict")
@@ -632,7 +646,7 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                 for weight, output in zip(weights, outputs)
             )
         if self.voting == "soft":
-            proba = self.predict_proba(X)
+            proba = self._predict_proba(X)
             return self.classes_[proba.argmax(axis=1)]
         members, weights = zip(*self._weighted_members(X))
         outputs = _member_outputs(list(members), X, "predict")
@@ -647,11 +661,18 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
     def score(self, X, y, sample_weight=None) -> float:
         """Accuracy (classifiers) or R² (regressors) of :meth:`predict`."""
         metric = accuracy_score if is_classifier(self.estimator) else r2_score
-        return float(metric(y, self.predict(X), sample_weight=sample_weight))
+        with reading(self) as ensemble:  # safe while another thread steps
+            predictions = ensemble._predict(X)
+        return float(metric(y, predictions, sample_weight=sample_weight))
 
     # ------------------------------------------------------------------
     # scikit-learn protocol
     # ------------------------------------------------------------------
+    def __getstate__(self):
+        # while another thread steps: the ensemble as the step found it
+        with reading(self) as ensemble:
+            return super(UpdateEnsemble, ensemble).__getstate__()
+
     def get_metadata_routing(self) -> MetadataRouter:
         """Route ``fit`` to the members' ``fit``, ``partial_fit`` to their
         ``fit`` (new member) and ``partial_fit`` (newest member updated)."""
@@ -765,6 +786,7 @@ def _stacked_predictions(members: list, X, method: str) -> list:
             ],
             dim=1,
         ).cpu()
+        check_outputs(first, raw.transpose(0, 1).numpy(), X.cpu().numpy())
         if method == "predict_proba":
             # the softmax of the members' predict_proba, written out: torch's
             # kernel is slow over a last axis of a few classes

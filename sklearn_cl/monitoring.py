@@ -15,6 +15,7 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
+from ._locking import consistent, updating
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
 from .drift import PageHinkley
@@ -233,9 +234,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        self._check_params()
-        estimator = clone(self.estimator).fit(X, y, **fit_params)
-        self._start(estimator)
+        with updating(self):  # concurrent batches run one after the other
+            self._check_params()
+            estimator = clone(self.estimator).fit(X, y, **fit_params)
+            self._start(estimator)
         return self
 
     def partial_fit(self, X, y, classes=None, sample_weight=None):
@@ -257,6 +259,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
+        with updating(self):  # concurrent batches run one after the other
+            return self._take_batch(X, y, classes, sample_weight)
+
+    def _take_batch(self, X, y, classes, sample_weight):
         if not hasattr(self, "estimator_"):
             self._check_params()
             estimator = clone(self.estimator)
@@ -300,6 +306,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             _record(batch, len(errors), float(np.mean(errors)), drift, reason)
         )
         return self
+
+    def __getstate__(self):
+        with consistent(self):  # not half of another thread's batch
+            return super().__getstate__()
 
     def _check_targets(self, X, y) -> None:
         """Reject targets that testing would misread, even on a batch that

@@ -17,7 +17,9 @@ This module is a convenience over skops:
   ``sklearn_cl`` (estimators, strategies, buffers, modules), refuse files
   that decompress to more than ``max_size`` bytes or nest deeper than
   ``_MAX_DEPTH`` levels, and raise :class:`ModelFileError` for a truncated,
-  corrupted or edited file;
+  corrupted or edited file, including one whose state no fitted model has
+  (non-finite or complex weights, optimizer state of another shape, a
+  network larger than the weights it stores: see ``_netstate``);
 - a small ``sklearn_cl.json`` entry records the library versions, and
   loading under other major or minor versions warns
   (:class:`InconsistentVersionWarning`). ``skops.io.load`` ignores it.
@@ -166,8 +168,9 @@ def save(estimator, path: str | PathLike) -> None:
 
 
 def _read(path, max_size: int) -> bytes:
-    """The file's bytes, after checking its size and the sizes its entries
-    declare (a zip entry cannot decompress beyond its declared size)."""
+    """The file's bytes, after checking its size, the sizes its entries
+    declare (a zip entry cannot decompress beyond its declared size) and
+    the size of what its schema reads."""
     with open(path, "rb") as f:
         data = f.read(max_size + 1)
     if len(data) > max_size:
@@ -177,6 +180,7 @@ def _read(path, max_size: int) -> bytes:
         )
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            sizes = {info.filename: info.file_size for info in archive.infolist()}
             total = sum(info.file_size for info in archive.infolist())
             if total > max_size:
                 raise ModelFileError(
@@ -191,11 +195,16 @@ def _read(path, max_size: int) -> bytes:
         raise ModelFileError(f"{path} has no schema.json: not a skops file.") from None
     except Exception as error:
         raise _file_error(path, error) from None
-    _check_depth(path, schema)
+    _check_schema(path, schema, sizes, max_size)
     return data
 
 
-def _check_depth(path, schema) -> None:
+def _check_schema(path, schema, sizes: dict, max_size: int) -> None:
+    """Refuse a schema nested deeper than ``_MAX_DEPTH`` or reading more
+    than ``max_size`` bytes of entries: skops reads an entry once for every
+    node that names it (a model's file names each once), so a few kilobytes
+    naming one large entry a thousand times would read it a thousand times."""
+    read = 0
     stack = [(schema, 1)]
     while stack:
         node, depth = stack.pop()
@@ -205,9 +214,17 @@ def _check_depth(path, schema) -> None:
                 "never do. The file was probably edited."
             )
         if isinstance(node, dict):
+            if isinstance(node.get("file"), str):
+                read += sizes.get(node["file"], 0)
             stack.extend((value, depth + 1) for value in node.values())
         elif isinstance(node, list):
             stack.extend((value, depth + 1) for value in node)
+    if read > max_size:
+        raise ModelFileError(
+            f"{path} reads {read} bytes of its entries, more than max_size="
+            f"{max_size}: it names the same entries many times, which models "
+            "never do. The file was probably edited."
+        )
 
 
 def _file_error(path, error: BaseException) -> ModelFileError:
@@ -287,6 +304,14 @@ def load(
         If the file names types that are not trusted.
     ModelFileError
         If the file is too large, truncated, corrupted or edited.
+
+    Warns
+    -----
+    InconsistentVersionWarning
+        If the file was saved under other major or minor versions.
+    UserWarning
+        If the file names a device not available here (a GPU): the model
+        is loaded on the CPU.
     """
     data = _read(path, max_size)
     trusted_names = set(trusted_by_default()) | _names(trusted)
@@ -312,7 +337,9 @@ def load(
 
 
 def _major_minor(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", str(version))[:2])
+    # runs of at most 18 digits: Python refuses to parse longer integers
+    # from text (a file claiming version "9999...9" warns, as any other)
+    return tuple(int(part) for part in re.findall(r"\d{1,18}", str(version))[:2])
 
 
 def _check_versions(path, saved) -> None:

@@ -18,6 +18,8 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
+from ._locking import consistent, updating
+
 __all__ = ["IncrementalPipeline", "make_incremental_pipeline"]
 
 
@@ -62,6 +64,8 @@ class IncrementalPipeline(Pipeline):
     :class:`~sklearn.frozen.FrozenEstimator`, which is never updated) and is
     only applied; the final step's ``partial_fit`` gets the transformed
     batch. If any step raises, the transformers are put back as they were.
+    Concurrent calls of ``fit`` and ``partial_fit`` run one after the other,
+    and a copy (pickle, ``copy.deepcopy``, skops) waits for the running one.
 
     ``fit`` fits every step as a ``Pipeline`` does. With ``fit(X, y,
     tasks=t)`` the transformers are fitted once on all of ``X`` and the
@@ -128,7 +132,10 @@ class IncrementalPipeline(Pipeline):
         self : IncrementalPipeline
         """
         steps = list(self.steps)
-        with _states_restored_on_error([t for _, t in steps if _is_step(t)]):
+        with (
+            updating(self),  # concurrent calls run one after the other
+            _states_restored_on_error([t for _, t in steps if _is_step(t)]),
+        ):
             try:
                 return super().fit(X, y, **self._prefixed(params))
             except BaseException:
@@ -157,6 +164,10 @@ class IncrementalPipeline(Pipeline):
         -------
         self : IncrementalPipeline
         """
+        with updating(self):  # concurrent batches run one after the other
+            return self._update(X, y, classes, params)
+
+    def _update(self, X, y, classes, params) -> IncrementalPipeline:
         routed = self._partial_fit_params(params)
         transformers = [(n, t) for n, t in self.steps[:-1] if _is_step(t)]
         updated = [t for _, t in transformers if _updates(t)]
@@ -174,6 +185,10 @@ class IncrementalPipeline(Pipeline):
                 final_params["classes"] = classes
             final.partial_fit(Xt, y, **final_params)
         return self
+
+    def __getstate__(self):
+        with consistent(self):  # not half of another thread's update
+            return super().__getstate__()
 
     def get_metadata_routing(self) -> MetadataRouter:
         """``Pipeline``'s routing, plus ``partial_fit``: each transformer's

@@ -45,7 +45,7 @@ def _leftovers(folder: Path) -> list[str]:
     [OSError(errno.ENOSPC, "No space left on device"), KeyboardInterrupt()],
     ids=["ENOSPC", "KeyboardInterrupt"],
 )
-@pytest.mark.parametrize("where", ["write", "fsync"])
+@pytest.mark.parametrize("where", ["write", "fsync", "replace"])
 def test_failed_save_keeps_the_old_file(
     models, digits, tmp_path, monkeypatch, failure, where
 ):
@@ -55,12 +55,11 @@ def test_failed_save_keeps_the_old_file(
     save(old, path)
     before = path.read_bytes()
 
-    if where == "fsync":
+    def fail(*args):
+        raise failure
 
-        def fail(fd):
-            raise failure
-
-        monkeypatch.setattr("sklearn_cl._atomic.os.fsync", fail)
+    if where in ("fsync", "replace"):  # replace: a permission error, say
+        monkeypatch.setattr(f"sklearn_cl._atomic.os.{where}", fail)
     else:
         real_fdopen = os.fdopen
 
@@ -152,6 +151,53 @@ def test_atomic_write_keeps_the_mode_and_accepts_a_writer(tmp_path):
     assert path.read_bytes() == b"second"
     assert path.stat().st_mode & 0o777 == 0o600
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("umask", [0o077, 0o027, 0o022], ids=oct)
+def test_a_new_file_gets_the_umask_s_mode(tmp_path, umask):
+    # the temporary file used to be chmod'ed to 0644 whatever the umask: a
+    # model saved under a private umask (077) became world-readable
+    previous = os.umask(umask)
+    try:
+        save(ContinualClassifier(), tmp_path / "model.skops")
+        atomic_write(tmp_path / "out.bin", b"data")
+    finally:
+        os.umask(previous)
+    for name in ("model.skops", "out.bin"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_symbolic_link_is_written_through(models, digits, tmp_path):
+    # the link used to be replaced by a regular file, its target left stale
+    X, _ = digits
+    old, new = models
+    target = tmp_path / "versions" / "v1.skops"
+    target.parent.mkdir()
+    save(old, target)
+    link = tmp_path / "current.skops"
+    link.symlink_to(target)
+    save(new, link)
+    assert link.is_symlink() and link.resolve() == target
+    np.testing.assert_array_equal(load(target).predict_proba(X), new.predict_proba(X))
+    assert _leftovers(target.parent) == [] and _leftovers(tmp_path) == []
+
+
+def test_a_name_near_the_file_system_s_limit(tmp_path):
+    # the temporary file's name, 30 characters longer, was too long
+    for name in ("m" * 240 + ".skops", "模型" * 40 + ".skops"):  # 240 bytes
+        save(ContinualClassifier(), tmp_path / name)
+        assert load(tmp_path / name).get_params() == ContinualClassifier().get_params()
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_folder_or_a_missing_folder_as_target_says_so(tmp_path):
+    # the errors named the temporary file, not the mistake
+    with pytest.raises(IsADirectoryError, match="is a directory; pass the path"):
+        save(ContinualClassifier(), tmp_path)
+    with pytest.raises(FileNotFoundError, match="folder .*missing does not exist"):
+        save(ContinualClassifier(), tmp_path / "missing" / "model.skops")
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_outputs_are_replaced_atomically(tmp_path, monkeypatch, capsys):

@@ -5,6 +5,7 @@ and arrays only, and loading imports nothing that has not been trusted.
 """
 
 import copy
+import io
 import json
 import pickle
 import zipfile
@@ -269,15 +270,24 @@ def test_checkpoint_callbacks_are_not_trusted(tmp_path):
         load(path)
 
 
-def _edit_schema(path, edit):
+def _rewrite(path, edit):
+    """Rewrite the zip file at ``path`` after ``edit(files)`` changed its
+    entries, a dict of names and bytes."""
     with zipfile.ZipFile(path) as archive:
         files = {name: archive.read(name) for name in archive.namelist()}
-    schema = json.loads(files["schema.json"])
-    edit(schema)
-    files["schema.json"] = json.dumps(schema)
+    edit(files)
     with zipfile.ZipFile(path, "w") as archive:
         for name, data in files.items():
             archive.writestr(name, data)
+
+
+def _edit_schema(path, edit):
+    def edit_files(files):
+        schema = json.loads(files["schema.json"])
+        edit(schema)
+        files["schema.json"] = json.dumps(schema)
+
+    _rewrite(path, edit_files)
 
 
 @pytest.mark.parametrize(
@@ -404,14 +414,13 @@ def test_deep_nesting_is_refused(tmp_path):
 
 def test_other_versions_warn(tmp_path):
     path = _saved(tmp_path)
-    with zipfile.ZipFile(path) as archive:
-        files = {name: archive.read(name) for name in archive.namelist()}
-    versions = json.loads(files["sklearn_cl.json"])
-    versions["torch"] = "1.13.1"
-    files["sklearn_cl.json"] = json.dumps(versions)
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
+
+    def edit(files):
+        versions = json.loads(files["sklearn_cl.json"])
+        versions["torch"] = "1.13.1"
+        files["sklearn_cl.json"] = json.dumps(versions)
+
+    _rewrite(path, edit)
     with pytest.warns(InconsistentVersionWarning, match=r"torch 1\.13\.1 \(now "):
         load(path)
 
@@ -489,3 +498,312 @@ def test_a_file_saved_before_a_parameter_existed_keeps_its_old_behaviour(
     loaded.partial_fit(X[300:500], y[300:500])
     assert getattr(dict(loaded.net_.callbacks_)["s"], parameter) == legacy
     assert loaded.get_params()["callbacks"][0][1].get_params()[parameter] == legacy
+
+
+# ----------------------------------------------------------------------
+# files edited by a stranger: each loads as an error, never as a model
+# that predicts NaN, fails at its next update, or exhausts the memory
+# ----------------------------------------------------------------------
+def _arrays(node, path=""):
+    """``(path, node)`` of every array stored as an ``.npy`` entry."""
+    if isinstance(node, dict):
+        if node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy":
+            yield path, node
+        for key, value in node.items():
+            yield from _arrays(value, f"{path}/{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _arrays(value, f"{path}[{i}]")
+
+
+def _edit_array(path, suffix, edit):
+    """Replace the first array whose schema path ends with ``suffix``."""
+
+    def edit_files(files):
+        schema = json.loads(files["schema.json"])
+        entry = next(n["file"] for p, n in _arrays(schema) if p.endswith(suffix))
+        buffer = io.BytesIO()
+        np.save(buffer, edit(np.load(io.BytesIO(files[entry]))))
+        files[entry] = buffer.getvalue()
+
+    _rewrite(path, edit_files)
+
+
+@pytest.mark.parametrize(
+    "suffix, match",
+    [
+        ("layers.0.weight/content/$tensor", r"weights \['layers.0.weight'\] hold"),
+        ("layers.2.bias/content/$tensor", r"weights \['layers.2.bias'\] hold"),
+        ("fisher_/content/layers.0.weight/content/$tensor", "strategy 'ewc' holds"),
+    ],
+    ids=["weight", "bias", "fisher"],
+)
+@pytest.mark.parametrize("value", [np.nan, np.inf])
+def test_non_finite_state_in_a_file_is_refused(updated, tmp_path, suffix, match, value):
+    # such a file used to load and predict NaN probabilities
+    path = _saved(tmp_path, updated)
+    _edit_array(path, suffix, lambda array: array + value)
+    with pytest.raises(ModelFileError, match=f"{match} non-finite"):
+        load(path)
+
+
+def test_complex_weights_in_a_file_are_refused(updated, tmp_path):
+    # they were cast to real numbers, with a warning at most
+    path = _saved(tmp_path, updated)
+    _edit_array(path, "layers.0.weight/content/$tensor", lambda array: array + 1j)
+    with pytest.raises(ModelFileError, match="non-finite or complex values"):
+        load(path)
+
+
+@pytest.mark.parametrize(
+    "edit", [lambda a: a[:3], lambda a: np.stack([a, a])], ids=["smaller", "3-D"]
+)
+def test_optimizer_state_of_another_shape_is_refused(updated, tmp_path, edit):
+    # torch checks only the number of parameters: such a file used to load,
+    # then fail at the next update with a broadcasting error
+    path = _saved(tmp_path, updated)
+    _edit_array(path, "state/content/0/content/exp_avg/content/$tensor", edit)
+    with pytest.raises(ModelFileError, match="optimizer state 'exp_avg' has shape"):
+        load(path)
+
+
+def test_a_file_describing_a_huge_module_is_refused_before_building(
+    updated, tmp_path, monkeypatch
+):
+    # a few kilobytes asking for a hidden layer of a billion units used to
+    # build it (4 bytes per weight) before the stored weights were compared
+    path = _saved(tmp_path, updated)
+
+    def edit(schema):
+        state = schema["content"]["content"]
+        for params in (state, state["_built_with"]["content"]):
+            params["hidden_layer_sizes"]["content"][0]["content"] = str(10**9)
+
+    _edit_schema(path, edit)
+
+    def refuse(*args):
+        raise AssertionError("the net was built")
+
+    monkeypatch.setattr("sklearn_cl.base.build_net", refuse)
+    with pytest.raises(ModelFileError, match="describe a module of 75000000010 values"):
+        load(path)
+
+
+def test_a_version_of_thousands_of_digits_warns(tmp_path):
+    path = _saved(tmp_path)
+    versions = json.dumps({"sklearn_cl": "9" * 5000})
+    _rewrite(path, lambda files: files.update({"sklearn_cl.json": versions}))
+    with pytest.warns(InconsistentVersionWarning, match="sklearn_cl 9999"):
+        load(path)
+
+
+@pytest.mark.parametrize("device", ["hpu", "privateuseone", "meta"])
+def test_a_device_named_in_a_file_loads_on_the_cpu(updated, digits, tmp_path, device):
+    # such a file made torch import the device's backend (torch.hpu), or
+    # built a model without data (meta); the device of a state tensor too
+    X, y = digits
+    path = _saved(tmp_path, updated)
+
+    def edit(schema):
+        state = schema["content"]["content"]
+        for params in (state, state["_built_with"]["content"]):
+            params["device"]["content"] = json.dumps(device)
+        tensors = state["net_"]["content"]["strategies"]["content"][0]["content"][1]
+        fisher = tensors["content"]["fisher_"]["content"]["layers.0.weight"]
+        fisher["content"]["device"]["content"] = json.dumps(device)
+
+    _edit_schema(path, edit)
+    with pytest.warns(UserWarning, match=f"device='{device}', which is not available"):
+        loaded = load(path)
+    ewc = dict(loaded.net_.callbacks_)["ewc"]
+    assert ewc.fisher_["layers.0.weight"].device.type == "cpu"
+    np.testing.assert_array_equal(loaded.predict_proba(X), updated.predict_proba(X))
+    loaded.partial_fit(X[:100], y[:100])
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["builtins.eval", "functools.partial", "torch.load", "operator.attrgetter"],
+)
+@pytest.mark.parametrize("inside", ["parameter", "object array"])
+def test_functions_from_strangers_are_refused(tmp_path, name, inside):
+    path = tmp_path / "model.skops"
+    save(FunctionTransformer(np.tanh).fit([[0.0]]), path)
+    module, function = name.rsplit(".", 1)
+
+    def edit(schema):
+        params = schema["content"]["content"]
+        params["func"].update(__module__=module, __class__=function)
+        if inside == "object array":  # skops stores those as JSON lists
+            params["func"] = {
+                "__class__": "ndarray",
+                "__module__": "numpy",
+                "__loader__": "NdArrayNode",
+                "type": "json",
+                "content": [params["func"]],
+                "shape": {"__class__": "tuple", "__module__": "builtins",
+                          "__loader__": "TupleNode", "content": [
+                              {"__class__": "int", "__module__": "builtins",
+                               "__loader__": "JsonNode", "content": "1",
+                               "is_json": True}]},
+            }  # fmt: skip
+
+    _edit_schema(path, edit)
+    assert untrusted_types(path) == [name]
+    with pytest.raises(UntrustedTypeError, match=name):
+        load(path)
+
+
+def test_an_entry_that_inflates_beyond_its_declared_size_is_refused(tmp_path):
+    # zipfile stops at the declared size: the sizes checked are those read
+    path = tmp_path / "model.skops"
+    model = StandardScaler().fit(np.zeros((2, 1)))
+    model.padding_ = np.zeros(1_000_000)
+    skops.io.dump(model, path, compression=zipfile.ZIP_DEFLATED)
+    data = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as archive:
+        (entry,) = [i for i in archive.infolist() if i.file_size > 1_000_000]
+    name = entry.filename.encode()
+    central = data.find(b"PK\x01\x02")  # the central directory's records
+    while data[central + 46 : central + 46 + len(name)] != name:
+        central = data.find(b"PK\x01\x02", central + 1)
+    for field in (entry.header_offset + 22, central + 24):  # uncompressed size
+        data[field : field + 4] = (100).to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="Bad CRC-32"):
+        load(path, max_size=1_000_000)
+
+
+def test_array_entries_are_read_from_the_archive_only(tmp_path):
+    # a schema naming a path on disk (absolute or relative to the file) or
+    # an entry named like one reads nothing outside the archive
+    secret = tmp_path / "secret.npy"
+    np.save(secret, np.arange(3.0))
+    for name in (str(secret), "../secret.npy", "secret.npy"):
+        path = tmp_path / "folder" / "model.skops"
+        path.parent.mkdir(exist_ok=True)
+        save(StandardScaler().fit([[0.0], [1.0]]), path)
+
+        def edit(schema, name=name):
+            schema["content"]["content"]["mean_"]["file"] = name
+
+        _edit_schema(path, edit)
+        with pytest.raises(ModelFileError, match="There is no item named"):
+            load(path)
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([7.0]))
+    with zipfile.ZipFile(path, "a") as archive:  # an entry of that name
+        archive.writestr("secret.npy", buffer.getvalue())
+    assert load(path).mean_.tolist() == [7.0]
+
+
+def test_an_entry_named_many_times_is_refused(tmp_path):
+    # skops reads an entry for every node that names it: a file of a few
+    # kilobytes naming a 1 MB array 40 times read 40 MB (any amount, with
+    # more names) whatever max_size said
+    path = tmp_path / "model.skops"
+    model = StandardScaler().fit(np.zeros((2, 1)))
+    model.padding_ = np.zeros(125_000)  # 1 MB
+    save(model, path)
+
+    def edit(schema):
+        params = schema["content"]["content"]
+        names = [dict(params["padding_"], __id__=i) for i in range(40)]
+        params["padding_"] = {"__class__": "list", "__module__": "builtins",
+                              "__loader__": "ListNode", "content": names}  # fmt: skip
+
+    _edit_schema(path, edit)
+    with pytest.raises(ModelFileError, match="reads 400\\d+ bytes of its entries"):
+        load(path, max_size=10_000_000)
+    assert len(load(path, max_size=50_000_000).padding_) == 40
+
+
+_OPTIMIZERS = sorted(
+    (
+        cls
+        for cls in vars(torch.optim).values()
+        if isinstance(cls, type)
+        and issubclass(cls, torch.optim.Optimizer)
+        and cls is not torch.optim.Optimizer
+        # LBFGS needs a closure, SparseAdam sparse gradients, Muon matrices
+        # only (an MLP has biases): they do not train these models
+        and cls.__name__ not in ("LBFGS", "SparseAdam", "Muon")
+    ),
+    key=lambda cls: cls.__name__,
+)
+
+
+@pytest.mark.parametrize("optimizer", _OPTIMIZERS, ids=lambda cls: cls.__name__)
+def test_every_optimizer_s_state_passes_the_load_checks(digits, tmp_path, optimizer):
+    # loading checks that the optimizer's state has its parameters' shapes
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,), optimizer=optimizer, max_epochs=1, random_state=0
+    )
+    clf.fit(X[:100], y[:100]).partial_fit(X[100:200], y[100:200])
+    save(clf, tmp_path / "model.skops")
+    loaded = load(tmp_path / "model.skops")
+    np.testing.assert_array_equal(
+        continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
+    )
+
+
+class LazyNet(torch.nn.Module):
+    """A user module with a lazy layer: its size is known once it has run."""
+
+    def __init__(self, n_outputs=10):
+        super().__init__()
+        self.layer = torch.nn.LazyLinear(n_outputs)
+
+    def forward(self, X):
+        return self.layer(X)
+
+
+def test_a_module_with_lazy_layers_loads(digits, tmp_path):
+    # the size check before building cannot count lazy layers: they load
+    X, y = digits
+    clf = ContinualClassifier(module=LazyNet, max_epochs=1, random_state=0)
+    clf.fit(X[:100], y[:100])
+    save(clf, tmp_path / "model.skops")
+    for loaded in (
+        load(tmp_path / "model.skops", trusted=[LazyNet]),
+        pickle.loads(pickle.dumps(clf)),
+    ):
+        np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+@pytest.mark.parametrize("state", ["fisher_", "anchor_"])
+def test_per_parameter_strategy_state_of_another_shape_is_refused(
+    updated, tmp_path, state
+):
+    # one value broadcast for all: the file loaded and EWC silently held
+    # every weight near that value
+    path = _saved(tmp_path, updated)
+    _edit_array(
+        path,
+        f"{state}/content/layers.0.weight/content/$tensor",
+        lambda array: array.reshape(-1)[:1],
+    )
+    message = "strategy 'ewc' has shape \\(1,\\) for parameter 'layers.0.weight'"
+    with pytest.raises(ModelFileError, match=message):
+        load(path)
+
+
+def test_per_parameter_history_of_earlier_shapes_loads(digits, tmp_path):
+    # Snapshots keeps weights from before the output grew: of other shapes
+    from sklearn_cl.strategies.snapshots import Snapshots
+
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(8,),
+        max_epochs=1,
+        callbacks=[("snapshots", Snapshots()), ("ewc", EWC())],
+        allow_new_classes=True,
+        random_state=0,
+    )
+    clf.fit(X[y < 5][:200], y[y < 5][:200]).partial_fit(X[:200], y[:200])
+    save(clf, tmp_path / "model.skops")
+    loaded = load(tmp_path / "model.skops")
+    np.testing.assert_array_equal(
+        continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
+    )

@@ -9,12 +9,23 @@ other.
 
 from __future__ import annotations
 
+import copy
+import pickle
 import threading
 
 import numpy as np
+import pytest
 import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.linear_model import SGDClassifier
 
-from sklearn_cl import ContinualClassifier
+from sklearn_cl import (
+    ContinualClassifier,
+    MonitoredUpdater,
+    UpdateEnsemble,
+    make_incremental_pipeline,
+)
+from sklearn_cl.persistence import load, save
 from sklearn_cl.strategies import Strategy
 
 
@@ -154,3 +165,246 @@ def test_a_single_thread_makes_no_copy(digits):
         torch.from_numpy(clf.predict_proba(X[:10])),
         torch.softmax(clf.net_.forward_raw(torch.from_numpy(X[:10])).double(), 1),
     )
+
+
+def _meet(barrier) -> None:
+    """Wait (briefly) for another thread at ``barrier``; alone, go on."""
+    if barrier is not None:
+        try:
+            barrier.wait(timeout=1.0)
+        except threading.BrokenBarrierError:
+            pass  # the other thread never came: it waits for this one
+
+
+class Meeting(SGDClassifier):
+    """A model whose ``fit`` and ``partial_fit`` meet another thread's at
+    ``Meeting.barrier``, or wait for ``Meeting.release``: they hold a step
+    open while another thread acts."""
+
+    barrier = release = entered = None
+
+    def fit(self, X, y, **kwargs):
+        self._meet()
+        return super().fit(X, y, **kwargs)
+
+    def partial_fit(self, X, y, **kwargs):
+        self._meet()
+        return super().partial_fit(X, y, **kwargs)
+
+    @staticmethod
+    def _meet():
+        _meet(Meeting.barrier)
+        if Meeting.release is not None:
+            Meeting.entered.set()
+            assert Meeting.release.wait(timeout=60)
+
+
+@pytest.fixture
+def meeting():
+    yield Meeting
+    Meeting.barrier = Meeting.release = Meeting.entered = None
+
+
+def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
+    # two steps at once both started from the same members and the last
+    # assignment won: a member was lost
+    X, y = digits
+    ensemble = UpdateEnsemble(Meeting(loss="log_loss", random_state=0)).fit(
+        X[:200], y[:200]
+    )
+    meeting.barrier = threading.Barrier(2)
+
+    def step(start):
+        return lambda: ensemble.partial_fit(
+            X[start : start + 100], y[start : start + 100]
+        )
+
+    assert _run_threads([step(200), step(300)]) == []
+    assert len(ensemble.estimators_) == ensemble.n_members_added_ == 3
+
+
+@pytest.mark.parametrize("method", ["fit", "partial_fit"])
+def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, method):
+    # a prediction or a copy during fit saw no member at all (fit starts
+    # again) and failed; during partial_fit a prediction could mix old and
+    # new attributes
+    X, y = digits
+    ensemble = UpdateEnsemble(Meeting(loss="log_loss", random_state=0)).fit(
+        X[:200], y[:200]
+    )
+    expected = ensemble.predict_proba(X[1500:])
+    meeting.release, meeting.entered = threading.Event(), threading.Event()
+    seen = []
+
+    def reader():
+        try:
+            seen.append(ensemble.predict_proba(X[1500:]))
+            seen.append(ensemble.predict(X[1500:]))
+            seen.append(ensemble.score(X[1500:], y[1500:]))
+            seen.append(pickle.loads(pickle.dumps(ensemble)).predict_proba(X[1500:]))
+        finally:
+            meeting.release.set()
+
+    writer = threading.Thread(
+        target=lambda: getattr(ensemble, method)(X[200:300], y[200:300])
+    )
+    writer.start()
+    try:  # the step is under way, waiting for the reader
+        assert meeting.entered.wait(timeout=60)
+        assert _run_threads([reader]) == []
+    finally:
+        meeting.release.set()
+        writer.join(timeout=60)
+    np.testing.assert_array_equal(seen[0], expected)
+    np.testing.assert_array_equal(seen[1], ensemble.classes_[expected.argmax(1)])
+    np.testing.assert_array_equal(seen[3], expected)
+    assert len(ensemble.estimators_) == (1 if method == "fit" else 2)
+
+
+def test_concurrent_monitored_batches_are_all_recorded(digits, meeting):
+    # two batches at once both tested the model, then both recorded
+    # themselves as the same batch, and one batch's detector updates were lost
+    X, y = digits
+    monitored = MonitoredUpdater(
+        Meeting(loss="log_loss", random_state=0), policy="always"
+    )
+    monitored.fit(X[:200], y[:200])
+    meeting.barrier = threading.Barrier(2)
+
+    def batch(start):
+        return lambda: monitored.partial_fit(
+            X[start : start + 50], y[start : start + 50]
+        )
+
+    assert _run_threads([batch(200), batch(250)]) == []
+    assert [record["batch"] for record in monitored.history_] == [0, 1]
+    assert [update["batch"] for update in monitored.updates_] == [0, 1]
+
+
+class Pause(Strategy):
+    """Holds the second training batch of an update until ``Pause.go`` is
+    set, after setting ``Pause.paused``: the update is half done."""
+
+    paused = go = None
+
+    def initialize(self):
+        self.batches_ = 0
+        return self
+
+    def penalty(self, net, X, y, y_pred):
+        if Pause.go is not None and net.module_.training:
+            self.batches_ += 1
+            if self.batches_ == 2:
+                Pause.paused.set()
+                assert Pause.go.wait(timeout=60)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy", "save"])
+def test_a_copy_made_during_an_update_is_a_committed_model(digits, tmp_path, how):
+    # copying or saving read the weights while another thread trained them:
+    # the copy held a half-done update, which might later be rolled back
+    X, y = digits
+    clf = ContinualClassifier(
+        hidden_layer_sizes=(16,),
+        max_epochs=1,
+        batch_size=20,
+        callbacks=[Pause()],
+        random_state=0,
+    ).fit(X[:200], y[:200])
+    before = clf.predict_proba(X[:50])
+    Pause.paused, Pause.go = threading.Event(), threading.Event()
+    copies = []
+
+    def copier():
+        if how == "pickle":
+            copies.append(pickle.loads(pickle.dumps(clf)))
+        elif how == "deepcopy":
+            copies.append(copy.deepcopy(clf))
+        else:
+            save(clf, tmp_path / "model.skops")
+            copies.append(load(tmp_path / "model.skops", trusted=[Pause]))
+
+    writer = threading.Thread(target=lambda: clf.partial_fit(X[200:300], y[200:300]))
+    writer.start()
+    try:
+        assert Pause.paused.wait(timeout=60)
+        reader = threading.Thread(target=copier)
+        reader.start()
+        reader.join(timeout=0.5)  # done at once if it does not wait
+    finally:
+        Pause.go.set()
+        writer.join(timeout=60)
+        Pause.paused = Pause.go = None
+    reader.join(timeout=60)
+    after = clf.predict_proba(X[:50])
+    assert not np.array_equal(before, after)
+    np.testing.assert_array_equal(copies[0].predict_proba(X[:50]), after)
+
+
+class MeetingCounter(TransformerMixin, BaseEstimator):
+    """Counts the samples it has seen; ``partial_fit`` reads the count,
+    meets another thread's, then writes it, as a transformer whose update
+    releases the GIL in between does (``IncrementalPCA``'s SVD)."""
+
+    def partial_fit(self, X, y=None):
+        seen = getattr(self, "n_samples_seen_", 0)
+        _meet(Meeting.barrier)
+        self.n_samples_seen_ = seen + len(X)
+        return self
+
+    def transform(self, X):
+        return X
+
+
+def test_concurrent_pipeline_batches_are_all_counted(digits, meeting):
+    # two batches at once both started from the scaler's old statistics and
+    # the last one won: the other batch's samples were lost
+    X, y = digits
+    pipe = make_incremental_pipeline(
+        MeetingCounter(), SGDClassifier(loss="log_loss", random_state=0)
+    )
+    pipe.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    meeting.barrier = threading.Barrier(2)
+
+    def batch(start):
+        return lambda: pipe.partial_fit(X[start : start + 50], y[start : start + 50])
+
+    assert _run_threads([batch(200), batch(250)]) == []
+    assert pipe[0].n_samples_seen_ == 300
+
+
+@pytest.mark.parametrize("kind", ["pipeline", "monitored"])
+def test_a_meta_estimator_copied_during_an_update_is_committed(digits, meeting, kind):
+    # a pickle taken while another thread updated held the transformer (or
+    # the monitor's records) after the update and the model before it: a
+    # saved file that mixes both for good
+    X, y = digits
+    final = Meeting(loss="log_loss", random_state=0)
+    if kind == "pipeline":
+        model = make_incremental_pipeline(MeetingCounter(), final)
+        model.partial_fit(X[:200], y[:200], classes=np.arange(10))
+    else:
+        model = MonitoredUpdater(final, policy="always").fit(X[:200], y[:200])
+    release = meeting.release = threading.Event()
+    meeting.entered = threading.Event()
+    copies = []
+    writer = threading.Thread(target=lambda: model.partial_fit(X[200:300], y[200:300]))
+    copier = threading.Thread(
+        target=lambda: copies.append(pickle.loads(pickle.dumps(model)))
+    )
+    writer.start()
+    try:  # the update is under way, held in the final model's partial_fit
+        assert meeting.entered.wait(timeout=60)
+        copier.start()
+        copier.join(timeout=0.5)  # done at once if it does not wait
+    finally:
+        release.set()
+        writer.join(timeout=60)
+    copier.join(timeout=60)
+    (copied,) = copies
+    if kind == "pipeline":
+        assert copied[0].n_samples_seen_ == model[0].n_samples_seen_ == 300
+        assert copied[-1].t_ == model[-1].t_
+    else:
+        assert copied.history_ == model.history_
+        assert copied.estimator_.t_ == model.estimator_.t_
