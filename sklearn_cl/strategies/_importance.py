@@ -35,7 +35,7 @@ from numbers import Real
 import torch
 
 from .._param_validation import Interval
-from ._penalty import in_parameter_order, pad_rows, stiffness_cap
+from ._penalty import in_parameter_order, matched_to, pad_rows, stiffness_cap
 from .base import Strategy
 
 
@@ -88,6 +88,8 @@ class ImportancePenalty(Strategy):
         # in-place steps
         self.active_params_ = list(module.parameters())
         self.active_weights_ = [p.detach() for p in self.active_params_]
+        self.importance_ = matched_to(self.importance_, module, new="zeros")
+        self.anchor_ = matched_to(self.anchor_, module, new="like")
         if not self._penalised(context):
             return
         cap = stiffness_cap(context.lr) if self.clip_stiffness else float("inf")

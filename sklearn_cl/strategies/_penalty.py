@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["anchor_penalty", "in_parameter_order", "pad_rows", "stiffness_cap"]
+__all__ = [
+    "anchor_penalty",
+    "in_parameter_order",
+    "matched_to",
+    "pad_rows",
+    "stiffness_cap",
+]
 
 
 def stiffness_cap(lr: float) -> float:
@@ -25,6 +31,24 @@ def in_parameter_order(module: torch.nn.Module, tensors: dict) -> list:
     """``tensors`` (one per parameter name) as a list in the order of
     ``module.parameters()``."""
     return [tensors[name] for name, _ in module.named_parameters()]
+
+
+def matched_to(tensors: dict | None, module: torch.nn.Module, *, new: str):
+    """``tensors`` (one per parameter name) keyed by ``module``'s parameters
+    as they are now: after :class:`~sklearn_cl.strategies.Graft` replaced
+    the network, a parameter with no entry (a grafted layer, or an old one
+    under its new name, which is frozen) gets zeros (``new="zeros"``: no
+    importance yet) or its current value (``"like"``: anchored where it
+    is), and entries of names the module no longer has are dropped."""
+    params = dict(module.named_parameters())
+    if tensors is None or tensors.keys() == params.keys():
+        return tensors
+    return {
+        name: tensors[name]
+        if name in tensors
+        else (torch.zeros_like(p) if new == "zeros" else p.detach().clone())
+        for name, p in params.items()
+    }
 
 
 class _AnchorPenalty(torch.autograd.Function):

@@ -8,7 +8,13 @@ import torch
 
 from .._param_validation import Interval, StrOptions
 from ._fisher import FISHER_KINDS, diagonal_fisher
-from ._penalty import anchor_penalty, in_parameter_order, pad_rows, stiffness_cap
+from ._penalty import (
+    anchor_penalty,
+    in_parameter_order,
+    matched_to,
+    pad_rows,
+    stiffness_cap,
+)
 from .base import Strategy
 
 __all__ = ["EWC"]
@@ -243,9 +249,12 @@ class EWC(Strategy):
     # training: the penalty, once a consolidation exists
     # ------------------------------------------------------------------
     def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+        module = context.module
+        self.pending_fisher_ = matched_to(self.pending_fisher_, module, new="zeros")
         if self.fisher_ is None:
             return
-        module = context.module
+        self.fisher_ = matched_to(self.fisher_, module, new="zeros")
+        self.anchor_ = matched_to(self.anchor_, module, new="like")
         cap = stiffness_cap(context.lr) if self.clip_stiffness else float("inf")
         self.active_stiffness_ = [
             (self.lambda_ * f).clamp_(max=cap)

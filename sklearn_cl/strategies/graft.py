@@ -112,7 +112,10 @@ class Graft(Strategy):
     than a new task: a drifted target, a new site. Compared with
     :class:`Freeze`, which trains the old head, the capacity of the update
     is set by ``width``, and it can be added to a model that was trained
-    without it.
+    without it. The graft happens in the update's first hook
+    (``extend_data``), so :class:`EWC`, :class:`SI` or :class:`MAS` listed
+    beside it, before or after, see the grafted network and hold the new
+    layers from one update to the next.
 
     Cost: updates train only the new layers (backward stops at the frozen
     network for ``kind="head"``); each forward pass adds the branch.
@@ -173,9 +176,12 @@ class Graft(Strategy):
         if self.grafted_:  # the loaded weights are those of the grafted module
             self._graft(net, X, lr=None)
 
-    def on_update_begin(self, net, X=None, y=None, *, context, **kwargs):
+    def extend_data(self, net, X, y, *, context=None, **kwargs):
+        # the first hook of a call: every strategy's on_update_begin then
+        # sees the grafted network, whatever the order of the callbacks
         if context.is_update and not self.grafted_:
             self._graft(net, X, lr=context.lr)
+        return X, y
 
     def _graft(self, net, X, lr) -> None:
         """Freeze ``net``'s module and add the new layers; ``X`` shows the

@@ -87,7 +87,11 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
 
 def _linear_sensitivity(module: torch.nn.Module, X: torch.Tensor):
     """:func:`output_sensitivity` by one backward pass when every parameter
-    is in a ``Linear`` layer used once on a batch of vectors; else None."""
+    is in a ``Linear`` layer used once on a batch of vectors and none is
+    frozen for good (as :class:`~sklearn_cl.strategies.Graft` leaves the old
+    layers: no gradient flows through them); else None."""
+    if not all(p.requires_grad for p in module.parameters()):
+        return None
     layers = {
         name: layer
         for name, layer in module.named_modules()

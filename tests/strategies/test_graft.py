@@ -70,7 +70,7 @@ def test_the_graft_starts_with_the_old_outputs(digits):
     before = clf.net_.forward_raw(torch.from_numpy(X))
     graft = the_strategy(clf.net_)
     Xb = torch.from_numpy(X[:5])
-    graft.on_update_begin(clf.net_, X=Xb, y=None, context=context_of(clf.net_, Xb))
+    graft.extend_data(clf.net_, Xb, None, context=context_of(clf.net_, Xb))
     assert graft.grafted_
     torch.testing.assert_close(clf.net_.forward_raw(torch.from_numpy(X)), before)
     trained = {
@@ -132,3 +132,45 @@ def test_bad_parameters_and_modules_are_rejected(digits):
     clf = classifier(Graft(), module=NoLinear).fit(X[:50], y[:50])
     with pytest.raises(ValueError, match="Graft needs a module whose output layer"):
         clf.partial_fit(X[50:100], y[50:100])
+
+
+@pytest.mark.parametrize("penalty", ["EWC", "SI", "MAS"])
+@pytest.mark.parametrize("kind", ["head", "column"])
+def test_a_penalty_holds_the_grafted_layers_in_either_order(penalty, kind, digits):
+    """EWC, SI and MAS keep their state by parameter name; grafting renames
+    the old network's parameters and adds new ones. They used to fail with
+    a KeyError at the first update after the graft."""
+    import sklearn_cl.strategies as strategies
+
+    X, y = digits
+    tasks = [y < 4, (y >= 4) & (y < 7), y >= 7]
+    results = []
+    for order in ("graft first", "penalty first"):
+        callbacks = [
+            ("graft", Graft(kind=kind)),
+            ("penalty", getattr(strategies, penalty)()),
+        ]
+        if order == "penalty first":
+            callbacks.reverse()
+        clf = ContinualClassifier(
+            max_epochs=3,
+            update_epochs=3,
+            allow_new_classes=True,
+            random_state=0,
+            callbacks=callbacks,
+        )
+        clf.fit(X[tasks[0]], y[tasks[0]])
+        body = clf.net_.module_.layers[0].weight.detach().clone()
+        for task in tasks[1:]:
+            clf.partial_fit(X[task], y[task])
+        strategy = dict(clf.net_.callbacks_)["penalty"]
+        state = strategy.fisher_ if penalty == "EWC" else strategy.importance_
+        names = [n for n, _ in clf.net_.module_.named_parameters()]
+        assert list(state) == names
+        grafted = [n for n, p in clf.net_.module_.named_parameters() if p.requires_grad]
+        assert grafted and all(state[n].abs().sum() > 0 for n in grafted)
+        module = clf.net_.module_
+        old = module.base if kind == "column" else module
+        torch.testing.assert_close(old.layers[0].weight, body)
+        results.append(clf.predict_proba(X[:100]))
+    np.testing.assert_allclose(*results, atol=1e-6)
