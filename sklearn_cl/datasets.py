@@ -456,16 +456,31 @@ def permuted_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0)
 # ----------------------------------------------------------------------
 # CSV files of numbers: the reader of the file loaders and the command line
 # ----------------------------------------------------------------------
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _read_columns(path) -> dict[str, np.ndarray]:
     """The columns of a CSV file as arrays of stripped strings, by header name."""
     try:
-        with open(path, newline="") as f:
+        # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of
+        # the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if row]
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not UTF-8 text ({exc}); save it as UTF-8 (CSV UTF-8)"
+        ) from exc
+    except csv.Error as exc:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
     if len(rows) < 2:
         raise ValueError(f"{path} needs a header line and at least one data row")
     header = [name.strip() for name in rows[0]]
+    separator = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
+    if separator:
+        raise ValueError(
+            f"{path} seems to separate its columns with {separator[0]!r}; it "
+            "must be comma-separated (with '.' as the decimal mark)"
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"{path} repeats the columns {repeated}")
@@ -486,26 +501,43 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _no_missing(values: np.ndarray, name: str, path) -> np.ndarray:
+    """``values``, or an error naming the first empty cell."""
+    empty = np.flatnonzero(values == "")
+    if len(empty):
+        raise ValueError(
+            f"{path} column {name!r} has a missing value on line {empty[0] + 2} "
+            f"({len(empty)} in all); fill or drop those rows"
+        )
+    return values
+
+
 def _numbers(values: np.ndarray, name: str, path) -> np.ndarray:
-    """A column of strings as finite floats, or an error naming the first bad cell."""
+    """A column of strings as finite floats within float32's range (the
+    networks compute in float32), or an error naming the first bad cell."""
     try:
         numbers = values.astype(np.float64)
     except ValueError:
         numbers = None
-    if numbers is not None and np.isfinite(numbers).all():
-        return numbers
-    for number, value in enumerate(values, start=2):
-        if value == "":
-            raise ValueError(
-                f"{path} column {name!r} has a missing value on line {number}; "
-                "fill or drop those rows"
-            )
-        if not _is_number(value):
-            raise ValueError(
-                f"{path} column {name!r} is not a finite number on line {number} "
-                f"({value!r}); encode it or drop the column"
-            )
-    return np.array([float(value) for value in values])  # spellings numpy rejects
+    if numbers is None or not np.isfinite(numbers).all():
+        _no_missing(values, name, path)
+        for number, value in enumerate(values, start=2):
+            if not _is_number(value):
+                raise ValueError(
+                    f"{path} column {name!r} is not a finite number on line "
+                    f"{number} ({str(value)!r}); encode it or drop the column"
+                )
+        numbers = np.array(
+            [float(value) for value in values]
+        )  # spellings numpy rejects
+    huge = np.flatnonzero(np.abs(numbers) > _FLOAT32_MAX)
+    if len(huge):
+        raise ValueError(
+            f"{path} column {name!r} holds {values[huge[0]]} on line {huge[0] + 2}, "
+            f"beyond float32's range ({_FLOAT32_MAX:.3g}) in which models compute; "
+            "rescale the column (e.g. divide it by a power of ten)"
+        )
+    return numbers
 
 
 def _column(columns: dict, name: str, role: str, path) -> np.ndarray:
@@ -524,12 +556,14 @@ def _target(y_raw: np.ndarray, name: str, task_type: str, path):
             "task_type must be 'auto', 'classification' or 'regression'; got "
             f"{task_type!r}"
         )
+    _no_missing(y_raw, name, path)
     try:
         y = y_raw.astype(np.float64)
     except ValueError:
         y = y_raw
     if task_type == "auto":
-        regression = type_of_target(y) == "continuous"
+        with np.errstate(invalid="ignore", over="ignore"):  # checked by _numbers
+            regression = type_of_target(y) == "continuous"
     else:
         regression = task_type == "regression"
     if regression:
@@ -614,7 +648,9 @@ def load_csv(
     }
     name = paths[0] if len(paths) == 1 else " + ".join(str(p) for p in paths)
     y_raw = _column(columns, target, "target", name)
-    periods = None if task is None else _column(columns, task, "task column", name)
+    periods = None
+    if task is not None:
+        periods = _no_missing(_column(columns, task, "task column", name), task, name)
     unknown = [column for column in drop if column not in columns]
     if unknown:
         raise ValueError(f"{name} has no columns {unknown} (to drop)")

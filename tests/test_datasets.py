@@ -309,12 +309,30 @@ def test_load_csv_reads_features_target_and_periods(tmp_path):
         ("a,b\n1,2\n", {"features": ["a", "c"]}, r"missing \['c'\]"),
         ("a,c,b\n1,2,3\n", {"features": ["a"]}, r"not expected \['c'\]"),
         ("a,b\n1,2\n", {"task_type": "ordinal"}, "task_type must be"),
+        ("a,b\nx,2\n", {}, r"on line 2 \('x'\); encode it"),
+        ("a,b\n1,0\n2,\n3,\n", {}, r"'b' has a missing value on line 3 \(2 in"),
+        ("a,b\n1,u\n2,\n", {}, "column 'b' has a missing value on line 3"),
+        ("t,a,b\n,1,0\n", {"task": "t"}, "column 't' has a missing value"),
+        ("a,b\n1e300,0\n", {}, "column 'a' holds 1e300 on line 2, beyond float32"),
+        ("a,b\n1,-1e39\n", {}, "column 'b' holds -1e39 on line 2, beyond float32"),
+        ("a;b\n1;2\n", {}, "seems to separate its columns with ';'"),
+        ("a\tb\n1\t2\n", {}, r"seems to separate its columns with '\\t'"),
     ],
 )
 def test_load_csv_names_what_is_wrong(tmp_path, content, kwargs, match):
     (tmp_path / "d.csv").write_text(content)
     with pytest.raises(ValueError, match=match):
         load_csv(tmp_path / "d.csv", **{"target": "b", **kwargs})
+
+
+def test_load_csv_reads_a_byte_order_mark_and_quoted_fields(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: it is not part of the first name
+    (tmp_path / "d.csv").write_bytes('\ufeff"a","b"\r\n"1.5","x"\r\n'.encode())
+    data = load_csv(tmp_path / "d.csv", target="b")
+    assert data.feature_names == ["a"] and data.target.tolist() == ["x"]
+    with pytest.raises(ValueError, match="not UTF-8 text .*save it as UTF-8"):
+        (tmp_path / "l.csv").write_bytes("a,é\n1,2\n".encode("latin-1"))
+        load_csv(tmp_path / "l.csv", target="a")
 
 
 def test_load_csv_needs_the_same_columns_in_every_file(tmp_path):
