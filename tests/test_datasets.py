@@ -157,10 +157,14 @@ def _write_elec(directory, n_rows=4):
 def test_loaders_without_a_path_read_the_data_home(tmp_path, monkeypatch):
     _write_elec(tmp_path, n_rows=4)
     monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
-    X, y = load_elec2()  # cached already: nothing is downloaded
+    # cached already: nothing is downloaded; read as it is, with a warning
+    # that it is not the published file
+    with pytest.warns(UserWarning, match="elec.csv is not the published"):
+        X, y = load_elec2()
     assert X.shape == (4, 6) and X.dtype == np.float32
     np.testing.assert_array_equal(y, [0, 1, 0, 1])
-    assert fetch_elec2(download_if_missing=False)[0].shape == (4, 6)
+    with pytest.warns(UserWarning, match="elec.csv is not the published"):
+        assert fetch_elec2(download_if_missing=False)[0].shape == (4, 6)
 
 
 def test_loaders_accept_a_file_or_a_directory(tmp_path):
