@@ -155,6 +155,9 @@ def test_the_new_data_is_checked_against_the_models_features(fitted, tmp_path, c
         (["--target", "label", "--tolerance", "-1"], "tolerance must be"),
         (["--target", "label", "--validation", "missing.csv"], "cannot read"),
         (["--validation-fraction", "0.1"], "--target COL is required"),
+        (["--target", "label", "--tolerance", "nan"], "--tolerance must be a number"),
+        (["--target", "label", "--min-score", "nan"], "--min-score must be a number"),
+        (["--target", "label", "--scoring", "acc"], "unknown scorer 'acc'; use"),
     ],
 )
 def test_bad_update_input_exits_2(fitted, tmp_path, argv, message, capsys):
@@ -208,6 +211,7 @@ def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
         (["--hidden", "0"], "--hidden takes positive integers"),
         (["--epochs", "0"], "--epochs must be a positive integer"),
         (["--model", "regressor", "--target", "name"], "'name' is not a finite"),
+        (["--scoring", "acc"], "--scoring: unknown scorer 'acc'; use a name of"),
     ],
 )
 def test_bad_fit_input_exits_2_and_writes_nothing(tmp_path, argv, message, capsys):
