@@ -457,6 +457,9 @@ def permuted_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0)
 # CSV files of numbers: the reader of the file loaders and the command line
 # ----------------------------------------------------------------------
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+# spellings of a missing value (those of pandas.read_csv, lower-cased)
+_MISSING = ["#n/a", "#n/a n/a", "#na", "-nan", "<na>", "n/a", "na", "nan", "none",
+            "null"]  # fmt: skip
 
 
 def _read_columns(path) -> dict[str, np.ndarray]:
@@ -475,6 +478,13 @@ def _read_columns(path) -> dict[str, np.ndarray]:
     if len(rows) < 2:
         raise ValueError(f"{path} needs a header line and at least one data row")
     header = [name.strip() for name in rows[0]]
+    unnamed = [i + 1 for i, name in enumerate(header) if not name]
+    if unnamed:
+        raise ValueError(
+            f"{path} column {unnamed[0]} has no name (an index written by pandas' "
+            "to_csv? write the file with index=False); name every column, and "
+            "drop those that are no feature"
+        )
     separator = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
     if separator:
         raise ValueError(
@@ -561,6 +571,21 @@ def _target(y_raw: np.ndarray, name: str, task_type: str, path):
         y = y_raw.astype(np.float64)
     except ValueError:
         y = y_raw
+        numeric = np.array([_is_number(value) for value in y_raw])
+        markers = np.char.lower(y_raw[~numeric])
+        if numeric.any() and np.isin(markers, _MISSING).all():
+            # numbers and "NA": missing labels, not a class named "NA"
+            line = np.flatnonzero(~numeric)[0] + 2
+            raise ValueError(
+                f"{path} column {name!r} has a missing value on line {line} "
+                f"({y_raw[line - 2]!s}); fill or drop those rows"
+            ) from None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        line = np.flatnonzero(~np.isfinite(y))[0] + 2
+        raise ValueError(
+            f"{path} column {name!r} is not a finite number on line {line} "
+            f"({y_raw[line - 2]!s}); fill or drop those rows"
+        )
     if task_type == "auto":
         with np.errstate(invalid="ignore", over="ignore"):  # checked by _numbers
             regression = type_of_target(y) == "continuous"

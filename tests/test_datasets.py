@@ -320,6 +320,11 @@ def test_load_csv_reads_features_target_and_periods(tmp_path):
         ("a,b\n1e300,0\n", {}, "column 'a' holds 1e300 on line 2, beyond float32"),
         ("a,b\n1,-1e39\n", {}, "column 'b' holds -1e39 on line 2, beyond float32"),
         ("a;b\n1;2\n", {}, "seems to separate its columns with ';'"),
+        (",a,b\n0,1,2\n", {}, "column 1 has no name .*index=False"),
+        ("a,b\n1,0\n2,nan\n", {}, r"'b' is not a finite number on line 3 \(nan\)"),
+        ("a,b\n1,0\n2,-inf\n", {}, r"'b' is not a finite number on line 3 \(-inf"),
+        ("a,b\n1,0\n2,NA\n3,N/A\n", {}, r"missing value on line 3 \(NA\)"),
+        ("a,b\n1,0\n2,nan\n", {"task_type": "classification"}, "line 3 \\(nan"),
         ("a\tb\n1\t2\n", {}, r"seems to separate its columns with '\\t'"),
     ],
 )
@@ -334,6 +339,9 @@ def test_load_csv_reads_a_byte_order_mark_and_quoted_fields(tmp_path):
     (tmp_path / "d.csv").write_bytes('\ufeff"a","b"\r\n"1.5","x"\r\n'.encode())
     data = load_csv(tmp_path / "d.csv", target="b")
     assert data.feature_names == ["a"] and data.target.tolist() == ["x"]
+    # "NA" among text labels may be a class (North America)
+    (tmp_path / "t.csv").write_text("a,b\n1,EU\n2,NA\n")
+    assert load_csv(tmp_path / "t.csv", target="b").target.tolist() == ["EU", "NA"]
     with pytest.raises(ValueError, match="not UTF-8 text .*save it as UTF-8"):
         (tmp_path / "l.csv").write_bytes("a,é\n1,2\n".encode("latin-1"))
         load_csv(tmp_path / "l.csv", target="a")
