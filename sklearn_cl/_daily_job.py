@@ -100,6 +100,9 @@ def _exclusive(path: Path):
     """Hold an exclusive lock on the model file ``path`` (see the module
     docstring). A save replaces the file, so a lock obtained on a file that
     was replaced meanwhile is dropped and taken on the new file."""
+    if path.exists() and not path.is_file():
+        # a FIFO would block the load; a device could not be replaced
+        raise ValueError(f"{path} is not a model file (not a regular file)")
     if fcntl is None:
         yield
         return

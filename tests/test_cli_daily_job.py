@@ -176,6 +176,8 @@ def test_a_model_file_that_is_not_a_model_exits_2(tmp_path, capsys):
     code, _, err = run(["update", tmp_path / "none.skops", new, "--target",
                         "label"], capsys)  # fmt: skip
     assert code == 2 and "cannot read" in err
+    code, _, err = run(["update", tmp_path, new, "--target", "label"], capsys)
+    assert code == 2 and f"{tmp_path} is not a model file" in err
 
 
 def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
