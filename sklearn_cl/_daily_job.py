@@ -15,16 +15,17 @@ the previous one kept beside it as ``MODEL.prev``.
 Concurrent updates of one model file (two cron jobs, a retried job) run one
 after the other: each holds an exclusive ``flock`` on the model file from
 loading it to saving the update, so none saves over another's update with a
-model that never saw it. The standard library's ``fcntl.flock`` suffices
-(the ``filelock`` package would add a dependency and a lock file beside each
-model); it is POSIX only, so on Windows updates are not serialised.
+model that never saw it (and ``fit`` takes the lock to save over a model).
+The standard library's ``fcntl.flock`` suffices (the ``filelock`` package
+would add a dependency and a lock file beside each model); it is POSIX only,
+so on Windows updates are not serialised.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,7 +213,9 @@ def fit_csv(
     seconds = time.perf_counter() - start
     score = float(scorer(model, X_val, y_val)) if len(y_val) else None
     out = Path(out)
-    previous = _save_keeping_previous(model, out)
+    # an update running meanwhile saves first, rather than over this model
+    with _exclusive(out) if out.exists() else nullcontext():
+        previous = _save_keeping_previous(model, out)
     return Outcome(
         _scoring_name(scoring, model), score, len(y), len(y_val), seconds, out, previous
     )

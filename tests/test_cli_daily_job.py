@@ -392,3 +392,33 @@ def test_a_full_disk_at_save_exits_2_and_keeps_the_model(
     assert fitted.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["day0.csv", "day1.csv",
                                                           "model.skops"]  # fmt: skip
+
+
+def test_fit_saves_over_a_model_only_once_a_running_update_saved(
+    fitted, tmp_path, monkeypatch, capsys
+):
+    import threading
+    import time
+
+    from sklearn_cl import _daily_job
+
+    def slow_load(path):
+        time.sleep(1.0)  # fit saves meanwhile, unless it waits for the lock
+        return load(path)
+
+    monkeypatch.setattr(_daily_job.persistence, "load", slow_load)
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+    update = threading.Thread(
+        target=_daily_job.update_csv,
+        args=(fitted, new),
+        kwargs=dict(target="label", tolerance=1.0),
+    )
+    update.start()
+    time.sleep(0.2)
+    code, _, err = run(
+        ["fit", new, "--target", "label", "--out", fitted, "--epochs", "1"], capsys
+    )
+    update.join()
+    assert code == 0, err
+    assert load(fitted)[-1].n_updates_ == 0  # the new fit, not the update over it
+    assert load(Path(f"{fitted}.prev"))[-1].n_updates_ == 1
