@@ -617,8 +617,9 @@ def load_csv(
     Parameters
     ----------
     path : str or path-like, or list of them
-        The file; several files with the same columns are read as one
-        table, in order (``source`` says which file each row came from).
+        The file; several files with the same columns (matched by name, in
+        any order) are read as one table, in order (``source`` says which
+        file each row came from).
     target : str
         The target column.
     task : str, default=None
@@ -662,8 +663,10 @@ def load_csv(
     """
     paths = list(path) if isinstance(path, list | tuple) else [path]
     tables = [_read_columns(p) for p in paths]
+    if task is not None and task == target:
+        raise ValueError(f"the target and the task column are both {target!r}")
     for p, table in zip(paths[1:], tables[1:]):
-        if list(table) != list(tables[0]):
+        if set(table) != set(tables[0]):  # matched by name, in any order
             raise ValueError(
                 f"{paths[0]} and {p} must have the same columns; "
                 f"{list(tables[0])} vs {list(table)}"

@@ -349,9 +349,15 @@ def test_load_csv_reads_a_byte_order_mark_and_quoted_fields(tmp_path):
 
 def test_load_csv_needs_the_same_columns_in_every_file(tmp_path):
     (tmp_path / "a.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "b.csv").write_text("b,a\n1,2\n")
+    (tmp_path / "b.csv").write_text("b,c\n1,2\n")
     with pytest.raises(ValueError, match="must have the same columns"):
         load_csv([tmp_path / "a.csv", tmp_path / "b.csv"], target="b")
+    # matched by name, in any order
+    (tmp_path / "c.csv").write_text("b,a\n0,3\n")
+    data = load_csv([tmp_path / "a.csv", tmp_path / "c.csv"], target="b")
+    assert data.data.ravel().tolist() == [1, 3] and data.target.tolist() == [2, 0]
+    with pytest.raises(ValueError, match="target and the task column are both 'b'"):
+        load_csv(tmp_path / "a.csv", target="b", task="b")
 
 
 def test_load_mnist1d_generates_offline_and_keeps_global_random_state():
