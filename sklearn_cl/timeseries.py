@@ -259,7 +259,7 @@ class StreamWindows:
         X, y : ndarray
             As :func:`make_windows`; zero rows when no window is complete.
         """
-        first = not hasattr(self, "n_seen_")
+        first = getattr(self, "n_seen_", 0) == 0  # empty pieces fix no layout
         points = _check_series(points, "points")
         if first:
             lookback = _check_positive_int(self.lookback, "lookback")

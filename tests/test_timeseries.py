@@ -305,3 +305,11 @@ def test_a_series_indexed_by_time_must_be_in_time_order():
         len(make_windows(pd.Series(values, index=np.arange(50)[::-1]), lookback=3)[0])
         == 47
     )
+
+
+def test_empty_first_pieces_fix_no_layout():
+    stream = StreamWindows(lookback=2)
+    X, y = stream.update([])  # a poll that found nothing yet
+    assert X.shape == (0, 2) and len(y) == 0
+    X, y = stream.update(np.arange(8.0).reshape(4, 2))  # two variables
+    assert X.shape == (2, 2, 2) and stream.n_seen_ == 4
