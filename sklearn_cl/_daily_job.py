@@ -115,6 +115,14 @@ def _exclusive(path: Path):
                 return
 
 
+def _same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name one existing file."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is missing: the reader says so
+        return False
+
+
 def _kind(labels: np.ndarray) -> str:
     return "text" if labels.dtype.kind in "OSU" else "numbers"
 
@@ -199,6 +207,8 @@ def fit_csv(
     if strategy not in STRATEGIES or strategy == JOINT:
         names = ", ".join(name for name in STRATEGIES if name != JOINT)
         raise ValueError(f"unknown strategy {strategy!r}; choose from {names}")
+    if _same_file(out, data_path):
+        raise ValueError(f"the model file {out} is the data file; give another --out")
     data = load_csv(data_path, target=target, drop=drop, task_type=task_type)
     X, y, X_val, y_val = _split(data, validation_fraction, named=True, allow_none=True)
     base = base_estimator(regression=data.regression, **training)
@@ -296,6 +306,11 @@ def _update(
             _check_labels(model, data, path, target)
         return data
 
+    if validation is not None and _same_file(validation, data_path):
+        raise ValueError(
+            f"the validation file {validation} is the new data file: the check "
+            "would score the update on the rows it trained on"
+        )
     data = read(data_path)
     if validation is not None:
         held_out = read(validation)

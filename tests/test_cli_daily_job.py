@@ -158,9 +158,11 @@ def test_the_new_data_is_checked_against_the_models_features(fitted, tmp_path, c
         (["--target", "label", "--tolerance", "nan"], "--tolerance must be a number"),
         (["--target", "label", "--min-score", "nan"], "--min-score must be a number"),
         (["--target", "label", "--scoring", "acc"], "unknown scorer 'acc'; use"),
+        (["--target", "label", "--validation", "day1.csv"], "is the new data file"),
     ],
 )
-def test_bad_update_input_exits_2(fitted, tmp_path, argv, message, capsys):
+def test_bad_update_input_exits_2(fitted, tmp_path, argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
     code, out, err = run(["update", fitted, new, *argv], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
@@ -202,6 +204,8 @@ def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
     code, out, _ = run(["fit", data, "--target", "label", "--out", model, *TINY],
                        capsys)  # fmt: skip
     assert code == 0 and f"previous model kept as {model}.prev" in out
+    code, _, err = run(["fit", data, "--target", "label", "--out", data], capsys)
+    assert code == 2 and f"the model file {data} is the data file" in err
 
 
 @pytest.mark.parametrize(
