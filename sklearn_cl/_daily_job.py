@@ -11,14 +11,25 @@ names of its feature columns and each new file is checked against them.
 An update is judged by :class:`~sklearn_cl.AcceptanceCheck`'s rule on data
 the update did not train on; a new file replaces the model file atomically,
 the previous one kept beside it as ``MODEL.prev``.
+
+Concurrent updates of one model file (two cron jobs, a retried job) run one
+after the other: each holds an exclusive ``flock`` on the model file from
+loading it to saving the update, so none saves over another's update with a
+model that never saw it (and ``fit`` takes the lock to save over a model).
+The standard library's ``fcntl.flock`` suffices (the ``filelock`` package
+would add a dependency and a lock file beside each model); it is POSIX only,
+so on Windows updates are not serialised.
 """
 
 from __future__ import annotations
 
+import os
 import time
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 from sklearn.base import is_regressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import check_scoring
@@ -33,6 +44,11 @@ from .evaluation import JOINT, set_random_state
 from .evaluation._compare import _scoring_name
 from .guard import AcceptanceCheck
 from .pipeline import IncrementalPipeline
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 __all__ = ["Outcome", "fit_csv", "previous_path", "update_csv"]
 
@@ -68,10 +84,66 @@ def _save_keeping_previous(model, path: Path) -> Path | None:
     (atomically too) to :func:`previous_path`, so the model file is never
     missing and never half written."""
     previous = None
-    if path.exists():
-        previous = atomic_write(previous_path(path), path.read_bytes())
-    persistence.save(model, path)
+    target = path
+    try:
+        if path.exists():
+            target = previous_path(path)
+            previous = atomic_write(target, path.read_bytes())
+            target = path
+        persistence.save(model, path)
+    except OSError as exc:  # its file name is that of the temporary file
+        raise OSError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return previous
+
+
+@contextmanager
+def _exclusive(path: Path):
+    """Hold an exclusive lock on the model file ``path`` (see the module
+    docstring). A save replaces the file, so a lock obtained on a file that
+    was replaced meanwhile is dropped and taken on the new file."""
+    if path.exists() and not path.is_file():
+        # a FIFO would block the load; a device could not be replaced
+        raise ValueError(f"{path} is not a model file (not a regular file)")
+    if fcntl is None:
+        yield
+        return
+    while True:
+        with open(path, "rb") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
+                yield
+                return
+
+
+def _same_file(a, b) -> bool:
+    """Whether the paths ``a`` and ``b`` name one existing file."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one is missing: the reader says so
+        return False
+
+
+def _kind(labels: np.ndarray) -> str:
+    return "text" if labels.dtype.kind in "OSU" else "numbers"
+
+
+def _check_labels(model, data, path, target: str) -> None:
+    """Refuse targets that cannot be the classifier's labels: non-integer
+    numbers (a regression file), or text for numeric classes and vice versa
+    (scikit-learn's errors name neither the file nor the column)."""
+    classes, y = np.asarray(model.classes_), data.target
+    shown = f"{classes[:5].tolist()}{' ...' if len(classes) > 5 else ''}"
+    if y.dtype.kind == "f" and classes.dtype.kind != "f":
+        raise ValueError(
+            f"{path} column {target!r} holds non-integer numbers such as "
+            f"{y[y != np.round(y)][0]:g}, but the model is a classifier (classes "
+            f"{shown}); update a regressor with this file"
+        )
+    if _kind(y) != _kind(classes):
+        raise ValueError(
+            f"{path} column {target!r} holds {_kind(y)} such as {str(y[0])!r}, but "
+            f"the model's classes are {_kind(classes)}: {shown}"
+        )
 
 
 def _inputs(data, named: bool):
@@ -135,6 +207,8 @@ def fit_csv(
     if strategy not in STRATEGIES or strategy == JOINT:
         names = ", ".join(name for name in STRATEGIES if name != JOINT)
         raise ValueError(f"unknown strategy {strategy!r}; choose from {names}")
+    if _same_file(out, data_path):
+        raise ValueError(f"the model file {out} is the data file; give another --out")
     data = load_csv(data_path, target=target, drop=drop, task_type=task_type)
     X, y, X_val, y_val = _split(data, validation_fraction, named=True, allow_none=True)
     base = base_estimator(regression=data.regression, **training)
@@ -149,7 +223,9 @@ def fit_csv(
     seconds = time.perf_counter() - start
     score = float(scorer(model, X_val, y_val)) if len(y_val) else None
     out = Path(out)
-    previous = _save_keeping_previous(model, out)
+    # an update running meanwhile saves first, rather than over this model
+    with _exclusive(out) if out.exists() else nullcontext():
+        previous = _save_keeping_previous(model, out)
     return Outcome(
         _scoring_name(scoring, model), score, len(y), len(y_val), seconds, out, previous
     )
@@ -179,7 +255,35 @@ def update_csv(
     A rejected update leaves the model file as it was.
     """
     model_path = Path(model_path)
-    model = persistence.load(model_path)
+    with _exclusive(model_path):
+        return _update(
+            model_path,
+            persistence.load(model_path),
+            data_path,
+            target=target,
+            drop=drop,
+            validation=validation,
+            validation_fraction=validation_fraction,
+            tolerance=tolerance,
+            min_score=min_score,
+            scoring=scoring,
+        )
+
+
+def _update(
+    model_path: Path,
+    model,
+    data_path,
+    *,
+    target,
+    drop,
+    validation,
+    validation_fraction,
+    tolerance,
+    min_score,
+    scoring,
+) -> Outcome:
+    """:func:`update_csv` on the loaded ``model``, with the file locked."""
     if not hasattr(model, "partial_fit"):
         raise ValueError(
             f"{model_path} holds a {type(model).__name__}, which has no partial_fit"
@@ -198,8 +302,15 @@ def update_csv(
                 f"{path} has {data.data.shape[1]} feature columns; the model "
                 f"was trained on {model.n_features_in_}"
             )
+        if not is_regressor(model):
+            _check_labels(model, data, path, target)
         return data
 
+    if validation is not None and _same_file(validation, data_path):
+        raise ValueError(
+            f"the validation file {validation} is the new data file: the check "
+            "would score the update on the rows it trained on"
+        )
     data = read(data_path)
     if validation is not None:
         held_out = read(validation)

@@ -7,7 +7,12 @@ canonical source first, then mirrors) and the sha256 of its content.
 the bytes are read into memory (the files are a few MB), their checksum is
 verified, and only then are they written atomically into the cache, so an
 interrupted or corrupted download never leaves a file there. A cached file
-is never downloaded again.
+is never downloaded again and is read as it is (a directory of copies made
+by hand *is* a data home), but it is verified each time it is fetched (a
+few milliseconds): a file truncated or edited in the cache warns, rather
+than loading as a smaller or different data set without a word. Two
+processes downloading the same file at once each write a complete, verified
+copy; the last one stays.
 
 scikit-learn's own helper (``sklearn.datasets._base._fetch_remote`` with
 ``RemoteFileMetadata``) is private, takes one URL per file and verifies the
@@ -21,6 +26,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
+import warnings
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -99,6 +105,25 @@ def get_data_home(data_home: str | os.PathLike | None = None) -> Path:
     return Path(data_home).expanduser()
 
 
+def _warn_if_changed(remote: RemoteFile, path: Path) -> None:
+    """Warn when the cached ``path`` is not the published file."""
+    try:
+        digest = remote.digest(path.read_bytes())
+    except (EOFError, zlib.error, gzip.BadGzipFile) as error:
+        found = f"unreadable content: {error}"
+    else:
+        if digest == remote.sha256:
+            return
+        found = f"sha256 {digest}, expected {remote.sha256}"
+    warnings.warn(
+        f"{path} is not the published {remote.name} ({found}): truncated or "
+        "edited? It is read as it is; delete it to download the published file "
+        "again.",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def _read_url(url: str) -> bytes:
     """The bytes served at ``url``: the only function that reaches the network."""
     with urlopen(url, timeout=_TIMEOUT) as response:
@@ -123,6 +148,7 @@ def fetch_file(
     """
     path = get_data_home(data_home) / remote.name
     if path.is_file():
+        _warn_if_changed(remote, path)
         return path
     by_hand = (
         f"download it by hand from {remote.urls[0]} and save it as {path} (or set "
@@ -152,8 +178,15 @@ def fetch_file(
                 f"expected {remote.sha256}"
             )
             continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(path, data)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return atomic_write(path, data)
+        except OSError as error:
+            raise DownloadError(
+                f"Downloaded {remote.name} but cannot write it into {path.parent}: "
+                f"{error.strerror or error}. Set {DATA_ENV} to a directory you "
+                "can write, or pass data_home=."
+            ) from error
     raise DownloadError(
         f"Could not download {remote.name} into {path}; nothing was written. "
         + "; ".join(failures)

@@ -23,13 +23,15 @@ from __future__ import annotations
 
 import argparse
 import inspect
+import math
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.metrics import check_scoring
+from sklearn.metrics import get_scorer_names
 
 from . import __version__
 from ._strategy_registry import (
@@ -376,6 +378,29 @@ def _check_positive(args, options) -> None:
         raise UsageError("--lr must be positive")
 
 
+def _scoring(args):
+    """``--scoring``, a name scikit-learn knows (its own error lists all
+    sixty names in one line)."""
+    if args.scoring is not None and args.scoring not in get_scorer_names():
+        raise UsageError(
+            f"--scoring: unknown scorer {args.scoring!r}; use a name of "
+            "sklearn.metrics.get_scorer_names(), such as accuracy, "
+            "balanced_accuracy, f1_macro, r2 or neg_mean_absolute_error"
+        )
+    return args.scoring
+
+
+def _check_out_folder(out: str) -> None:
+    """Refuse an ``--out`` that cannot become the output folder before the
+    comparison runs, rather than after."""
+    path = Path(out)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--out {out}: cannot write in {existing}")
+
+
 def _training(args) -> dict:
     """The training budget of the options shared by compare and fit."""
     _check_positive(args, ("epochs", "update_epochs", "batch_size"))
@@ -404,7 +429,13 @@ def _list(args) -> int:
 def _prepare(args):
     """Everything a comparison needs, checked before anything is trained."""
     _check_positive(args, ("seeds", "threads"))
+    if args.n_jobs == 0:
+        raise UsageError(
+            "--n-jobs must be a positive number of processes, or -1 for all cores"
+        )
     training = _training(args)
+    if args.out:
+        _check_out_folder(args.out)
     try:
         names = parse_strategy_names(args.strategies)
     except ValueError as exc:
@@ -416,11 +447,7 @@ def _prepare(args):
         )
     tasks, regression = _tasks(args)
     base = base_estimator(regression=regression, **training)
-    scoring = args.scoring or ("r2" if regression else None)
-    try:
-        check_scoring(base, scoring=scoring)
-    except ValueError as exc:
-        raise UsageError(f"--scoring: {exc}") from exc
+    scoring = _scoring(args) or ("r2" if regression else None)
     estimators, joint = make_strategies(names, base)
     return names, tasks, scoring, estimators, joint
 
@@ -481,7 +508,7 @@ def _fit(args) -> int:
             task_type=task_type,
             strategy=args.strategy,
             validation_fraction=args.validation_fraction,
-            scoring=args.scoring,
+            scoring=_scoring(args),
             scale=not args.no_scale,
             seed=args.seed,
             **_training(args),
@@ -508,6 +535,12 @@ def _kept(outcome) -> str:
 def _update(args) -> int:
     if args.target is None:
         raise UsageError("--target COL is required")
+    for flag, value in (
+        ("--tolerance", args.tolerance),
+        ("--min-score", args.min_score),
+    ):
+        if value is not None and math.isnan(value):
+            raise UsageError(f"{flag} must be a number; got nan")
     from ._daily_job import update_csv
     from .persistence import UntrustedTypeError
 
@@ -521,7 +554,7 @@ def _update(args) -> int:
             validation_fraction=args.validation_fraction,
             tolerance=args.tolerance,
             min_score=args.min_score,
-            scoring=args.scoring,
+            scoring=_scoring(args),
         )
     after = "-" if outcome.after is None else f"{outcome.after:.3f}"
     scores = (

@@ -456,16 +456,41 @@ def permuted_digits(n_tasks: int = 5, *, test_size: float = 0.5, random_state=0)
 # ----------------------------------------------------------------------
 # CSV files of numbers: the reader of the file loaders and the command line
 # ----------------------------------------------------------------------
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+# spellings of a missing value (those of pandas.read_csv, lower-cased)
+_MISSING = ["#n/a", "#n/a n/a", "#na", "-nan", "<na>", "n/a", "na", "nan", "none",
+            "null"]  # fmt: skip
+
+
 def _read_columns(path) -> dict[str, np.ndarray]:
     """The columns of a CSV file as arrays of stripped strings, by header name."""
     try:
-        with open(path, newline="") as f:
+        # utf-8-sig: a byte order mark (Excel's "CSV UTF-8") is not part of
+        # the first column's name
+        with open(path, newline="", encoding="utf-8-sig") as f:
             rows = [row for row in csv.reader(f) if row]
-    except (UnicodeDecodeError, csv.Error) as exc:
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not UTF-8 text ({exc}); save it as UTF-8 (CSV UTF-8)"
+        ) from exc
+    except csv.Error as exc:
         raise ValueError(f"{path} is not a readable CSV file: {exc}") from exc
     if len(rows) < 2:
         raise ValueError(f"{path} needs a header line and at least one data row")
     header = [name.strip() for name in rows[0]]
+    unnamed = [i + 1 for i, name in enumerate(header) if not name]
+    if unnamed:
+        raise ValueError(
+            f"{path} column {unnamed[0]} has no name (an index written by pandas' "
+            "to_csv? write the file with index=False); name every column, and "
+            "drop those that are no feature"
+        )
+    separator = [sep for sep in ";\t|" if len(header) == 1 and sep in header[0]]
+    if separator:
+        raise ValueError(
+            f"{path} seems to separate its columns with {separator[0]!r}; it "
+            "must be comma-separated (with '.' as the decimal mark)"
+        )
     repeated = sorted({name for name in header if header.count(name) > 1})
     if repeated:
         raise ValueError(f"{path} repeats the columns {repeated}")
@@ -486,26 +511,43 @@ def _is_number(text: str) -> bool:
         return False
 
 
+def _no_missing(values: np.ndarray, name: str, path) -> np.ndarray:
+    """``values``, or an error naming the first empty cell."""
+    empty = np.flatnonzero(values == "")
+    if len(empty):
+        raise ValueError(
+            f"{path} column {name!r} has a missing value on line {empty[0] + 2} "
+            f"({len(empty)} in all); fill or drop those rows"
+        )
+    return values
+
+
 def _numbers(values: np.ndarray, name: str, path) -> np.ndarray:
-    """A column of strings as finite floats, or an error naming the first bad cell."""
+    """A column of strings as finite floats within float32's range (the
+    networks compute in float32), or an error naming the first bad cell."""
     try:
         numbers = values.astype(np.float64)
     except ValueError:
         numbers = None
-    if numbers is not None and np.isfinite(numbers).all():
-        return numbers
-    for number, value in enumerate(values, start=2):
-        if value == "":
-            raise ValueError(
-                f"{path} column {name!r} has a missing value on line {number}; "
-                "fill or drop those rows"
-            )
-        if not _is_number(value):
-            raise ValueError(
-                f"{path} column {name!r} is not a finite number on line {number} "
-                f"({value!r}); encode it or drop the column"
-            )
-    return np.array([float(value) for value in values])  # spellings numpy rejects
+    if numbers is None or not np.isfinite(numbers).all():
+        _no_missing(values, name, path)
+        for number, value in enumerate(values, start=2):
+            if not _is_number(value):
+                raise ValueError(
+                    f"{path} column {name!r} is not a finite number on line "
+                    f"{number} ({str(value)!r}); encode it or drop the column"
+                )
+        numbers = np.array(
+            [float(value) for value in values]
+        )  # spellings numpy rejects
+    huge = np.flatnonzero(np.abs(numbers) > _FLOAT32_MAX)
+    if len(huge):
+        raise ValueError(
+            f"{path} column {name!r} holds {values[huge[0]]} on line {huge[0] + 2}, "
+            f"beyond float32's range ({_FLOAT32_MAX:.3g}) in which models compute; "
+            "rescale the column (e.g. divide it by a power of ten)"
+        )
+    return numbers
 
 
 def _column(columns: dict, name: str, role: str, path) -> np.ndarray:
@@ -524,12 +566,29 @@ def _target(y_raw: np.ndarray, name: str, task_type: str, path):
             "task_type must be 'auto', 'classification' or 'regression'; got "
             f"{task_type!r}"
         )
+    _no_missing(y_raw, name, path)
     try:
         y = y_raw.astype(np.float64)
     except ValueError:
         y = y_raw
+        numeric = np.array([_is_number(value) for value in y_raw])
+        markers = np.char.lower(y_raw[~numeric])
+        if numeric.any() and np.isin(markers, _MISSING).all():
+            # numbers and "NA": missing labels, not a class named "NA"
+            line = np.flatnonzero(~numeric)[0] + 2
+            raise ValueError(
+                f"{path} column {name!r} has a missing value on line {line} "
+                f"({y_raw[line - 2]!s}); fill or drop those rows"
+            ) from None
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        line = np.flatnonzero(~np.isfinite(y))[0] + 2
+        raise ValueError(
+            f"{path} column {name!r} is not a finite number on line {line} "
+            f"({y_raw[line - 2]!s}); fill or drop those rows"
+        )
     if task_type == "auto":
-        regression = type_of_target(y) == "continuous"
+        with np.errstate(invalid="ignore", over="ignore"):  # checked by _numbers
+            regression = type_of_target(y) == "continuous"
     else:
         regression = task_type == "regression"
     if regression:
@@ -558,8 +617,9 @@ def load_csv(
     Parameters
     ----------
     path : str or path-like, or list of them
-        The file; several files with the same columns are read as one
-        table, in order (``source`` says which file each row came from).
+        The file; several files with the same columns (matched by name, in
+        any order) are read as one table, in order (``source`` says which
+        file each row came from).
     target : str
         The target column.
     task : str, default=None
@@ -603,8 +663,10 @@ def load_csv(
     """
     paths = list(path) if isinstance(path, list | tuple) else [path]
     tables = [_read_columns(p) for p in paths]
+    if task is not None and task == target:
+        raise ValueError(f"the target and the task column are both {target!r}")
     for p, table in zip(paths[1:], tables[1:]):
-        if list(table) != list(tables[0]):
+        if set(table) != set(tables[0]):  # matched by name, in any order
             raise ValueError(
                 f"{paths[0]} and {p} must have the same columns; "
                 f"{list(tables[0])} vs {list(table)}"
@@ -614,7 +676,9 @@ def load_csv(
     }
     name = paths[0] if len(paths) == 1 else " + ".join(str(p) for p in paths)
     y_raw = _column(columns, target, "target", name)
-    periods = None if task is None else _column(columns, task, "task column", name)
+    periods = None
+    if task is not None:
+        periods = _no_missing(_column(columns, task, "task column", name), task, name)
     unknown = [column for column in drop if column not in columns]
     if unknown:
         raise ValueError(f"{name} has no columns {unknown} (to drop)")

@@ -9,6 +9,7 @@ as they are. :class:`PageHinkley` is a small built-in one.
 
 from __future__ import annotations
 
+import math
 import numbers
 
 from sklearn.base import BaseEstimator
@@ -114,15 +115,22 @@ class PageHinkley(BaseEstimator):
         Parameters
         ----------
         x : float
-            The next value, typically the error of one prediction.
+            The next value, typically the error of one prediction. NaN and
+            infinities raise a ``ValueError``, leaving the detector as it
+            was (one would make its mean NaN, silencing it for good).
         """
+        x = float(x)
+        if not math.isfinite(x):
+            raise ValueError(
+                f"PageHinkley.update got {x}; the values must be finite. Skip or "
+                "replace the values of failed predictions before the detector."
+            )
         if not hasattr(self, "n_"):
             self._validate_params()
             self._reset()
             self.n_detections_ = 0
         elif self.drift_detected_:
             self._reset()
-        x = float(x)
         self.n_ += 1
         self.mean_ += (x - self.mean_) / self.n_
         self.sum_ = self.alpha * self.sum_ + x - self.mean_ - self.delta

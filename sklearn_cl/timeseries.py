@@ -51,6 +51,7 @@ def _check_positive_int(value, name: str) -> int:
 
 
 def _check_series(series, name: str = "series") -> np.ndarray:
+    _check_time_order(series, name)
     array = check_array(
         series,
         ensure_2d=False,
@@ -65,6 +66,21 @@ def _check_series(series, name: str = "series") -> np.ndarray:
             f"got shape {array.shape}."
         )
     return array
+
+
+def _check_time_order(series, name: str) -> None:
+    """A pandas series or frame indexed by time must be in time order: the
+    windows follow the rows, so unsorted rows (a file exported newest first)
+    would silently pair points that are not neighbours."""
+    index = getattr(series, "index", None)
+    kind = getattr(index, "inferred_type", "")
+    if (kind.startswith(("datetime", "timedelta")) or kind == "period") and not (
+        index.is_monotonic_increasing
+    ):
+        raise ValueError(
+            f"`{name}` is indexed by time but its rows are not in time order. "
+            f"Sort them first ({name}.sort_index())."
+        )
 
 
 def _target_columns(target, n_variables: int | None) -> np.ndarray | None:
@@ -243,7 +259,7 @@ class StreamWindows:
         X, y : ndarray
             As :func:`make_windows`; zero rows when no window is complete.
         """
-        first = not hasattr(self, "n_seen_")
+        first = getattr(self, "n_seen_", 0) == 0  # empty pieces fix no layout
         points = _check_series(points, "points")
         if first:
             lookback = _check_positive_int(self.lookback, "lookback")

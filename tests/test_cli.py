@@ -222,6 +222,9 @@ def test_compare_on_old_and_new_csv_files_detects_regression(tmp_path, capsys):
         (["elec2", "--data-dir", "/nonexistent"], "no 'elec.csv' in /nonexistent"),
         (["split-digits", "--data-dir", "/tmp"], "reads no file"),
         (["--seeds", "two"], "invalid int value: 'two'"),
+        (["--scoring", "nope"], "--scoring: unknown scorer 'nope'; use a name of"),
+        (["--n-jobs", "0"], "--n-jobs must be a positive number of processes"),
+        (["--out", "/dev/null/o"], "--out /dev/null/o: /dev/null is a file"),
     ],
 )
 def test_bad_arguments_print_one_line_and_exit_2(argv, message, capsys):

@@ -155,9 +155,14 @@ def test_the_new_data_is_checked_against_the_models_features(fitted, tmp_path, c
         (["--target", "label", "--tolerance", "-1"], "tolerance must be"),
         (["--target", "label", "--validation", "missing.csv"], "cannot read"),
         (["--validation-fraction", "0.1"], "--target COL is required"),
+        (["--target", "label", "--tolerance", "nan"], "--tolerance must be a number"),
+        (["--target", "label", "--min-score", "nan"], "--min-score must be a number"),
+        (["--target", "label", "--scoring", "acc"], "unknown scorer 'acc'; use"),
+        (["--target", "label", "--validation", "day1.csv"], "is the new data file"),
     ],
 )
-def test_bad_update_input_exits_2(fitted, tmp_path, argv, message, capsys):
+def test_bad_update_input_exits_2(fitted, tmp_path, argv, message, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
     code, out, err = run(["update", fitted, new, *argv], capsys)
     assert code == 2 and out == "" and err.count("\n") == 1
@@ -173,6 +178,8 @@ def test_a_model_file_that_is_not_a_model_exits_2(tmp_path, capsys):
     code, _, err = run(["update", tmp_path / "none.skops", new, "--target",
                         "label"], capsys)  # fmt: skip
     assert code == 2 and "cannot read" in err
+    code, _, err = run(["update", tmp_path, new, "--target", "label"], capsys)
+    assert code == 2 and f"{tmp_path} is not a model file" in err
 
 
 def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
@@ -197,6 +204,8 @@ def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
     code, out, _ = run(["fit", data, "--target", "label", "--out", model, *TINY],
                        capsys)  # fmt: skip
     assert code == 0 and f"previous model kept as {model}.prev" in out
+    code, _, err = run(["fit", data, "--target", "label", "--out", data], capsys)
+    assert code == 2 and f"the model file {data} is the data file" in err
 
 
 @pytest.mark.parametrize(
@@ -208,6 +217,7 @@ def test_fit_a_regressor_with_a_strategy(tmp_path, capsys):
         (["--hidden", "0"], "--hidden takes positive integers"),
         (["--epochs", "0"], "--epochs must be a positive integer"),
         (["--model", "regressor", "--target", "name"], "'name' is not a finite"),
+        (["--scoring", "acc"], "--scoring: unknown scorer 'acc'; use a name of"),
     ],
 )
 def test_bad_fit_input_exits_2_and_writes_nothing(tmp_path, argv, message, capsys):
@@ -308,3 +318,111 @@ def test_a_model_saved_from_python_without_feature_names(tmp_path, capsys):
     narrow = write_csv(tmp_path / "day2.csv", X[:, :2], y, names=("x1", "x2"))
     code, _, err = run(["update", model, narrow, "--target", "label"], capsys)
     assert code == 2 and "has 2 feature columns; the model was trained on 3" in err
+
+
+@pytest.mark.parametrize(
+    "name, labels, message",
+    [
+        ("regression", lambda y: y + 0.5, "holds non-integer numbers such as 0.5, but"),
+        ("text", lambda y: np.array(["no", "yes"])[y], "holds text such as 'no',"),
+    ],
+)
+def test_an_update_with_labels_the_classifier_cannot_have_exits_2(
+    fitted, tmp_path, name, labels, message, capsys
+):
+    X, y = blobs(1, n=50)
+    new = write_csv(tmp_path / f"{name}.csv", X, labels(y))
+    before = fitted.read_bytes()
+    code, out, err = run(["update", fitted, new, "--target", "label"], capsys)
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"{new} column 'label' {message}" in err
+    assert fitted.read_bytes() == before
+
+
+def test_concurrent_updates_of_one_model_file_run_one_after_the_other(
+    fitted, tmp_path, monkeypatch, capsys
+):
+    import threading
+    import time
+
+    from sklearn_cl import _daily_job
+
+    loaded = []
+
+    def slow_load(path):  # both updates would load the model before either saves
+        loaded.append(path)
+        time.sleep(0.5)
+        return load(path)
+
+    monkeypatch.setattr(_daily_job.persistence, "load", slow_load)
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+    outcomes = []
+
+    def update():
+        outcomes.append(
+            _daily_job.update_csv(fitted, new, target="label", tolerance=1.0)
+        )
+
+    threads = [threading.Thread(target=update) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [outcome.accepted for outcome in outcomes] == [True, True]
+    assert load(fitted)[-1].n_updates_ == 2  # neither update was lost
+    assert load(Path(f"{fitted}.prev"))[-1].n_updates_ == 1
+
+
+def test_a_full_disk_at_save_exits_2_and_keeps_the_model(
+    fitted, tmp_path, monkeypatch, capsys
+):
+    import errno
+    import os
+
+    from sklearn_cl import _atomic
+
+    before = fitted.read_bytes()
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+
+    def full(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(_atomic.os, "fsync", full)
+    code, out, err = run(
+        ["update", fitted, new, "--target", "label", "--tolerance", "1"], capsys
+    )
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert f"cannot write {fitted}.prev: No space left on device" in err
+    assert fitted.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["day0.csv", "day1.csv",
+                                                          "model.skops"]  # fmt: skip
+
+
+def test_fit_saves_over_a_model_only_once_a_running_update_saved(
+    fitted, tmp_path, monkeypatch, capsys
+):
+    import threading
+    import time
+
+    from sklearn_cl import _daily_job
+
+    def slow_load(path):
+        time.sleep(1.0)  # fit saves meanwhile, unless it waits for the lock
+        return load(path)
+
+    monkeypatch.setattr(_daily_job.persistence, "load", slow_load)
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+    update = threading.Thread(
+        target=_daily_job.update_csv,
+        args=(fitted, new),
+        kwargs=dict(target="label", tolerance=1.0),
+    )
+    update.start()
+    time.sleep(0.2)
+    code, _, err = run(
+        ["fit", new, "--target", "label", "--out", fitted, "--epochs", "1"], capsys
+    )
+    update.join()
+    assert code == 0, err
+    assert load(fitted)[-1].n_updates_ == 0  # the new fit, not the update over it
+    assert load(Path(f"{fitted}.prev"))[-1].n_updates_ == 1

@@ -157,10 +157,14 @@ def _write_elec(directory, n_rows=4):
 def test_loaders_without_a_path_read_the_data_home(tmp_path, monkeypatch):
     _write_elec(tmp_path, n_rows=4)
     monkeypatch.setenv(datasets.DATA_ENV, str(tmp_path))
-    X, y = load_elec2()  # cached already: nothing is downloaded
+    # cached already: nothing is downloaded; read as it is, with a warning
+    # that it is not the published file
+    with pytest.warns(UserWarning, match="elec.csv is not the published"):
+        X, y = load_elec2()
     assert X.shape == (4, 6) and X.dtype == np.float32
     np.testing.assert_array_equal(y, [0, 1, 0, 1])
-    assert fetch_elec2(download_if_missing=False)[0].shape == (4, 6)
+    with pytest.warns(UserWarning, match="elec.csv is not the published"):
+        assert fetch_elec2(download_if_missing=False)[0].shape == (4, 6)
 
 
 def test_loaders_accept_a_file_or_a_directory(tmp_path):
@@ -309,6 +313,19 @@ def test_load_csv_reads_features_target_and_periods(tmp_path):
         ("a,b\n1,2\n", {"features": ["a", "c"]}, r"missing \['c'\]"),
         ("a,c,b\n1,2,3\n", {"features": ["a"]}, r"not expected \['c'\]"),
         ("a,b\n1,2\n", {"task_type": "ordinal"}, "task_type must be"),
+        ("a,b\nx,2\n", {}, r"on line 2 \('x'\); encode it"),
+        ("a,b\n1,0\n2,\n3,\n", {}, r"'b' has a missing value on line 3 \(2 in"),
+        ("a,b\n1,u\n2,\n", {}, "column 'b' has a missing value on line 3"),
+        ("t,a,b\n,1,0\n", {"task": "t"}, "column 't' has a missing value"),
+        ("a,b\n1e300,0\n", {}, "column 'a' holds 1e300 on line 2, beyond float32"),
+        ("a,b\n1,-1e39\n", {}, "column 'b' holds -1e39 on line 2, beyond float32"),
+        ("a;b\n1;2\n", {}, "seems to separate its columns with ';'"),
+        (",a,b\n0,1,2\n", {}, "column 1 has no name .*index=False"),
+        ("a,b\n1,0\n2,nan\n", {}, r"'b' is not a finite number on line 3 \(nan\)"),
+        ("a,b\n1,0\n2,-inf\n", {}, r"'b' is not a finite number on line 3 \(-inf"),
+        ("a,b\n1,0\n2,NA\n3,N/A\n", {}, r"missing value on line 3 \(NA\)"),
+        ("a,b\n1,0\n2,nan\n", {"task_type": "classification"}, "line 3 \\(nan"),
+        ("a\tb\n1\t2\n", {}, r"seems to separate its columns with '\\t'"),
     ],
 )
 def test_load_csv_names_what_is_wrong(tmp_path, content, kwargs, match):
@@ -317,11 +334,30 @@ def test_load_csv_names_what_is_wrong(tmp_path, content, kwargs, match):
         load_csv(tmp_path / "d.csv", **{"target": "b", **kwargs})
 
 
+def test_load_csv_reads_a_byte_order_mark_and_quoted_fields(tmp_path):
+    # Excel's "CSV UTF-8" starts with a BOM: it is not part of the first name
+    (tmp_path / "d.csv").write_bytes('\ufeff"a","b"\r\n"1.5","x"\r\n'.encode())
+    data = load_csv(tmp_path / "d.csv", target="b")
+    assert data.feature_names == ["a"] and data.target.tolist() == ["x"]
+    # "NA" among text labels may be a class (North America)
+    (tmp_path / "t.csv").write_text("a,b\n1,EU\n2,NA\n")
+    assert load_csv(tmp_path / "t.csv", target="b").target.tolist() == ["EU", "NA"]
+    with pytest.raises(ValueError, match="not UTF-8 text .*save it as UTF-8"):
+        (tmp_path / "l.csv").write_bytes("a,é\n1,2\n".encode("latin-1"))
+        load_csv(tmp_path / "l.csv", target="a")
+
+
 def test_load_csv_needs_the_same_columns_in_every_file(tmp_path):
     (tmp_path / "a.csv").write_text("a,b\n1,2\n")
-    (tmp_path / "b.csv").write_text("b,a\n1,2\n")
+    (tmp_path / "b.csv").write_text("b,c\n1,2\n")
     with pytest.raises(ValueError, match="must have the same columns"):
         load_csv([tmp_path / "a.csv", tmp_path / "b.csv"], target="b")
+    # matched by name, in any order
+    (tmp_path / "c.csv").write_text("b,a\n0,3\n")
+    data = load_csv([tmp_path / "a.csv", tmp_path / "c.csv"], target="b")
+    assert data.data.ravel().tolist() == [1, 3] and data.target.tolist() == [2, 0]
+    with pytest.raises(ValueError, match="target and the task column are both 'b'"):
+        load_csv(tmp_path / "a.csv", target="b", task="b")
 
 
 def test_load_mnist1d_generates_offline_and_keeps_global_random_state():

@@ -78,3 +78,18 @@ def test_matches_river_page_hinkley_up():
 def test_invalid_parameters(params, match):
     with pytest.raises(ValueError, match=match):
         PageHinkley(**params).update(0.0)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_non_finite_value_raises_and_leaves_the_detector_as_it_was(bad):
+    detector = PageHinkley(min_instances=5, threshold=3)
+    values = error_stream(0, 0.1, 0.9, n=100)
+    with pytest.raises(ValueError, match="values must be finite"):
+        PageHinkley().update(bad)
+    detections(detector, values[:100])
+    state = dict(vars(detector))
+    with pytest.raises(ValueError, match=f"got {float(bad)}; the values must"):
+        detector.update(bad)
+    assert vars(detector) == state
+    # the detector still detects (a NaN mean would never signal again)
+    assert detections(detector, values[100:])

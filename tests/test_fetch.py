@@ -88,6 +88,40 @@ def test_a_file_is_downloaded_verified_and_never_downloaded_again(tmp_path, serv
     assert [p.name for p in path.parent.iterdir()] == ["table.csv"]  # no temp
 
 
+def test_a_changed_cached_file_warns_and_is_read_as_it_is(tmp_path, serve):
+    source, remote = _remote(tmp_path, b"a,b\n1,2\n3,4\n")
+    url, requested = serve(source)
+    remote = dataclasses.replace(remote, urls=(url + "table.csv",))
+    home = tmp_path / "home"
+    path = _fetch.fetch_file(remote, home)
+    path.write_bytes(b"a,b\n1,2\n")  # cut at a line: it would load as less data
+    with pytest.warns(UserWarning, match=r"table.csv \(sha256 .*truncated or edit"):
+        assert _fetch.fetch_file(remote, home, download_if_missing=False) == path
+    assert path.read_bytes() == b"a,b\n1,2\n" and len(requested) == 1
+    gzipped = dataclasses.replace(
+        remote, name="g.gz", sha256=hashlib.sha256(b"x").hexdigest(), gzipped=True
+    )
+    (home / "g.gz").write_bytes(b"not gzip")
+    with pytest.warns(UserWarning, match="unreadable content"):
+        _fetch.fetch_file(gzipped, home)
+
+
+def test_a_cache_that_cannot_be_written_says_how_to_choose_another(
+    tmp_path, serve, monkeypatch
+):
+    source, remote = _remote(tmp_path, b"a,b\n1,2\n")
+    url, _ = serve(source)
+    remote = dataclasses.replace(remote, urls=(url + "table.csv",))
+
+    def denied(path, data):
+        raise PermissionError(13, "Permission denied", str(path) + ".tmp")
+
+    monkeypatch.setattr(_fetch, "atomic_write", denied)
+    home = tmp_path / "home"
+    with pytest.raises(DownloadError, match="cannot write it into .*Permission den"):
+        _fetch.fetch_file(remote, home)
+
+
 def test_a_checksum_mismatch_leaves_nothing_in_the_cache(tmp_path, serve):
     source, remote = _remote(tmp_path, b"a,b\n1,2\n")
     (source / "table.csv").write_bytes(b"a,b\n1,3\n")  # changed at the source

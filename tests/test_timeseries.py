@@ -285,3 +285,31 @@ def test_default_cnn_beats_the_naive_forecasts_on_elec2_demand(elec2_demand, hor
     naive = X_test[:, -1] if horizon == 1 else X_test[:, -DAY:]
     naive_mae = np.abs(naive - y_test).mean()
     assert mae < 0.85 * naive_mae
+
+
+def test_a_series_indexed_by_time_must_be_in_time_order():
+    pd = pytest.importorskip("pandas")
+    values = np.sin(np.arange(50) / 5)
+    times = pd.date_range("2024-01-01", periods=50, freq="h")
+    X, _ = make_windows(pd.Series(values, index=times), lookback=3)
+    assert len(X) == 47
+    newest_first = pd.DataFrame({"load": values}, index=times[::-1])
+    with pytest.raises(ValueError, match=r"not in time order.*sort_index\(\)"):
+        make_windows(newest_first, lookback=3)
+    stream = StreamWindows(lookback=3)
+    with pytest.raises(ValueError, match=r"`points` is indexed by time but"):
+        stream.update(pd.Series(values[:5], index=times[:5][::-1]))
+    assert not hasattr(stream, "n_seen_")
+    # an index that is not time (row ids) says nothing of the order
+    assert (
+        len(make_windows(pd.Series(values, index=np.arange(50)[::-1]), lookback=3)[0])
+        == 47
+    )
+
+
+def test_empty_first_pieces_fix_no_layout():
+    stream = StreamWindows(lookback=2)
+    X, y = stream.update([])  # a poll that found nothing yet
+    assert X.shape == (0, 2) and len(y) == 0
+    X, y = stream.update(np.arange(8.0).reshape(4, 2))  # two variables
+    assert X.shape == (2, 2, 2) and stream.n_seen_ == 4
