@@ -6,7 +6,13 @@ import copy
 import numbers
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -115,7 +121,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         e.g. ``{"update_epochs": 10}``; None updates as on other batches.
     error : callable or None, default=None
         ``error(y_true, y_pred)`` returning one error per sample, higher is
-        worse; the values the detector watches. None: 0/1 loss for
+        worse, finite; the values the detector watches. None: 0/1 loss for
         classifiers, absolute error (averaged over outputs) for regressors.
 
     Attributes
@@ -228,7 +234,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         X, y : array-like
             Training data.
         **fit_params : dict
-            Passed to the estimator's ``fit`` (``tasks=`` for instance).
+            Passed to the estimator's ``fit`` (``tasks=`` for instance); with
+            metadata routing on, those it requests (``set_fit_request``).
 
         Returns
         -------
@@ -236,6 +243,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         """
         with updating(self):  # concurrent batches run one after the other
             self._check_params()
+            if get_config()["enable_metadata_routing"]:
+                fit_params = process_routing(self, "fit", **fit_params).estimator.fit
             estimator = clone(self.estimator).fit(X, y, **fit_params)
             self._start(estimator)
         return self
@@ -311,6 +320,23 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         with consistent(self):  # not half of another thread's batch
             return super().__getstate__()
 
+    def get_metadata_routing(self) -> MetadataRouter:
+        """Route ``fit``'s metadata to the estimator's ``fit``; ``partial_fit``
+        and ``score`` consume their own (``classes``, ``sample_weight``).
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+        )
+
     def _check_targets(self, X, y) -> None:
         """Reject targets that testing would misread, even on a batch that
         triggers no update: a length other than X's, or missing labels."""
@@ -342,6 +368,17 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"`error` must return one value per sample, shape ({len(y_pred)},); "
                 f"it returned shape {errors.shape}."
+            )
+        bad = ~np.isfinite(errors)
+        if bad.any():
+            # one NaN or inf makes the detector's running statistics NaN for
+            # good: it would never signal a drift again
+            raise ValueError(
+                f"The model's errors on this batch hold {int(bad.sum())} NaN or "
+                "infinite values (the model predicts NaN or inf, or `error` "
+                "returns them), which would disable the drift detector for good. "
+                "The updater is unchanged: refit a diverged model with fit, or "
+                "make `error` return finite values."
             )
         return errors
 
