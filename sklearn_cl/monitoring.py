@@ -141,6 +141,11 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         and ``n_samples`` trained on.
     classes_ : ndarray of shape (n_classes,)
         The classifier's labels.
+    n_features_in_ : int
+        The model's number of features.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The model's column names, when it was trained on a DataFrame with
+        string column names.
 
     Examples
     --------
@@ -419,6 +424,11 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     def n_features_in_(self) -> int:
         check_is_fitted(self)
         return self.estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return self.estimator_.feature_names_in_
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimator_")

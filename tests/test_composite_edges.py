@@ -241,3 +241,38 @@ def test_snapshot_metrics_refuse_an_ensemble_and_say_why():
         make_task_scorer("backward_transfer")(
             ensemble, X_test, y_test, tasks=tasks_test
         )
+
+
+# ----------------------------------------------------------------------
+# UpdateEnsemble: `classes` and the newest member; MonitoredUpdater's names
+# ----------------------------------------------------------------------
+def test_newest_member_meeting_new_labels_says_classes_are_not_passed_on():
+    from sklearn.datasets import load_digits
+
+    from sklearn_cl import UpdateEnsemble
+
+    X, y = load_digits(return_X_y=True)
+    first = y < 5
+    ensemble = UpdateEnsemble(_classifier(), update="newest")
+    ensemble.partial_fit(X[first], y[first], classes=np.arange(10))
+    before = pickle.dumps(ensemble)
+    with pytest.raises(ValueError, match="new labels") as info:
+        ensemble.partial_fit(X[~first], y[~first])
+    note = " ".join(info.value.__notes__)
+    assert "`classes` is not passed to its members" in note
+    assert "allow_new_classes=True" in note and "update='add'" in note
+    assert pickle.dumps(ensemble) == before
+    # the fix the note names works
+    grows = UpdateEnsemble(_classifier().set_params(allow_new_classes=True))
+    grows.set_params(update="newest").partial_fit(X[first], y[first])
+    grows.partial_fit(X[~first], y[~first])
+    assert len(grows.estimators_) == 1
+    np.testing.assert_array_equal(grows.estimators_[0].classes_, np.arange(10))
+
+
+def test_monitored_updater_exposes_feature_names():
+    X, y = _stream(100)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    updater = MonitoredUpdater(SGDRegressor(random_state=0)).fit(frame, y)
+    assert updater.feature_names_in_.tolist() == ["a", "b", "c"]
+    assert not hasattr(MonitoredUpdater(SGDRegressor()).fit(X, y), "feature_names_in_")
