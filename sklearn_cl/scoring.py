@@ -214,6 +214,15 @@ def make_task_scorer(
     """
     if metric not in METRICS:
         raise ValueError(f"`metric` must be one of {list(METRICS)}; got {metric!r}.")
+    if score_func is not None and not callable(score_func):
+        # a scorer name would only fail when called: inside a search, which
+        # turns the error into NaN scores and a warning
+        raise TypeError(
+            "`score_func` must be a callable score_func(y_true, y_pred) -> float, "
+            f"not a scorer name; got {score_func!r}. For instance pass "
+            "functools.partial(sklearn.metrics.f1_score, average='macro') for "
+            "'f1_macro'."
+        )
     if task_of is not None and not callable(task_of):
         raise TypeError(
             f"`task_of` must be a callable task_of(X, y) -> tasks; got {task_of!r}."

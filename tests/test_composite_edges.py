@@ -276,3 +276,11 @@ def test_monitored_updater_exposes_feature_names():
     updater = MonitoredUpdater(SGDRegressor(random_state=0)).fit(frame, y)
     assert updater.feature_names_in_.tolist() == ["a", "b", "c"]
     assert not hasattr(MonitoredUpdater(SGDRegressor()).fit(X, y), "feature_names_in_")
+
+
+@pytest.mark.parametrize("score_func", ["f1_macro", 0.5])
+def test_task_scorer_refuses_a_score_func_it_cannot_call(score_func):
+    from sklearn_cl.scoring import make_task_scorer
+
+    with pytest.raises(TypeError, match="`score_func` must be a callable.*partial"):
+        make_task_scorer("average", score_func=score_func)
