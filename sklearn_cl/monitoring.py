@@ -8,6 +8,7 @@ import numbers
 import numpy as np
 from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.frozen import FrozenEstimator
 from sklearn.utils.metadata_routing import (
     MetadataRouter,
     MethodMapping,
@@ -104,7 +105,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         A classifier or regressor with ``fit``, ``partial_fit`` and
         ``predict`` (a :class:`~sklearn_cl.ContinualClassifier`, an
         :class:`~sklearn_cl.UpdateEnsemble`, ``SGDClassifier``, ...). It is
-        cloned, never changed.
+        cloned, never changed. A fitted model wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator` is monitored as it is
+        (``policy="never"``, which it requires); the first ``partial_fit``
+        tests it.
     policy : {"drift", "always", "periodic", "never"}, default="drift"
         When to update, as described above.
     period : int or None, default=None
@@ -208,6 +212,13 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
                 "policy='periodic' needs `period`, the number of batches between "
                 "updates; got period=None. Pass e.g. period=10."
             )
+        if isinstance(self.estimator, FrozenEstimator) and self.policy != "never":
+            # it forwards partial_fit to the model it wraps, which would change
+            raise ValueError(
+                f"A FrozenEstimator is never updated, but policy={self.policy!r} "
+                "updates the model. Use policy='never' to monitor the frozen "
+                "model, or pass the model itself to have it updated."
+            )
         if self.detector is not None and not hasattr(self.detector, "drift_detected"):
             raise TypeError(
                 "`detector` must have update(x) and a boolean attribute "
@@ -277,6 +288,24 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             return self._take_batch(X, y, classes, sample_weight)
 
     def _take_batch(self, X, y, classes, sample_weight):
+        if not hasattr(self, "estimator_") and isinstance(
+            self.estimator, FrozenEstimator
+        ):
+            # fitted already: its first batch is tested as any other
+            self._check_params()
+            self._start(self.estimator)
+            try:
+                return self._take_batch(X, y, classes, sample_weight)
+            except BaseException:
+                for name in (
+                    "estimator_",
+                    "detector_",
+                    "history_",
+                    "updates_",
+                    "_pending",
+                ):
+                    delattr(self, name)
+                raise
         if not hasattr(self, "estimator_"):
             self._check_params()
             estimator = clone(self.estimator)

@@ -284,3 +284,51 @@ def test_task_scorer_refuses_a_score_func_it_cannot_call(score_func):
 
     with pytest.raises(TypeError, match="`score_func` must be a callable.*partial"):
         make_task_scorer("average", score_func=score_func)
+
+
+# ----------------------------------------------------------------------
+# a FrozenEstimator stays frozen in the composites
+# ----------------------------------------------------------------------
+def _fitted_sgd():
+    X, y = _stream(300)
+    return X, (y > 0).astype(int), SGDClassifier(random_state=0).fit(X, y > 0)
+
+
+def test_pipeline_ending_in_a_frozen_model_has_no_partial_fit():
+    from sklearn.preprocessing import StandardScaler
+
+    X, y, model = _fitted_sgd()
+    coef = model.coef_.copy()
+    pipe = IncrementalPipeline(
+        [("scale", StandardScaler()), ("clf", FrozenEstimator(model))]
+    )
+    assert not hasattr(pipe, "partial_fit")
+    with pytest.raises(AttributeError, match="partial_fit"):
+        pipe.partial_fit(X, y)
+    np.testing.assert_array_equal(model.coef_, coef)
+    updatable = IncrementalPipeline([("scale", StandardScaler()), ("clf", model)])
+    assert hasattr(updatable, "partial_fit")
+
+
+@pytest.mark.parametrize("policy", ["always", "drift", "periodic"])
+def test_monitoring_a_frozen_model_refuses_policies_that_update(policy):
+    X, y, model = _fitted_sgd()
+    updater = MonitoredUpdater(FrozenEstimator(model), policy=policy, period=2)
+    with pytest.raises(ValueError, match="FrozenEstimator is never updated.*'never'"):
+        updater.partial_fit(X, y)
+    assert not hasattr(updater, "estimator_")
+
+
+def test_a_frozen_model_is_monitored_from_its_first_batch():
+    X, y, model = _fitted_sgd()
+    coef = model.coef_.copy()
+    updater = MonitoredUpdater(FrozenEstimator(model), policy="never")
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        updater.partial_fit(X[:100], y[:50])
+    assert not hasattr(updater, "estimator_")  # a failed first batch: unfitted
+    for start in range(0, 300, 100):
+        updater.partial_fit(X[start : start + 100], y[start : start + 100])
+    errors = [1 - model.score(X[s : s + 100], y[s : s + 100]) for s in (0, 100, 200)]
+    assert [h["error"] for h in updater.history_] == pytest.approx(errors)
+    assert updater.updates_ == []
+    np.testing.assert_array_equal(model.coef_, coef)
