@@ -356,6 +356,14 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                 f"{self.estimator!r}, whose estimator type is "
                 f"{get_tags(self.estimator).estimator_type!r}."
             )
+        if isinstance(self.estimator, FrozenEstimator):
+            # its clones are itself: every new member would be the same model
+            raise ValueError(
+                "`estimator` is cloned and fitted for every new member, but a "
+                "FrozenEstimator is never fitted. Pass the fitted model as `init` "
+                "(UpdateEnsemble.from_fitted(model) does this) and an unfitted "
+                "model as `estimator`."
+            )
         if self.init is not None and is_classifier(self.init) != classifier:
             kind = "classifier" if classifier else "regressor"
             raise ValueError(

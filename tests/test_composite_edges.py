@@ -332,3 +332,13 @@ def test_a_frozen_model_is_monitored_from_its_first_batch():
     assert [h["error"] for h in updater.history_] == pytest.approx(errors)
     assert updater.updates_ == []
     np.testing.assert_array_equal(model.coef_, coef)
+
+
+def test_ensemble_refuses_a_frozen_model_to_clone_and_points_to_init():
+    from sklearn_cl import UpdateEnsemble
+
+    X, y, model = _fitted_sgd()
+    with pytest.raises(ValueError, match="FrozenEstimator is never fitted.*`init`"):
+        UpdateEnsemble(FrozenEstimator(model), voting="hard").partial_fit(X, y)
+    ensemble = UpdateEnsemble.from_fitted(model, voting="hard").partial_fit(X, y)
+    assert len(ensemble.estimators_) == 2
