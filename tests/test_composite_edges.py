@@ -24,6 +24,7 @@ from sklearn_cl.evaluation import (
     comparison_verdict,
     format_comparison,
     prequential_score,
+    save_comparison,
 )
 
 
@@ -342,3 +343,31 @@ def test_ensemble_refuses_a_frozen_model_to_clone_and_points_to_init():
         UpdateEnsemble(FrozenEstimator(model), voting="hard").partial_fit(X, y)
     ensemble = UpdateEnsemble.from_fitted(model, voting="hard").partial_fit(X, y)
     assert len(ensemble.estimators_) == 2
+
+
+class FailingFits(FailingUpdates):
+    """Fails at the first training call too (and as the joint bound)."""
+
+    def fit(self, X, y, **params):
+        raise RuntimeError("fit exploded")
+
+
+def test_a_comparison_where_everything_failed_still_reports(tmp_path):
+    tasks = permuted_digits(n_tasks=2)
+    with pytest.warns(FitFailedWarning):
+        table, results = compare_strategies(
+            {"buggy": FailingFits()},
+            tasks,
+            n_seeds=1,
+            error_score=np.nan,
+            return_results=True,
+        )
+    assert table["n_failed"].tolist() == [1, 1]
+    assert comparison_verdict(table) == (
+        "Joint training (upper bound): accuracy -. No score for buggy."
+    )
+    assert comparison_verdict(table[table["strategy"] == "buggy"]) == (
+        "No score for buggy."
+    )
+    written = save_comparison(tmp_path, table, results, tasks)
+    assert (tmp_path / "results.json") in written

@@ -159,8 +159,12 @@ def comparison_verdict(table) -> str:
     note = f" No score for {', '.join(unscored)}." if unscored else ""
     joint = [r for r in records if r["strategy"] == JOINT]
     if not ranked:
-        bound = f"Joint training (upper bound): {score_name} {_score(joint[0])}."
-        return (bound + note).strip() if joint else note.strip()
+        bound = (
+            f"Joint training (upper bound): {score_name} {_score(joint[0])}."
+            if joint
+            else ""
+        )
+        return (bound + note).strip()
     best = ranked[0]
     text = f"Winner: {best['strategy']} with {score_name} {_score(best)}"
     if len(ranked) > 1:
@@ -279,7 +283,8 @@ def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
     if max(len(name) for name in task_names) > 8:
         task_names = None  # long names do not fit under the axes: use indices
     values = np.concatenate([m.ravel() for m in matrices.values()])
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    values = values[np.isfinite(values)]  # failed runs have no scores
+    low, high = (values.min(), values.max()) if values.size else (0.0, 1.0)
     pad = 0.05 * (high - low) or 0.05
     sequences = [name for name in matrices if name != JOINT]
     paths = []
