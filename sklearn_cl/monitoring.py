@@ -54,6 +54,21 @@ def _copy(batch):
     return batch.copy() if hasattr(batch, "copy") else np.array(batch)
 
 
+def _check_same_kind(waiting, X) -> None:
+    """Batches joined for a periodic update must be all DataFrames (their
+    column names kept) or all arrays."""
+    if hasattr(waiting, "iloc") != hasattr(X, "iloc"):
+        kinds = [
+            "a DataFrame" if hasattr(b, "iloc") else type(b).__name__
+            for b in (waiting, X)
+        ]
+        raise ValueError(
+            f"This batch is {kinds[1]}, but the batches waiting for the periodic "
+            f"update are {kinds[0]}; they are joined into one training set. Pass "
+            "every batch the same way (all DataFrames or all arrays)."
+        )
+
+
 def _concat(parts: list):
     if len(parts) == 1:
         return parts[0]
@@ -323,6 +338,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             drift = drift or bool(detector.drift_detected)
         # batches wait for a periodic update only where one is scheduled
         gathering = self.period is not None and self.policy in ("periodic", "drift")
+        if gathering and self._pending:
+            _check_same_kind(self._pending[0][0], X)
         weights = None if sample_weight is None else _copy(sample_weight)
         pending = (
             [*self._pending, (_copy(X), _copy(y), weights)]

@@ -371,3 +371,21 @@ def test_a_comparison_where_everything_failed_still_reports(tmp_path):
     )
     written = save_comparison(tmp_path, table, results, tasks)
     assert (tmp_path / "results.json") in written
+
+
+@pytest.mark.parametrize("frame_first", [True, False])
+def test_periodic_batches_must_all_be_frames_or_all_arrays(frame_first):
+    X, y = _stream(300)
+    frame = pd.DataFrame(X, columns=["a", "b", "c"])
+    first, second = (frame, X) if frame_first else (X, frame)
+    updater = MonitoredUpdater(
+        SGDRegressor(random_state=0), policy="periodic", period=2
+    )
+    updater.fit(first[:100], y[:100])
+    updater.partial_fit(first[100:200], y[100:200])
+    before = pickle.dumps(updater)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the model's own feature-name warning
+        with pytest.raises(ValueError, match="batches waiting for the periodic"):
+            updater.partial_fit(second[200:], y[200:])
+    assert pickle.dumps(updater) == before
