@@ -317,7 +317,9 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         classes : array-like of shape (n_classes,), default=None
             Labels to include in ``classes_`` even if no batch has shown
             them yet (classifiers only). Every label of ``y`` must be in it.
-            Not passed to the members.
+            Not passed to the members: with ``update="newest"``, a batch with
+            labels the newest member was not trained on needs a member that
+            learns new labels (``ContinualClassifier(allow_new_classes=True)``).
         update : {"add", "newest"}, default=None
             What this step does; None means the ``update`` parameter.
         **partial_fit_params
@@ -353,6 +355,14 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                 f"`estimator` must be a classifier or a regressor; got "
                 f"{self.estimator!r}, whose estimator type is "
                 f"{get_tags(self.estimator).estimator_type!r}."
+            )
+        if isinstance(self.estimator, FrozenEstimator):
+            # its clones are itself: every new member would be the same model
+            raise ValueError(
+                "`estimator` is cloned and fitted for every new member, but a "
+                "FrozenEstimator is never fitted. Pass the fitted model as `init` "
+                "(UpdateEnsemble.from_fitted(model) does this) and an unfitted "
+                "model as `estimator`."
             )
         if self.init is not None and is_classifier(self.init) != classifier:
             kind = "classifier" if classifier else "regressor"
@@ -494,7 +504,24 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
                 "estimator with partial_fit."
             )
         _check_partial_fit_takes(member, routed["partial_fit"])
-        return copy.deepcopy(member).partial_fit(X, y, **routed["partial_fit"])
+        try:
+            return copy.deepcopy(member).partial_fit(X, y, **routed["partial_fit"])
+        except ValueError as error:
+            known = getattr(member, "classes_", None)
+            if is_classifier(member) and known is not None:
+                new = np.setdiff1d(np.unique(np.asarray(y)), known)
+                if new.size:
+                    # the member's own advice (pass `classes` on the first
+                    # call) misleads here: the ensemble does not pass them on
+                    error.add_note(
+                        f"update='newest' updates the newest member, which knows "
+                        f"only the labels {known} it was trained on, with a batch "
+                        f"that has the new labels {new}; UpdateEnsemble's "
+                        "`classes` is not passed to its members. Use update='add' "
+                        "for this batch, or a member that can learn new labels "
+                        "(ContinualClassifier(allow_new_classes=True))."
+                    )
+            raise
 
     def _check_features(self, X, *, reset: bool) -> None:
         """Set or check ``n_features_in_`` and ``feature_names_in_``; the rest

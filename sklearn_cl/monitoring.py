@@ -6,7 +6,14 @@ import copy
 import numbers
 
 import numpy as np
+from sklearn import get_config
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils.metadata_routing import (
+    MetadataRouter,
+    MethodMapping,
+    process_routing,
+)
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
@@ -45,6 +52,21 @@ def _fresh_detector(detector):
 
 def _copy(batch):
     return batch.copy() if hasattr(batch, "copy") else np.array(batch)
+
+
+def _check_same_kind(waiting, X) -> None:
+    """Batches joined for a periodic update must be all DataFrames (their
+    column names kept) or all arrays."""
+    if hasattr(waiting, "iloc") != hasattr(X, "iloc"):
+        kinds = [
+            "a DataFrame" if hasattr(b, "iloc") else type(b).__name__
+            for b in (waiting, X)
+        ]
+        raise ValueError(
+            f"This batch is {kinds[1]}, but the batches waiting for the periodic "
+            f"update are {kinds[0]}; they are joined into one training set. Pass "
+            "every batch the same way (all DataFrames or all arrays)."
+        )
 
 
 def _concat(parts: list):
@@ -98,7 +120,10 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         A classifier or regressor with ``fit``, ``partial_fit`` and
         ``predict`` (a :class:`~sklearn_cl.ContinualClassifier`, an
         :class:`~sklearn_cl.UpdateEnsemble`, ``SGDClassifier``, ...). It is
-        cloned, never changed.
+        cloned, never changed. A fitted model wrapped in
+        :class:`~sklearn.frozen.FrozenEstimator` is monitored as it is
+        (``policy="never"``, which it requires); the first ``partial_fit``
+        tests it.
     policy : {"drift", "always", "periodic", "never"}, default="drift"
         When to update, as described above.
     period : int or None, default=None
@@ -115,7 +140,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         e.g. ``{"update_epochs": 10}``; None updates as on other batches.
     error : callable or None, default=None
         ``error(y_true, y_pred)`` returning one error per sample, higher is
-        worse; the values the detector watches. None: 0/1 loss for
+        worse, finite; the values the detector watches. None: 0/1 loss for
         classifiers, absolute error (averaged over outputs) for regressors.
 
     Attributes
@@ -135,6 +160,11 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         and ``n_samples`` trained on.
     classes_ : ndarray of shape (n_classes,)
         The classifier's labels.
+    n_features_in_ : int
+        The model's number of features.
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        The model's column names, when it was trained on a DataFrame with
+        string column names.
 
     Examples
     --------
@@ -197,6 +227,13 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
                 "policy='periodic' needs `period`, the number of batches between "
                 "updates; got period=None. Pass e.g. period=10."
             )
+        if isinstance(self.estimator, FrozenEstimator) and self.policy != "never":
+            # it forwards partial_fit to the model it wraps, which would change
+            raise ValueError(
+                f"A FrozenEstimator is never updated, but policy={self.policy!r} "
+                "updates the model. Use policy='never' to monitor the frozen "
+                "model, or pass the model itself to have it updated."
+            )
         if self.detector is not None and not hasattr(self.detector, "drift_detected"):
             raise TypeError(
                 "`detector` must have update(x) and a boolean attribute "
@@ -228,7 +265,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         X, y : array-like
             Training data.
         **fit_params : dict
-            Passed to the estimator's ``fit`` (``tasks=`` for instance).
+            Passed to the estimator's ``fit`` (``tasks=`` for instance); with
+            metadata routing on, those it requests (``set_fit_request``).
 
         Returns
         -------
@@ -236,6 +274,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         """
         with updating(self):  # concurrent batches run one after the other
             self._check_params()
+            if get_config()["enable_metadata_routing"]:
+                fit_params = process_routing(self, "fit", **fit_params).estimator.fit
             estimator = clone(self.estimator).fit(X, y, **fit_params)
             self._start(estimator)
         return self
@@ -263,6 +303,24 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             return self._take_batch(X, y, classes, sample_weight)
 
     def _take_batch(self, X, y, classes, sample_weight):
+        if not hasattr(self, "estimator_") and isinstance(
+            self.estimator, FrozenEstimator
+        ):
+            # fitted already: its first batch is tested as any other
+            self._check_params()
+            self._start(self.estimator)
+            try:
+                return self._take_batch(X, y, classes, sample_weight)
+            except BaseException:
+                for name in (
+                    "estimator_",
+                    "detector_",
+                    "history_",
+                    "updates_",
+                    "_pending",
+                ):
+                    delattr(self, name)
+                raise
         if not hasattr(self, "estimator_"):
             self._check_params()
             estimator = clone(self.estimator)
@@ -280,6 +338,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             drift = drift or bool(detector.drift_detected)
         # batches wait for a periodic update only where one is scheduled
         gathering = self.period is not None and self.policy in ("periodic", "drift")
+        if gathering and self._pending:
+            _check_same_kind(self._pending[0][0], X)
         weights = None if sample_weight is None else _copy(sample_weight)
         pending = (
             [*self._pending, (_copy(X), _copy(y), weights)]
@@ -310,6 +370,23 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     def __getstate__(self):
         with consistent(self):  # not half of another thread's batch
             return super().__getstate__()
+
+    def get_metadata_routing(self) -> MetadataRouter:
+        """Route ``fit``'s metadata to the estimator's ``fit``; ``partial_fit``
+        and ``score`` consume their own (``classes``, ``sample_weight``).
+
+        Returns
+        -------
+        routing : MetadataRouter
+        """
+        return (
+            MetadataRouter(owner=self)
+            .add_self_request(self)
+            .add(
+                estimator=self.estimator,
+                method_mapping=MethodMapping().add(caller="fit", callee="fit"),
+            )
+        )
 
     def _check_targets(self, X, y) -> None:
         """Reject targets that testing would misread, even on a batch that
@@ -342,6 +419,17 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
             raise ValueError(
                 f"`error` must return one value per sample, shape ({len(y_pred)},); "
                 f"it returned shape {errors.shape}."
+            )
+        bad = ~np.isfinite(errors)
+        if bad.any():
+            # one NaN or inf makes the detector's running statistics NaN for
+            # good: it would never signal a drift again
+            raise ValueError(
+                f"The model's errors on this batch hold {int(bad.sum())} NaN or "
+                "infinite values (the model predicts NaN or inf, or `error` "
+                "returns them), which would disable the drift detector for good. "
+                "The updater is unchanged: refit a diverged model with fit, or "
+                "make `error` return finite values."
             )
         return errors
 
@@ -382,6 +470,11 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     def n_features_in_(self) -> int:
         check_is_fitted(self)
         return self.estimator_.n_features_in_
+
+    @property
+    def feature_names_in_(self) -> np.ndarray:
+        check_is_fitted(self)
+        return self.estimator_.feature_names_in_
 
     def __sklearn_is_fitted__(self) -> bool:
         return hasattr(self, "estimator_")

@@ -37,7 +37,10 @@ def _updates(step) -> bool:
 
 
 def _final_step_has_partial_fit(pipeline) -> bool:
-    return hasattr(pipeline.steps[-1][1], "partial_fit")
+    """``partial_fit`` is offered when the final step can be updated (not a
+    ``FrozenEstimator``, whose forwarded ``partial_fit`` would change the
+    model it keeps fixed)."""
+    return _updates(pipeline.steps[-1][1])
 
 
 @contextmanager
@@ -63,7 +66,8 @@ class IncrementalPipeline(Pipeline):
     already be fitted (for example wrapped in
     :class:`~sklearn.frozen.FrozenEstimator`, which is never updated) and is
     only applied; the final step's ``partial_fit`` gets the transformed
-    batch. If any step raises, the transformers are put back as they were.
+    batch (a pipeline whose final step is a ``FrozenEstimator`` has no
+    ``partial_fit``). If any step raises, the transformers are put back as they were.
     Concurrent calls of ``fit`` and ``partial_fit`` run one after the other,
     and a copy (pickle, ``copy.deepcopy``, skops) waits for the running one.
 

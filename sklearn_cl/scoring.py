@@ -31,6 +31,7 @@ from sklearn.utils.metadata_routing import MetadataRequest
 
 from .base import ContinualEstimator
 from .evaluation import backward_transfer, forgetting
+from .monitoring import MonitoredUpdater
 from .strategies.snapshots import Snapshots
 
 __all__ = ["Snapshots", "TaskScorer", "make_task_scorer"]
@@ -158,7 +159,9 @@ def make_task_scorer(
       over tasks but the last of the final score minus the score right after
       training on that task (negative when the model forgets).
 
-    The last two need a :class:`Snapshots` callback on the estimator. Task
+    The last two need a :class:`Snapshots` callback on the continual
+    estimator (alone, last in a pipeline, or in a
+    :class:`~sklearn_cl.MonitoredUpdater`; not in an ensemble). Task
     ``k`` of the held-out fold (in order of first appearance) is matched with
     the ``k``-th training call, which holds for ``fit(X, y, tasks=t)`` under
     scikit-learn's splitters (they keep sample order).
@@ -211,6 +214,15 @@ def make_task_scorer(
     """
     if metric not in METRICS:
         raise ValueError(f"`metric` must be one of {list(METRICS)}; got {metric!r}.")
+    if score_func is not None and not callable(score_func):
+        # a scorer name would only fail when called: inside a search, which
+        # turns the error into NaN scores and a warning
+        raise TypeError(
+            "`score_func` must be a callable score_func(y_true, y_pred) -> float, "
+            f"not a scorer name; got {score_func!r}. For instance pass "
+            "functools.partial(sklearn.metrics.f1_score, average='macro') for "
+            "'f1_macro'."
+        )
     if task_of is not None and not callable(task_of):
         raise TypeError(
             f"`task_of` must be a callable task_of(X, y) -> tasks; got {task_of!r}."
@@ -219,10 +231,18 @@ def make_task_scorer(
 
 
 def _final_step(estimator, X):
-    """The continual estimator and ``X`` as it sees it (through a pipeline)."""
-    if isinstance(estimator, Pipeline):
-        return estimator.steps[-1][1], estimator[:-1].transform(X)
-    return estimator, X
+    """The continual estimator and ``X`` as it sees it (through pipelines and
+    the model a :class:`~sklearn_cl.MonitoredUpdater` updates)."""
+    while True:
+        if isinstance(estimator, Pipeline):
+            X = estimator[:-1].transform(X)
+            estimator = estimator.steps[-1][1]
+        elif isinstance(estimator, MonitoredUpdater) and hasattr(
+            estimator, "estimator_"
+        ):
+            estimator = estimator.estimator_
+        else:
+            return estimator, X
 
 
 def _in_order_of_appearance(tasks: np.ndarray) -> np.ndarray:
@@ -250,7 +270,16 @@ def _snapshot_matrix(estimator, X, y, tasks, order, score_func) -> np.ndarray:
 
 
 def _find_snapshots(estimator) -> Snapshots:
-    if isinstance(estimator, ContinualEstimator) and hasattr(estimator, "net_"):
+    if not isinstance(estimator, ContinualEstimator):
+        raise ValueError(
+            "This metric reads the Snapshots callback of a ContinualClassifier "
+            "or ContinualRegressor (alone, last in a pipeline, or inside a "
+            f"MonitoredUpdater); got {type(estimator).__name__}, which is none of "
+            "these (an UpdateEnsemble has several models, not one per task). "
+            "Use 'average' or 'worst', or sklearn_cl.evaluation.evaluate_sequence, "
+            "which measures the forgetting of any estimator."
+        )
+    if hasattr(estimator, "net_"):
         for _, callback in estimator.net_.callbacks_:
             if isinstance(callback, Snapshots):
                 return callback

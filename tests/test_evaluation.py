@@ -223,7 +223,7 @@ def test_compare_strategies_table_matches_single_runs():
         estimators, tasks, n_seeds=2, return_results=True
     )
     assert table["strategy"].tolist() == ["sgd", "perceptron", "joint"]
-    assert table.columns.tolist() == ["strategy", "n_seeds", "scoring"] + [
+    assert table.columns.tolist() == ["strategy", "n_seeds", "n_failed", "scoring"] + [
         f"{m}_{s}" for m in METRICS for s in ("mean", "std")
     ]
     assert set(table["scoring"]) == {"accuracy"}  # what the scores are

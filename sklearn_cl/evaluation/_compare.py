@@ -25,8 +25,10 @@ other idles (longest-processing-time-first scheduling).
 from __future__ import annotations
 
 import multiprocessing
+import numbers
 import pickle
 import time
+import warnings
 from concurrent.futures import ProcessPoolExecutor, as_completed
 
 import numpy as np
@@ -34,6 +36,7 @@ import torch
 from joblib import Parallel, delayed, effective_n_jobs
 from joblib.parallel import BACKENDS, get_active_backend
 from sklearn.base import clone, is_classifier, is_regressor
+from sklearn.exceptions import FitFailedWarning
 from sklearn.metrics import check_scoring
 from threadpoolctl import threadpool_limits
 
@@ -61,6 +64,30 @@ METRICS = (
     "update_time",
     "state_bytes",
 )
+# the metrics of one run, as evaluate_sequence measures them
+_SEQUENCE_METRICS = METRICS[:5]
+
+
+def _guarded(function, error_score, name, estimator, seed, tasks, *args):
+    """``function(name, estimator, seed, tasks, *args)``; if it raises, the
+    error names the run (``error_score="raise"``), or the run's result is a
+    failed one that holds the error (``error_score=np.nan``)."""
+    try:
+        return function(name, estimator, seed, tasks, *args)
+    except Exception as error:
+        if isinstance(error_score, str):
+            error.add_note(f"In compare_strategies: the run of {name!r}, seed {seed}.")
+            raise
+        nan = float("nan")
+        failed = SequenceResult(
+            matrix=np.full((len(tasks), len(tasks)), nan),
+            baseline=np.full(len(tasks), nan),
+            metrics=dict.fromkeys(_SEQUENCE_METRICS, nan),
+            fit_time=nan,
+            state_bytes=nan,
+            error=f"{type(error).__name__}: {error}",
+        )
+        return name, seed, failed
 
 
 def _run_sequence(name, estimator, seed, tasks, scoring, classes, baseline):
@@ -71,7 +98,7 @@ def _run_sequence(name, estimator, seed, tasks, scoring, classes, baseline):
     return name, seed, result
 
 
-def _run_joint(estimator, seed, tasks, scoring):
+def _run_joint(name, estimator, seed, tasks, scoring):
     """The upper bound: one model fitted on all tasks' training data at once."""
     estimator = set_random_state(clone(estimator), seed)
     X, y, _ = tasks.train_arrays()
@@ -95,7 +122,7 @@ def _run_joint(estimator, seed, tasks, scoring):
         fit_time=fit_time,
         state_bytes=state_size(estimator),
     )
-    return JOINT, seed, result
+    return name, seed, result
 
 
 def _on_one_thread(function, *args):
@@ -224,7 +251,12 @@ def _scoring_name(scoring, estimator) -> str:
 
 
 def _summary(name: str, results: list[SequenceResult], scoring: str) -> dict:
-    row = {"strategy": name, "n_seeds": len(results), "scoring": scoring}
+    row = {
+        "strategy": name,
+        "n_seeds": len(results),
+        "n_failed": sum(r.error is not None for r in results),
+        "scoring": scoring,
+    }
     records = [_record(r) for r in results]
     for metric in METRICS:
         values = np.array([r[metric] for r in records], dtype=float)
@@ -255,6 +287,7 @@ def compare_strategies(
     n_jobs: int | None = None,
     progress: bool = False,
     return_results: bool = False,
+    error_score="raise",
 ):
     """Compare estimators (update strategies) on the same task sequence and seeds.
 
@@ -292,12 +325,21 @@ def compare_strategies(
         Show a progress bar over the runs (tqdm).
     return_results : bool, default=False
         Also return the :class:`SequenceResult` of every run.
+    error_score : "raise" or np.nan, default="raise"
+        What a run that raises does: ``"raise"`` stops the comparison with
+        that error (a note names the estimator and the seed); ``np.nan``, as
+        in :func:`~sklearn.model_selection.cross_validate`, keeps the other
+        runs, warns (:class:`~sklearn.exceptions.FitFailedWarning`, with the
+        error) and leaves NaN in the failed estimator's row, whose
+        ``n_failed`` column counts its failed runs (the run's
+        :class:`SequenceResult` holds the error in ``error``).
 
     Returns
     -------
     table : pandas.DataFrame or list of dict
         One row per estimator (then ``"joint"``), with ``strategy``,
-        ``n_seeds``, ``scoring`` (what the scores are: ``"accuracy"``,
+        ``n_seeds``, ``n_failed`` (runs that raised, see ``error_score``),
+        ``scoring`` (what the scores are: ``"accuracy"``,
         ``"r2"``, the scorer's name) and, for each of ``average_score``
         (the mean score over all tasks after the last one, ACC),
         ``backward_transfer``, ``forward_transfer``, ``forgetting``,
@@ -339,30 +381,44 @@ def compare_strategies(
         )
     if not isinstance(n_seeds, int) or n_seeds < 1:
         raise ValueError(f"n_seeds must be a positive integer; got {n_seeds!r}.")
+    if not (
+        (isinstance(error_score, str) and error_score == "raise")
+        or (isinstance(error_score, numbers.Real) and np.isnan(error_score))
+    ):
+        raise ValueError(
+            "error_score must be 'raise' (stop at the first failed run) or np.nan "
+            f"(keep the other runs, NaN for the failed ones); got {error_score!r}."
+        )
     first = next(iter(estimators.values()))
     baseline = baseline_scores(tasks, classifier=is_classifier(first), scoring=scoring)
-    jobs = [
-        (name, _run_sequence, (name, est, seed, tasks, scoring, classes, baseline))
+    plan = [
+        (_run_sequence, name, est, seed, tasks, scoring, classes, baseline)
         for name, est in estimators.items()
         for seed in range(n_seeds)
     ]
     if joint is not False:
         bound = first if joint is True else joint
-        jobs += [
-            (JOINT, _run_joint, (bound, seed, tasks, scoring))
-            for seed in range(n_seeds)
+        plan += [
+            (_run_joint, JOINT, bound, seed, tasks, scoring) for seed in range(n_seeds)
         ]
+    jobs = [
+        (name, _guarded, (function, error_score, name, *args))
+        for function, name, *args in plan
+    ]
     if _runs_here_or_forked(jobs, n_jobs):
         # one-off start-up costs (lazy imports, first kernel calls) would
         # otherwise be charged to the first run's fit_time, or be paid again
         # by every forked worker
-        _train_step(
-            clone(first),
-            tasks[0].X_train,
-            tasks[0].y_train,
-            first=True,
-            classes=classes,
-        )
+        try:
+            _train_step(
+                clone(first),
+                tasks[0].X_train,
+                tasks[0].y_train,
+                first=True,
+                classes=classes,
+            )
+        except Exception:
+            pass  # the estimator's own runs fail the same way, and say so
     runs = _execute(jobs, n_jobs)
     if progress:
         from tqdm.auto import tqdm
@@ -374,6 +430,15 @@ def compare_strategies(
     }
     for name, seed, result in runs:  # in any order: put back in seed order
         results[name][seed] = result
+    for name, rs in results.items():
+        errors = [(seed, r.error) for seed, r in enumerate(rs) if r.error is not None]
+        if errors:
+            warnings.warn(
+                f"{len(errors)} of {n_seeds} runs of {name!r} failed, so its row is "
+                f"NaN (error_score=nan); seed {errors[0][0]} raised {errors[0][1]}",
+                FitFailedWarning,
+                stacklevel=2,
+            )
     scored = _scoring_name(scoring, first)
     table = _table([_summary(name, rs, scored) for name, rs in results.items()])
     return (table, results) if return_results else table

@@ -103,6 +103,8 @@ def format_comparison(table) -> str:
     lines = [header]
     for r in _ordered(records):
         name = "joint (upper bound)" if r["strategy"] == JOINT else r["strategy"]
+        if r.get("n_failed"):
+            name += f" ({r['n_failed']} of {r['n_seeds']} runs failed)"
         lines.append(
             [
                 name,
@@ -150,10 +152,19 @@ def comparison_verdict(table) -> str:
     """
     records = _records(table)
     score_name = _score_name(records)
-    ranked = [r for r in _ordered(records) if r["strategy"] != JOINT]
+    strategies = [r for r in _ordered(records) if r["strategy"] != JOINT]
+    # a strategy without a score (its runs failed) is named, not ranked
+    ranked = [r for r in strategies if not math.isnan(r[f"{_SCORE}_mean"])]
+    unscored = [r["strategy"] for r in strategies if r not in ranked]
+    note = f" No score for {', '.join(unscored)}." if unscored else ""
     joint = [r for r in records if r["strategy"] == JOINT]
     if not ranked:
-        return f"Joint training (upper bound): {score_name} {_score(joint[0])}."
+        bound = (
+            f"Joint training (upper bound): {score_name} {_score(joint[0])}."
+            if joint
+            else ""
+        )
+        return (bound + note).strip()
     best = ranked[0]
     text = f"Winner: {best['strategy']} with {score_name} {_score(best)}"
     if len(ranked) > 1:
@@ -177,7 +188,7 @@ def comparison_verdict(table) -> str:
             f" Joint training on all tasks at once (the usual upper bound): "
             f"{_score(joint[0])}, {abs(gap):.3f} {side} the winner."
         )
-    return text
+    return text + note
 
 
 def _json_safe(value):
@@ -272,7 +283,8 @@ def _plots(out: Path, matrices: dict, task_names: list[str]) -> list[Path]:
     if max(len(name) for name in task_names) > 8:
         task_names = None  # long names do not fit under the axes: use indices
     values = np.concatenate([m.ravel() for m in matrices.values()])
-    low, high = float(np.nanmin(values)), float(np.nanmax(values))
+    values = values[np.isfinite(values)]  # failed runs have no scores
+    low, high = (values.min(), values.max()) if values.size else (0.0, 1.0)
     pad = 0.05 * (high - low) or 0.05
     sequences = [name for name in matrices if name != JOINT]
     paths = []

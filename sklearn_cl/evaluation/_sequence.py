@@ -45,6 +45,9 @@ class SequenceResult:
     flips : list of dict
         :func:`prediction_flips` of each update on the test data of the tasks
         seen before it (classifiers only).
+    error : str or None
+        The error of a run that raised in :func:`compare_strategies` with
+        ``error_score=np.nan`` (its scores are NaN); None otherwise.
     """
 
     matrix: np.ndarray
@@ -54,6 +57,7 @@ class SequenceResult:
     update_times: list = field(default_factory=list)
     state_bytes: int = 0
     flips: list = field(default_factory=list)
+    error: str | None = None
 
 
 def set_random_state(estimator, seed: int):

@@ -87,7 +87,8 @@ def prequential_score(
     estimator : estimator with ``partial_fit``
         Cloned, never changed.
     X, y : array-like
-        The stream, in time order.
+        The stream, in time order. A DataFrame ``X`` is passed on as
+        DataFrames (its column names kept).
     batch_size : int, default=1
         Samples per test-then-train step. Networks learn and run much faster
         on batches (32 or more) than one sample at a time.
@@ -122,7 +123,10 @@ default=None
     >>> len(result.curve), bool(result.score > 0.8)
     (1747, True)
     """
-    X, y = np.asarray(X), np.asarray(y)
+    # a DataFrame stays one, so that column names reach the estimator (a
+    # pipeline may select its columns by name)
+    X, y = (X if hasattr(X, "iloc") else np.asarray(X)), np.asarray(y)
+    rows = X.iloc if hasattr(X, "iloc") else X
     if len(X) != len(y):
         raise ValueError(f"X has {len(X)} samples but y has {len(y)}.")
     if window is not None and fading is not None:
@@ -152,15 +156,15 @@ default=None
         metric = _METRICS[metric]
     estimator = clone(estimator)
     if initial_size:
-        estimator.fit(X[:start], y[:start])
+        estimator.fit(rows[:start], y[:start])
     elif classifier:
         labels = np.unique(y) if classes is None else classes
-        estimator.partial_fit(X[:start], y[:start], classes=labels)
+        estimator.partial_fit(rows[:start], y[:start], classes=labels)
     else:
-        estimator.partial_fit(X[:start], y[:start])
+        estimator.partial_fit(rows[:start], y[:start])
     values = []
     for low in range(start, len(X), batch_size):
-        Xb, yb = X[low : low + batch_size], y[low : low + batch_size]
+        Xb, yb = rows[low : low + batch_size], y[low : low + batch_size]
         values.append(np.asarray(metric(yb, estimator.predict(Xb)), dtype=float))
         estimator.partial_fit(Xb, yb)
     per_sample = np.concatenate(values)
