@@ -74,10 +74,16 @@ def _remote(tmp_path, content: bytes, **kwargs):
     return source, _fetch.RemoteFile("sub/table.csv", (), digest, **kwargs)
 
 
-def test_a_file_is_downloaded_verified_and_never_downloaded_again(tmp_path, serve):
-    source, remote = _remote(tmp_path, b"a,b\n1,2\n")
+def _served(tmp_path, serve, content):
+    """A remote file with ``content`` served at a local address, and the
+    list of the paths requested from it."""
+    source, remote = _remote(tmp_path, content)
     url, requested = serve(source)
-    remote = dataclasses.replace(remote, urls=(url + "table.csv",))
+    return dataclasses.replace(remote, urls=(url + "table.csv",)), requested
+
+
+def test_a_file_is_downloaded_verified_and_never_downloaded_again(tmp_path, serve):
+    remote, requested = _served(tmp_path, serve, b"a,b\n1,2\n")
     home = tmp_path / "home"
     path = _fetch.fetch_file(remote, home)
     assert path == home / "sub" / "table.csv"
@@ -89,9 +95,7 @@ def test_a_file_is_downloaded_verified_and_never_downloaded_again(tmp_path, serv
 
 
 def test_a_changed_cached_file_warns_and_is_read_as_it_is(tmp_path, serve):
-    source, remote = _remote(tmp_path, b"a,b\n1,2\n3,4\n")
-    url, requested = serve(source)
-    remote = dataclasses.replace(remote, urls=(url + "table.csv",))
+    remote, requested = _served(tmp_path, serve, b"a,b\n1,2\n3,4\n")
     home = tmp_path / "home"
     path = _fetch.fetch_file(remote, home)
     path.write_bytes(b"a,b\n1,2\n")  # cut at a line: it would load as less data
@@ -109,9 +113,7 @@ def test_a_changed_cached_file_warns_and_is_read_as_it_is(tmp_path, serve):
 def test_a_cache_that_cannot_be_written_says_how_to_choose_another(
     tmp_path, serve, monkeypatch
 ):
-    source, remote = _remote(tmp_path, b"a,b\n1,2\n")
-    url, _ = serve(source)
-    remote = dataclasses.replace(remote, urls=(url + "table.csv",))
+    remote, _ = _served(tmp_path, serve, b"a,b\n1,2\n")
 
     def denied(path, data):
         raise PermissionError(13, "Permission denied", str(path) + ".tmp")
