@@ -150,11 +150,17 @@ def load_net_state(net, state: dict, X_one) -> None:
     for _, strategy, _ in restored:
         strategy.restore_module(net, torch.as_tensor(X_one))
     shapes = {name: p.shape for name, p in net.module_.named_parameters()}
-    for name, _, learned in restored:
-        _check_per_parameter_state(name, learned, shapes)
+    for name, strategy, learned in restored:
+        for key in strategy._per_parameter_state:
+            _check_per_parameter_state(name, learned.get(key), shapes)
     weights = restore(state["module"])
-    # complex values would be cast to real silently (a warning at most)
-    bad = [k for k, v in weights.items() if v.is_complex() or not all_finite(v)]
+    # complex values would be cast to real silently (a warning at most); a
+    # module's extra state (get_extra_state) may be anything
+    bad = [
+        k
+        for k, v in weights.items()
+        if torch.is_tensor(v) and (v.is_complex() or not all_finite(v))
+    ]
     if bad:
         raise ValueError(
             f"The saved module weights {bad} hold non-finite or complex values, "
@@ -166,16 +172,19 @@ def load_net_state(net, state: dict, X_one) -> None:
     net.history = History(state["history"])
 
 
-def _check_per_parameter_state(strategy: str, learned: dict, shapes: dict) -> None:
-    """The tensors a strategy keeps per parameter of the current module (a
-    state entry keyed by parameter names: EWC's Fisher and anchors, SI's and
-    MAS's importances) have the parameter's shape: broadcast, one value
-    would silently stand for all. Nested ones (the weights ``Snapshots``
-    kept before the output grew) are history, of any shape."""
-    for value in learned.values():
-        if not (isinstance(value, dict) and value and set(value) <= set(shapes)):
-            continue
+def _check_per_parameter_state(strategy: str, value, shapes: dict) -> None:
+    """The tensors a strategy keeps per parameter of the current module (an
+    attribute its class lists in ``_per_parameter_state``: EWC's Fisher and
+    anchors, SI's and MAS's importances) have the parameter's shape:
+    broadcast, one value would silently stand for all."""
+    if isinstance(value, dict):
         for key, item in value.items():
+            if key not in shapes:
+                raise ValueError(
+                    f"The saved state of strategy {strategy!r} names a parameter "
+                    f"{key!r} the module does not have: the file was edited or "
+                    "corrupted."
+                )
             if torch.is_tensor(item) and item.shape != shapes[key]:
                 raise ValueError(
                     f"The saved state of strategy {strategy!r} has shape "

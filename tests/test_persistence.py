@@ -807,3 +807,46 @@ def test_per_parameter_history_of_earlier_shapes_loads(digits, tmp_path):
     np.testing.assert_array_equal(
         continue_and_predict(loaded, X, y), continue_and_predict(clf, X, y)
     )
+
+
+class NormTrack(Strategy):
+    """A user's strategy keeping one number per parameter, not its shape."""
+
+    _learned_state = ("norms_",)
+
+    def on_train_end(self, net, **kwargs):
+        self.norms_ = {
+            n: p.detach().norm().reshape(1) for n, p in net.module_.named_parameters()
+        }
+
+
+class CountingModule(torch.nn.Module):
+    """A user module with extra state that is not a tensor."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.layer = torch.nn.Linear(n_features, n_outputs)
+        self.calls = 0
+
+    def forward(self, X):
+        return self.layer(X)
+
+    def get_extra_state(self):
+        return {"calls": 3}
+
+    def set_extra_state(self, state):
+        self.calls = state["calls"]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(callbacks=[("norms", NormTrack())]), dict(module=CountingModule)],
+    ids=["per-parameter numbers", "module extra state"],
+)
+def test_a_user_s_strategy_or_module_state_of_its_own_loads(params, digits):
+    # the load checks took every dict keyed by parameter names for
+    # parameter-shaped tensors, and every module state entry for a tensor
+    X, y = digits
+    clf = ContinualClassifier(max_epochs=1, random_state=0, **params).fit(X, y)
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))

@@ -53,6 +53,7 @@ class ImportancePenalty(Strategy):
     """
 
     _learned_state = ("importance_", "anchor_", "n_consolidations_")
+    _per_parameter_state = ("importance_", "anchor_")
     _transient_state = (
         "active_params_",
         "active_weights_",

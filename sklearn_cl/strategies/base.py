@@ -94,7 +94,11 @@ class Strategy(Callback):
     of them by declaring its state. Attributes that live only during a
     training call (a penalty's anchor, a device copy of a memory) are listed
     in ``_transient_state``: they are not saved, and the net sets them to
-    None when each call ends, after a rollback and after a load.
+    None when each call ends, after a rollback and after a load. Those of
+    the learned attributes that hold one tensor per parameter name, of the
+    parameter's shape (EWC's Fisher and anchors), may be listed in
+    ``_per_parameter_state``: loading a file then refuses one whose tensors
+    have other shapes, which broadcasting would otherwise accept.
 
     **Parameters** are the ``__init__`` arguments (such as EWC's
     ``lambda_``), never state. They are declared in
@@ -111,6 +115,7 @@ class Strategy(Callback):
 
     _learned_state: tuple[str, ...] = ()
     _transient_state: tuple[str, ...] = ()
+    _per_parameter_state: tuple[str, ...] = ()
     _parameter_constraints: dict = {}
     _estimator_types: tuple[str, ...] = ("classifier", "regressor")
 

@@ -198,6 +198,7 @@ class EWC(Strategy):
         "n_pending_calls_",
         "n_pending_samples_",
     )
+    _per_parameter_state = ("fisher_", "anchor_", "pending_fisher_")
     _transient_state = ("active_stiffness_", "active_anchor_")
     _parameter_constraints = {
         "lambda_": [Interval(Real, 0, None, closed="left")],
