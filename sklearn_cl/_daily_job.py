@@ -23,8 +23,10 @@ so on Windows updates are not serialised.
 
 from __future__ import annotations
 
+import errno
 import os
 import time
+import warnings
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +98,10 @@ def _save_keeping_previous(model, path: Path) -> Path | None:
     return previous
 
 
+# what flock raises where the file system cannot lock
+_NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EBADF)
+
+
 @contextmanager
 def _exclusive(path: Path):
     """Hold an exclusive lock on the model file ``path`` (see the module
@@ -109,7 +115,20 @@ def _exclusive(path: Path):
         return
     while True:
         with open(path, "rb") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX)
+            except OSError as exc:
+                if exc.errno not in _NO_LOCKS:
+                    raise
+                # a file system without flock (NFS without lockd, some FUSE
+                # ones): the update runs, as it did before there was a lock
+                warnings.warn(
+                    f"could not lock {path} ({exc.strerror}): concurrent "
+                    "updates of it are not run one after the other",
+                    stacklevel=3,
+                )
+                yield
+                return
             if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
                 yield
                 return

@@ -426,3 +426,22 @@ def test_fit_saves_over_a_model_only_once_a_running_update_saved(
     assert code == 0, err
     assert load(fitted)[-1].n_updates_ == 0  # the new fit, not the update over it
     assert load(Path(f"{fitted}.prev"))[-1].n_updates_ == 1
+
+
+def test_a_file_system_without_locks_still_updates_with_a_warning(
+    fitted, tmp_path, monkeypatch
+):
+    # NFS without lockd raises ENOLCK: the command failed where it used to run
+    import errno
+    import os
+
+    from sklearn_cl import _daily_job
+
+    def no_locks(file, operation):
+        raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+
+    monkeypatch.setattr(_daily_job.fcntl, "flock", no_locks)
+    new = write_csv(tmp_path / "day1.csv", *blobs(1, n=50))
+    with pytest.warns(UserWarning, match="could not lock .*not run one after"):
+        outcome = _daily_job.update_csv(fitted, new, target="label", tolerance=1.0)
+    assert outcome.accepted and load(fitted)[-1].n_updates_ == 1
