@@ -121,7 +121,9 @@ def shallow_copy(estimator):
 def reading(estimator):
     """Yield what a prediction of an estimator updated under
     ``updating(..., snapshot=)`` runs on: the copy its running update
-    began with, or the estimator itself, its lock held."""
+    began with, or else a shallow copy taken under its lock (held only for
+    the copy, so that readers predict in parallel; a step replaces the
+    estimator's attributes and leaves the copy's alone)."""
     guard = _guard(estimator)
     if guard.writer == threading.get_ident():  # the updating thread itself
         yield estimator
@@ -136,9 +138,10 @@ def reading(estimator):
         # ending: look again shortly
         acquired = guard.lock.acquire(timeout=0.01)
     try:
-        yield estimator
+        view = shallow_copy(estimator)
     finally:
         guard.lock.release()
+    yield view
 
 
 @contextmanager

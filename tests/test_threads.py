@@ -408,3 +408,29 @@ def test_a_meta_estimator_copied_during_an_update_is_committed(digits, meeting, 
     else:
         assert copied.history_ == model.history_
         assert copied.estimator_.t_ == model.estimator_.t_
+
+
+class MeetingReader(SGDClassifier):
+    """A model whose ``predict_proba`` meets another thread's at
+    ``MeetingReader.barrier``: it passes only if both predict at once."""
+
+    barrier = None
+
+    def predict_proba(self, X):
+        if MeetingReader.barrier is not None:
+            MeetingReader.barrier.wait(timeout=10)
+        return super().predict_proba(X)
+
+
+def test_ensemble_readers_predict_in_parallel(digits):
+    # each reader held the ensemble's lock for its whole prediction, so
+    # predictions from several threads ran one at a time
+    X, y = digits
+    ensemble = UpdateEnsemble(MeetingReader(loss="log_loss", random_state=0))
+    ensemble.fit(X[:200], y[:200])
+    MeetingReader.barrier = threading.Barrier(2)
+    try:
+        reader = lambda: ensemble.predict_proba(X[1500:])  # noqa: E731
+        assert _run_threads([reader, reader]) == []
+    finally:
+        MeetingReader.barrier = None
