@@ -56,10 +56,11 @@ class GraftedHead(nn.Module):
     ``nn.Linear``: a classifier that gains classes widens the branch.
     """
 
-    def __init__(self, old: nn.Linear, width: int):
+    def __init__(self, old: nn.Linear, width: int, n_outputs: int | None = None):
         super().__init__()
         self.old = old.requires_grad_(False)
-        self.branch = _branch(old.in_features, width, old.out_features, old.weight)
+        n_outputs = old.out_features if n_outputs is None else n_outputs
+        self.branch = _branch(old.in_features, width, n_outputs, old.weight)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         return _added(self.branch(h), self.old(h))
@@ -132,6 +133,9 @@ class Graft(Strategy):
     ----------
     grafted_ : bool
         Whether the new layers have been added.
+    n_grafted_outputs_ : int or None
+        Outputs of the frozen network when it was grafted (later classes
+        widen the new layers only).
 
     Examples
     --------
@@ -157,7 +161,7 @@ class Graft(Strategy):
     )
     """
 
-    _learned_state = ("grafted_",)
+    _learned_state = ("grafted_", "n_grafted_outputs_")
     _parameter_constraints = {
         "kind": [StrOptions(set(_KINDS))],
         "width": [Interval(Integral, 1, None, closed="left")],
@@ -170,6 +174,7 @@ class Graft(Strategy):
     def initialize(self):
         super().initialize()
         self.grafted_ = False
+        self.n_grafted_outputs_ = None
         return self
 
     def restore_module(self, net, X, **kwargs):
@@ -190,10 +195,19 @@ class Graft(Strategy):
         # put it back (as when the output layer grows)
         module = copy.deepcopy(net.module_).requires_grad_(False)
         parent, name, head = _output_layer(module)
+        n_outputs = head.out_features
+        if self.grafted_ and (self.n_grafted_outputs_ or n_outputs) < n_outputs:
+            # a loaded model whose classes grew after the graft: the frozen
+            # layer has the outputs it had then (its weights come from the file)
+            factory = dict(device=head.weight.device, dtype=head.weight.dtype)
+            head = nn.Linear(
+                head.in_features, self.n_grafted_outputs_, **factory
+            ).requires_grad_(False)
+            setattr(parent, name, head)
         if self.kind == "head":
-            setattr(parent, name, GraftedHead(head, self.width))
+            setattr(parent, name, GraftedHead(head, self.width, n_outputs))
         else:
-            module = GraftedColumn(module, X[0].numel(), head.out_features, self.width)
+            module = GraftedColumn(module, X[0].numel(), n_outputs, self.width)
         optimizer = net.optimizer_
         # the settings of the group of the parameters no pattern of
         # optimizer__param_groups names (skorch puts it last); the new layers
@@ -211,4 +225,6 @@ class Graft(Strategy):
             [{**group, "params": trained}], **optimizer.defaults
         )
         net.module_ = module.train(net.module_.training)
+        if not self.grafted_:
+            self.n_grafted_outputs_ = head.out_features
         self.grafted_ = True

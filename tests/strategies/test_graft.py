@@ -174,3 +174,27 @@ def test_a_penalty_holds_the_grafted_layers_in_either_order(penalty, kind, digit
         torch.testing.assert_close(old.layers[0].weight, body)
         results.append(clf.predict_proba(X[:100]))
     np.testing.assert_allclose(*results, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["head", "column"])
+@pytest.mark.parametrize("how", ["pickle", "skops"])
+def test_a_model_whose_classes_grew_after_the_graft_loads(kind, how, digits, tmp_path):
+    # the frozen layer keeps the outputs it had at the graft; loading built
+    # it with all of them and failed with a size mismatch
+    import pickle
+
+    from sklearn_cl.persistence import load, save
+
+    X, y = digits
+    clf = classifier(Graft(kind=kind), allow_new_classes=True, max_epochs=2)
+    clf.fit(X[y < 2], y[y < 2]).partial_fit(X[y < 3], y[y < 3])
+    clf.partial_fit(X[y < 5], y[y < 5])
+    if how == "pickle":
+        loaded = pickle.loads(pickle.dumps(clf))
+    else:
+        save(clf, tmp_path / "model.skops")
+        loaded = load(tmp_path / "model.skops")
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X))
+    for model in (clf, loaded):
+        model.partial_fit(X[y < 6], y[y < 6])
+    np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
