@@ -8,9 +8,10 @@ the bytes are read into memory (the files are a few MB), their checksum is
 verified, and only then are they written atomically into the cache, so an
 interrupted or corrupted download never leaves a file there. A cached file
 is never downloaded again and is read as it is (a directory of copies made
-by hand *is* a data home), but it is verified each time it is fetched (a
-few milliseconds): a file truncated or edited in the cache warns, rather
-than loading as a smaller or different data set without a word. Two
+by hand *is* a data home), but it is verified each time it is fetched (2 ms
+for Elec2, 35 ms for the gzipped MNIST test images): a file truncated or
+edited in the cache warns, rather than loading as a smaller or different
+data set without a word. Two
 processes downloading the same file at once each write a complete, verified
 copy; the last one stays.
 
