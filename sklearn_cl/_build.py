@@ -27,9 +27,10 @@ from skorch.callbacks import EarlyStopping, EpochScoring
 from ._input import to_tensor
 from ._net import ContinualNet
 from ._params import EARLY_STOPPING_NAMES, callback_spec, named_callbacks, same_spec
+from ._state import device_available
 from .modules import MLP
 
-__all__ = ["build_net", "call_seed", "seeded", "sync_callbacks"]
+__all__ = ["build_net", "call_seed", "check_device", "seeded", "sync_callbacks"]
 
 # losses' weights that users compute with numpy (compute_class_weight)
 _CRITERION_TENSORS = ("criterion__weight", "criterion__pos_weight")
@@ -90,6 +91,31 @@ def build_net(estimator, X: np.ndarray, n_outputs: int) -> ContinualNet:
     estimator._built_with = estimator._network_params()
     estimator._callback_specs = {name: callback_spec(cb) for name, cb in entries}
     return net
+
+
+def check_device(estimator) -> None:
+    """A ``ValueError`` for a ``device`` this machine lacks or torch does not
+    know, before torch fails mid-build with an ``AssertionError`` ("Torch not
+    compiled with CUDA enabled") or a ``RuntimeError``."""
+    device = estimator.device
+    try:
+        usable = device_available(device)
+    except RuntimeError as error:  # not a device name: "gpu", "cuda:x", ""
+        raise ValueError(
+            f"device={device!r} is not a torch device ({error}). Use e.g. "
+            '"cpu", "cuda" or "cuda:0".'
+        ) from None
+    if not usable:
+        raise ValueError(
+            f"device={device!r} is not available on this machine"
+            + (
+                " (torch finds no CUDA GPU)"
+                if torch.device(device).type == "cuda"
+                else ""
+            )
+            + f'. Pass device="cpu" to {type(estimator).__name__}, or run '
+            "where that device is."
+        )
 
 
 def sync_callbacks(estimator) -> None:

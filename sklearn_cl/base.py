@@ -31,7 +31,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 from skorch.dataset import ValidSplit
 
-from ._build import build_net, call_seed, seeded, sync_callbacks
+from ._build import build_net, call_seed, check_device, seeded, sync_callbacks
 from ._input import (
     SparseInputError,
     check_outputs,
@@ -244,6 +244,7 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
 
     def _start(self, X, n_outputs) -> None:
         """Set up the first training: seeds, counters and a new network."""
+        check_device(self)
         self._base_seed = int(check_random_state(self.random_state).randint(2**31))
         self._checked_params = {k: getattr(self, k) for k in self._update_param_names()}
         self.n_updates_ = 0

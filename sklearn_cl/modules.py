@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 from collections.abc import Sequence
 
 import torch
@@ -146,7 +147,19 @@ class CNN1D(nn.Module):
         dropout: float = 0.0,
     ):
         super().__init__()
-        if in_channels < 1 or n_features % in_channels:
+        _check_sizes(
+            {
+                "kernel_size": kernel_size,
+                "pool_size": pool_size,
+                "in_channels": in_channels,
+            },
+            {"channels": channels, "head_layer_sizes": head_layer_sizes},
+        )
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(_ACTIVATIONS)}; got {activation!r}."
+            )
+        if n_features % in_channels:
             raise ValueError(
                 f"CNN1D got n_features={n_features} values per sample, which is "
                 f"not a whole number of in_channels={in_channels} channels. Pass "
@@ -198,6 +211,32 @@ class CNN1D(nn.Module):
                 "Pass module__in_channels equal to the channels of X."
             )
         return self.head(self.features(X))
+
+
+def _check_sizes(scalars: dict, sequences: dict) -> None:
+    """A ``ValueError`` naming a size that is not a positive integer: torch
+    fails on some with an unclear message (``kernel_size=0``) and builds a
+    network that cannot learn from others (a zero-width head layer; a
+    negative ``pool_size`` silently disabled pooling)."""
+    for name, value in scalars.items():
+        if not _positive_int(value):
+            raise ValueError(
+                f"CNN1D's {name} must be a positive integer; got {value!r}."
+            )
+    for name, values in sequences.items():
+        if not (isinstance(values, Sequence) and all(map(_positive_int, values))):
+            raise ValueError(
+                f"CNN1D's {name} must be a sequence of positive integers, "
+                f"e.g. (16, 32); got {values!r}."
+            )
+
+
+def _positive_int(value) -> bool:
+    return (
+        isinstance(value, numbers.Integral)
+        and not isinstance(value, bool)
+        and value >= 1
+    )
 
 
 def _dropout(p: float) -> list[nn.Module]:
