@@ -216,7 +216,9 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         return out.ravel() if self._y_1d else out
 
     def _encode_y(self, y, *, reset: bool, classes=None):
-        y = np.asarray(y, dtype=np.float32)  # numeric: checked by validate_data
+        # numeric: checked by validate_data. Standardised in float64: in
+        # float32, targets of mean 1e9 and standard deviation 1 are all equal
+        y = np.asarray(y, dtype=np.float64)
         n_outputs = 1 if y.ndim == 1 else y.shape[1]
         one_dimensional = y.ndim == 1
         y = y.reshape(len(y), n_outputs)
@@ -233,8 +235,8 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
             )
         scaler = self.target_scaler_
         if scaler is not None:
-            y = ((y - scaler.mean_) / scaler.scale_).astype(np.float32)
-        return y, n_outputs
+            y = (y - scaler.mean_) / scaler.scale_
+        return y.astype(np.float32), n_outputs
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
