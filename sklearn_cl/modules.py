@@ -94,10 +94,11 @@ class CNN1D(nn.Module):
     Input is ``(n_samples, in_channels, length)``, or ``(n_samples,
     in_channels * length)`` which is reshaped channel by channel (a 2-D
     window of a univariate series is one channel). The estimators pass
-    ``n_features`` (the number of values per sample) and ``n_outputs``
-    themselves: ``ContinualRegressor(module=CNN1D)`` works on windows from
-    :func:`sklearn_cl.timeseries.make_windows`; with several channels add
-    ``module__in_channels=C``.
+    ``n_features`` (the number of values per sample), ``n_outputs`` and
+    ``input_shape`` themselves: ``ContinualRegressor(module=CNN1D)`` works on
+    windows from :func:`sklearn_cl.timeseries.make_windows` and on 3-D
+    ``X`` of any number of channels; for several channels flattened into
+    2-D ``X`` add ``module__in_channels=C``.
 
     Parameters
     ----------
@@ -105,8 +106,10 @@ class CNN1D(nn.Module):
         Values per sample: ``in_channels * length``.
     n_outputs : int
         Width of the output: number of classes or of regression targets.
-    in_channels : int, default=1
-        Channels of the input (variables of a multivariate series).
+    in_channels : int, default=None
+        Channels of the input (variables of a multivariate series). None
+        means ``input_shape[0]`` for samples of shape (channels, length),
+        else 1.
     channels : sequence of int, default=(16, 32)
         Output channels of each convolutional block.
     kernel_size : int, default=5
@@ -122,6 +125,9 @@ class CNN1D(nn.Module):
         Non-linearity after each convolution and hidden head layer.
     dropout : float, default=0.0
         Dropout probability before each linear layer of the head.
+    input_shape : tuple of int, default=None
+        Shape of one sample, which the estimators pass: it sets the default
+        ``in_channels``.
 
     Examples
     --------
@@ -131,13 +137,15 @@ class CNN1D(nn.Module):
     torch.Size([5, 24])
     >>> CNN1D(n_features=96, n_outputs=2, in_channels=3)(torch.zeros(5, 3, 32)).shape
     torch.Size([5, 2])
+    >>> CNN1D(n_features=96, n_outputs=2, input_shape=(3, 32)).in_channels
+    3
     """
 
     def __init__(
         self,
         n_features: int,
         n_outputs: int,
-        in_channels: int = 1,
+        in_channels: int | None = None,
         channels: Sequence[int] = (16, 32),
         kernel_size: int = 5,
         pool_size: int = 2,
@@ -145,8 +153,11 @@ class CNN1D(nn.Module):
         head_layer_sizes: Sequence[int] = (),
         activation: str = "relu",
         dropout: float = 0.0,
+        input_shape: tuple[int, ...] | None = None,
     ):
         super().__init__()
+        if in_channels is None:
+            in_channels = input_shape[0] if input_shape and len(input_shape) == 2 else 1
         _check_sizes(
             {
                 "kernel_size": kernel_size,
@@ -204,6 +215,11 @@ class CNN1D(nn.Module):
     def forward(self, X: torch.Tensor) -> torch.Tensor:
         if X.ndim == 2:
             X = X.reshape(len(X), self.in_channels, -1)
+        elif X.ndim != 3:
+            raise ValueError(
+                f"CNN1D takes input of shape (n_samples, channels, length) or "
+                f"(n_samples, channels * length); got {tuple(X.shape)}. Reshape X."
+            )
         if X.shape[1:] != (self.in_channels, self.length):
             raise ValueError(
                 f"CNN1D expects samples of shape ({self.in_channels}, "

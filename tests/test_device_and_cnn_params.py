@@ -83,3 +83,21 @@ def test_a_bad_module_parameter_leaves_a_fitted_model_as_it_was():
     with pytest.raises(ValueError, match="pool_size must be a positive integer"):
         reg.set_params(module__pool_size=0).fit(X, X[:, 0])
     assert_same_state(before, model_state(reg))
+
+
+@pytest.mark.parametrize("estimator", [ContinualRegressor, ContinualClassifier])
+def test_3d_windows_need_no_in_channels(estimator):
+    # the estimators pass input_shape; in_channels defaulted to 1, and the
+    # documented (n, channels, length) input failed without module__in_channels
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(40, 3, 16)).astype(np.float32)
+    y = X[:, 2].sum(axis=1) > 0
+    est = estimator(CNN1D, module__channels=(4,), max_epochs=1, random_state=0)
+    assert est.fit(X, y).predict(X[:5]).shape == (5,)
+    assert est.net_.module_.in_channels == 3
+    assert est.partial_fit(X, y).predict(X[:5]).shape == (5,)
+
+
+def test_4d_input_names_the_shapes_cnn1d_takes():
+    with pytest.raises(ValueError, match=r"takes input of shape.*got \(2, 3, 4, 4\)"):
+        CNN1D(n_features=48, n_outputs=2, in_channels=3)(torch.zeros(2, 3, 4, 4))
