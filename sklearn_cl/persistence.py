@@ -104,7 +104,7 @@ class InconsistentVersionWarning(UserWarning):
 
 @functools.cache
 def _trusted_names() -> tuple[str, ...]:
-    names = set()
+    names = {"torch.device"}  # a value of the estimators' device parameter
     for module_name in _TRUSTED_MODULES:
         module = importlib.import_module(module_name)
         for name in getattr(module, "__all__", ()):
@@ -119,7 +119,8 @@ def _trusted_names() -> tuple[str, ...]:
 
 
 def trusted_by_default() -> list[str]:
-    """The ``sklearn_cl`` types :func:`load` trusts on top of skops' own.
+    """The types :func:`load` trusts on top of skops' own: ``sklearn_cl``'s
+    and ``torch.device`` (a value of the ``device`` parameter).
 
     Returns
     -------

@@ -9,6 +9,7 @@ import torch
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
 from sklearn_cl.modules import CNN1D
+from sklearn_cl.persistence import load, save
 from tests.helpers import assert_same_state, model_state
 
 _NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="needs no CUDA")
@@ -101,3 +102,14 @@ def test_3d_windows_need_no_in_channels(estimator):
 def test_4d_input_names_the_shapes_cnn1d_takes():
     with pytest.raises(ValueError, match=r"takes input of shape.*got \(2, 3, 4, 4\)"):
         CNN1D(n_features=48, n_outputs=2, in_channels=3)(torch.zeros(2, 3, 4, 4))
+
+
+def test_a_torch_device_parameter_saves_and_loads(data, tmp_path):
+    # the file named torch.device, which load refused as untrusted
+    X, y = data
+    reg = ContinualRegressor(max_epochs=1, device=torch.device("cpu")).fit(X, y)
+    save(reg, tmp_path / "model.skops")
+    loaded = load(tmp_path / "model.skops")
+    assert loaded.device == torch.device("cpu")
+    np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
+    loaded.partial_fit(X, y)
