@@ -96,7 +96,8 @@ def build_net(estimator, X: np.ndarray, n_outputs: int) -> ContinualNet:
 def check_device(estimator) -> None:
     """A ``ValueError`` for a ``device`` this machine lacks or torch does not
     know, before torch fails mid-build with an ``AssertionError`` ("Torch not
-    compiled with CUDA enabled") or a ``RuntimeError``."""
+    compiled with CUDA enabled") or a ``RuntimeError`` ("invalid device
+    ordinal" for ``"cuda:3"`` on a machine with one GPU)."""
     device = estimator.device
     try:
         usable = device_available(device)
@@ -105,16 +106,18 @@ def check_device(estimator) -> None:
             f"device={device!r} is not a torch device ({error}). Use e.g. "
             '"cpu", "cuda" or "cuda:0".'
         ) from None
+    parsed = torch.device(device)
+    if parsed.type == "cuda" and usable:
+        found = torch.cuda.device_count()
+        usable = parsed.index is None or parsed.index < found
+        reason = f" (torch finds {found} CUDA GPU{'s' * (found != 1)})"
+    else:
+        reason = " (torch finds no CUDA GPU)" if parsed.type == "cuda" else ""
     if not usable:
         raise ValueError(
-            f"device={device!r} is not available on this machine"
-            + (
-                " (torch finds no CUDA GPU)"
-                if torch.device(device).type == "cuda"
-                else ""
-            )
-            + f'. Pass device="cpu" to {type(estimator).__name__}, or run '
-            "where that device is."
+            f"device={device!r} is not available on this machine{reason}. Pass "
+            f'device="cpu" to {type(estimator).__name__}, or run where that '
+            "device is."
         )
 
 

@@ -113,3 +113,15 @@ def test_a_torch_device_parameter_saves_and_loads(data, tmp_path):
     assert loaded.device == torch.device("cpu")
     np.testing.assert_array_equal(loaded.predict(X), reg.predict(X))
     loaded.partial_fit(X, y)
+
+
+def test_a_gpu_index_beyond_the_machines_gpus_is_a_clear_error(data, monkeypatch):
+    # torch failed with "invalid device ordinal" (or worse) mid-build
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    reg = ContinualRegressor(max_epochs=1, device="cuda:3")
+    with pytest.raises(
+        ValueError, match=r"'cuda:3' is not available.*finds 1 CUDA GPU\)"
+    ):
+        reg.fit(*data)
+    assert not hasattr(reg, "net_")
