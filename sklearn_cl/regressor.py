@@ -80,7 +80,8 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         Undo any update whose validation score drops by more than a
         tolerance; rejections are recorded in ``rejected_updates_``.
     device : str or torch.device, default="cpu"
-        Where the module trains, e.g. ``"cuda"``.
+        Where the module trains, e.g. ``"cuda"``. A device this machine
+        lacks (``"cuda"`` without a GPU) is a ``ValueError`` at ``fit``.
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, shuffling and dropout. Equal seeds and
         equal call sequences give bit-identical models on the CPU.
