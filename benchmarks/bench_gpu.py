@@ -42,7 +42,7 @@ from sklearn_cl import (
     persistence,
 )
 from sklearn_cl.modules import CNN1D
-from sklearn_cl.strategies import EWC, Replay, Strategy
+from sklearn_cl.strategies import EWC, Graft, Replay, Strategy
 from sklearn_cl.strategies._fisher import diagonal_fisher
 
 STRATEGIES = sorted(
@@ -212,7 +212,44 @@ def check_others(device: str, tmp: str) -> list[dict]:
         assert gap < 1e-3, gap
         return f"relative gap {gap:.1e}"
 
+    def edges():
+        """Today's edge cases on the device: Graft under EWC, 3-D CNN1D input,
+        class weights, a torch.device estimator saved and loaded, a GPU the
+        machine lacks."""
+        first, rest = y < 5, y >= 5
+        combined = ContinualClassifier(
+            callbacks=[("graft", Graft()), ("ewc", EWC())],
+            allow_new_classes=True,
+            class_weight={0: 2.0},
+            device=torch.device(device),
+            random_state=0,
+        ).fit(X[first], y[first])
+        combined.partial_fit(X[rest], y[rest])
+        path = f"{tmp}/edges.skops"
+        persistence.save(combined, path)
+        loaded = persistence.load(path)
+        assert np.array_equal(loaded.predict(X), combined.predict(X))
+        windows = np.random.default_rng(0).standard_normal((256, 2, 24))
+        labels = (windows[:, 0].mean(axis=1) > 0).astype(int)
+        cnn = ContinualClassifier(module=CNN1D, device=device, random_state=0)
+        cnn.fit(windows.astype(np.float32), labels).partial_fit(windows, labels)
+        missing = f"cuda:{torch.cuda.device_count()}" if "cuda" in device else None
+        if missing:
+            try:
+                ContinualClassifier(device=missing).fit(X[:50], y[:50])
+            except ValueError as error:
+                refused = str(error)[:90]
+            else:
+                raise AssertionError(f"{missing} was accepted")
+        else:
+            refused = "not run on cpu"
+        return (
+            f"graft+EWC {combined.score(X, y):.3f}, loaded equal; CNN1D 3-D "
+            f"{cnn.score(windows, labels):.3f}; {refused}"
+        )
+
     return [
+        checked("edge cases of the last session", edges),
         checked("regressor with EWC", regressor),
         checked("CNN1D with EWC", cnn),
         checked("UpdateEnsemble, stacked forward", ensemble),

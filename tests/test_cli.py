@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,14 @@ from sklearn_cl.datasets import load_benchmark
 from sklearn_cl.evaluation import compare_strategies, comparison_verdict
 
 REPO = Path(__file__).resolve().parent.parent
+# a bare environment, but the test runner's own PYTHONPATH kept (where the
+# dependencies may be installed)
+BARE_ENV = {
+    "PYTHONPATH": os.pathsep.join(
+        filter(None, [str(REPO), os.environ.get("PYTHONPATH")])
+    ),
+    "PATH": "",
+}
 
 # tiny settings: two tasks, one-epoch networks
 TINY = ["--n-tasks", "2", "--epochs", "2", "--update-epochs", "1", "--hidden", "16"]
@@ -134,7 +143,7 @@ def test_python_dash_m_runs_the_command(tmp_path):
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env={"PYTHONPATH": str(REPO), "PATH": ""},
+        env=BARE_ENV,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
@@ -154,7 +163,7 @@ def test_the_command_imports_the_model_file_format_only_for_fit_and_update():
         [sys.executable, "-c", code],
         capture_output=True,
         text=True,
-        env={"PYTHONPATH": str(REPO), "PATH": ""},
+        env=BARE_ENV,
         timeout=300,
     )
     assert result.returncode == 0, result.stderr

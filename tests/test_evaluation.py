@@ -493,3 +493,23 @@ def test_the_table_names_what_its_scores_are():
     )
     assert set(table["scoring"]) == {"neg_max_error"}
     assert (table["average_score_mean"] < 0).all()
+
+
+@pytest.mark.slow  # starts fresh worker interpreters
+def test_parallel_runs_do_not_fork_where_torch_sees_a_gpu(monkeypatch):
+    # on a GPU machine a forked worker's backward fails once the parent has
+    # trained ("Unable to handle autograd's threading in combination with
+    # fork-based multiprocessing"): the runs go to loky's fresh workers
+    from sklearn_cl.evaluation import _compare
+
+    def no_fork(*args):
+        raise AssertionError("forked where torch sees a GPU")
+
+    monkeypatch.setattr(_compare, "_has_accelerator", lambda: True)
+    monkeypatch.setattr(_compare, "_forked", no_fork)
+    assert not _compare._forks()
+    sgd, tasks = {"sgd": SGDClassifier()}, permuted_digits(n_tasks=2)
+    serial = compare_strategies(sgd, tasks, n_seeds=2, joint=False)
+    parallel = compare_strategies(sgd, tasks, n_seeds=2, joint=False, n_jobs=2)
+    scores = "average_score_mean"
+    assert serial[scores].tolist() == parallel[scores].tolist()

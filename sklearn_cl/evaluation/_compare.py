@@ -2,16 +2,19 @@
 
 The (estimator, seed) runs are independent, so they run in parallel with
 ``n_jobs``. With joblib's default process backend (loky) on a platform that
-forks, they go to forked worker processes (the standard library's
-``ProcessPoolExecutor``): loky's workers are fresh interpreters that import
-torch and scikit-learn again, which took 2-9 seconds on a 2-core machine,
-as long as the whole default comparison's runs on one core, so two workers
-were no faster than one. joblib's own fork backend ("multiprocessing")
-cannot hand back results as they finish, which the progress bar needs. Any
-other joblib backend the caller activates (``joblib.parallel_config(backend=
-"dask")`` for a dask cluster, threads, ...) is used as it is. Every run
-trains on one torch thread (and one BLAS thread) in its worker, so workers
-do not compete for the cores, and the numbers are those of the serial run.
+forks, and where torch sees no GPU, they go to forked worker processes (the
+standard library's ``ProcessPoolExecutor``): loky's workers are fresh
+interpreters that import torch and scikit-learn again, which took 2-9
+seconds on a 2-core machine, as long as the whole default comparison's runs
+on one core, so two workers were no faster than one. Where torch sees a
+GPU, a forked child cannot train once its parent has (autograd keeps a
+thread per GPU after its first backward pass), so there the runs go to
+loky's workers. joblib's own fork backend ("multiprocessing") cannot hand
+back results as they finish, which the progress bar needs. Any other joblib
+backend the caller activates (``joblib.parallel_config(backend="dask")``
+for a dask cluster, threads, ...) is used as it is. Every run trains on one
+torch thread (and one BLAS thread) in its worker, so workers do not compete
+for the cores, and the numbers are those of the serial run.
 
 Forked workers inherit the runs (estimators and tasks, half a megabyte for
 the digits) when they start, so only a run's index goes down the pipe and
@@ -140,11 +143,23 @@ def _n_workers(jobs: list, n_jobs) -> int:
     return min(effective_n_jobs(n_jobs), len(jobs))
 
 
+def _has_accelerator() -> bool:
+    """Whether torch sees a GPU (CUDA, ROCm, MPS, XPU, ...)."""
+    accelerator = getattr(torch, "accelerator", None)  # torch >= 2.6
+    if accelerator is not None:
+        return accelerator.is_available()
+    return torch.cuda.is_available() or torch.backends.mps.is_available()
+
+
 def _forks() -> bool:
     """Whether parallel runs go to forked workers: under joblib's default
-    process backend, where the platform can fork."""
+    process backend, where the platform can fork and torch sees no GPU
+    (once a backward pass has run, torch's autograd keeps a thread per GPU,
+    and a forked child's backward fails: "Unable to handle autograd's
+    threading in combination with fork-based multiprocessing")."""
     loky = isinstance(get_active_backend()[0], BACKENDS["loky"])
-    return loky and "fork" in multiprocessing.get_all_start_methods()
+    can_fork = "fork" in multiprocessing.get_all_start_methods()
+    return loky and can_fork and not _has_accelerator()
 
 
 def _runs_here_or_forked(jobs: list, n_jobs) -> bool:
