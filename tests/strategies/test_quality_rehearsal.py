@@ -15,9 +15,10 @@ DER 0.940, joint 0.954. Measured here (``benchmarks/bench_strategies.py``,
 - split digits, 75/25: 0.913 / 0.953 / 0.954 (ER-ACE 0.932, A-GEM 0.51);
 - split digits, 50/50 (``split_digits``' own split): 0.885 / 0.919 / 0.926;
 - split MNIST-1D, MLP: 0.368 / 0.410 / 0.452 (CNN1D in the benchmark);
-- permuted digits: 0.881 / 0.941 / 0.938 (DER++ with the paper's
-  permuted-MNIST alpha=1: 0.939, and 0.941 over seeds 0-5; the issue asks
-  0.94);
+- permuted digits: 0.881 / 0.941 / 0.938; the issue asks 0.94 of DER++.
+  With ``alpha=1, beta=0.5``, chosen on permuted digits with seeds 3-5 from
+  the grid alpha in {0.3, 0.5, 1}, beta in {0.5, 1}, DER++ reaches 0.943
+  on nine other seeds (0-2, 6-11), where its defaults give 0.939;
 - split digits, 50/50, growing head (``sklearn-cl compare``): 0.901 / 0.918
   / 0.935; as the command runs it (its seeding, 6 seeds) 0.912 / 0.921 /
   0.942.
@@ -48,6 +49,8 @@ STRATEGIES = {
     "replay": lambda: [Replay(200)],
     "der": lambda: [DER(buffer_size=200)],
     "der++": lambda: [DERPlusPlus(buffer_size=200)],
+    # chosen on permuted digits with seeds 3-5 (benchmarks/bench_strategies.py)
+    "der++, permuted": lambda: [DERPlusPlus(alpha=1.0, beta=0.5, buffer_size=200)],
     "der, refresh=False": lambda: [DER(buffer_size=200, refresh=False)],
     "der, center=False": lambda: [DER(buffer_size=200, center=False)],
     "er-ace": lambda: [ERACE(200)],
@@ -111,6 +114,15 @@ def test_refreshing_the_stored_outputs_beats_keeping_them(sequence):
 def test_der_plus_plus_on_permuted_digits_approaches_avalanche_s_der():
     # issue 13 asks >= 0.94; measured 0.938 (seeds 0-2); Replay 0.881
     assert mean("permuted", "der++") >= 0.935
+
+
+def test_der_plus_plus_chosen_for_permuted_digits_reaches_094():
+    # alpha and beta chosen on seeds 3-5; reported on nine others: measured
+    # 0.943 against 0.939 with the defaults (higher on each of the nine)
+    held_out = [0, 1, 2, 6, 7, 8, 9, 10, 11]
+    chosen = mean("permuted", "der++, permuted", held_out)
+    assert chosen >= 0.94
+    assert chosen > mean("permuted", "der++", held_out) + 0.002
 
 
 @cache
