@@ -88,6 +88,7 @@ def build_net(estimator, X: np.ndarray, n_outputs: int) -> ContinualNet:
     )
     net.initialize()
     _check_output_shape(estimator, net, X[:1], n_outputs)
+    _check_log_probabilities(net, X[:1])
     estimator._built_with = estimator._network_params()
     estimator._callback_specs = {name: callback_spec(cb) for name, cb in entries}
     return net
@@ -221,6 +222,24 @@ def _callback_entries(estimator) -> list[tuple[str, object]]:
         )
         entries += list(zip(EARLY_STOPPING_NAMES, (score, stop)))
     return entries
+
+
+def _check_log_probabilities(net, X_one) -> None:
+    """``NLLLoss`` (skorch's classifier default) takes log-probabilities;
+    on logits, as the built-in modules return, it trains towards ever larger
+    logits of the true class and nothing else."""
+    if not isinstance(net.criterion_, torch.nn.NLLLoss):
+        return
+    out = net.forward_raw(to_tensor(X_one))
+    log_total = float(torch.logsumexp(out.double(), dim=1)[0])
+    if not abs(log_total) < 1e-3:
+        raise ValueError(
+            "criterion=NLLLoss needs log-probabilities, but the module's "
+            "outputs are not (their exponentials sum to "
+            f"{np.exp(log_total):.3g}, not 1). Use the default criterion "
+            "(CrossEntropyLoss, which takes logits), or end the module with "
+            "nn.LogSoftmax(dim=1)."
+        )
 
 
 def _check_output_shape(estimator, net, X_one, n_outputs: int) -> None:

@@ -91,6 +91,12 @@ _CHECKPOINTS = (Checkpoint, TrainEndCheckpoint)
 _OWN_GROUP_KEYS = ("params", "lr_scale", "initial_lr")
 # losses whose `weight` is one weight per class, as torch's mean divides by
 _CLASS_LOSSES = (torch.nn.CrossEntropyLoss, torch.nn.NLLLoss)
+_NOTHING_TO_TRAIN = (
+    "The loss does not depend on any trainable parameter: every parameter of "
+    "the module is frozen (requires_grad=False, by a callback such as "
+    "skorch's Freezer or by the module itself). Leave some parameters "
+    "trainable, e.g. the output layer."
+)
 
 
 def _overrides(callback, hook: str) -> bool:
@@ -453,6 +459,8 @@ class ContinualNet(NeuralNet):
                 term = _invoke(cb.penalty, self, Xb, yb, y_pred, context=context)
                 if term is not None:
                     loss = loss + term
+            if not loss.requires_grad:
+                raise ValueError(_NOTHING_TO_TRAIN)
             loss.backward()
             if events:
                 self._notify(

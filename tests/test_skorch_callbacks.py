@@ -411,3 +411,40 @@ def test_monitoring_validation_without_validation_data_says_so(make, digits, tmp
     with pytest.raises(ValueError, match="monitors 'valid_loss.*no validation data"):
         classifier([make(tmp_path)]).fit(X[:100], y[:100])
     classifier([make(tmp_path)], train_split=0.2).fit(X[:200], y[:200])
+
+
+def test_freezing_every_parameter_is_a_clear_error_that_changes_nothing(digits):
+    # torch's own message was "element 0 of tensors does not require grad
+    # and does not have a grad_fn"
+    X, y = digits
+    est = classifier([]).fit(X[:300], y[:300])
+    before = {k: v.clone() for k, v in est.net_.module_.state_dict().items()}
+    est.set_params(callbacks=[Freezer("*")])
+    with pytest.raises(ValueError, match="every parameter of the module is frozen"):
+        est.partial_fit(X[300:400], y[300:400])
+    after = est.net_.module_.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert est.n_updates_ == 0
+    assert all(p.requires_grad for p in est.net_.module_.parameters())
+    est.set_params(callbacks=[]).partial_fit(X[300:400], y[300:400])
+    assert est.n_updates_ == 1
+
+
+class LogSoftmaxMLP(torch.nn.Module):
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return torch.log_softmax(self.linear(X), dim=1)
+
+
+def test_nll_loss_needs_a_module_that_returns_log_probabilities(digits):
+    # skorch's classifier default; on the built-in MLP's logits it trained
+    # silently towards ever larger logits (0.195 accuracy on digits)
+    X, y = digits
+    with pytest.raises(ValueError, match="NLLLoss needs log-probabilities"):
+        classifier([], criterion=torch.nn.NLLLoss).fit(X, y)
+    est = classifier([], criterion=torch.nn.NLLLoss, module=LogSoftmaxMLP)
+    assert est.fit(X, y).score(X, y) > 0.9
+    np.testing.assert_allclose(est.predict_proba(X[:5]).sum(axis=1), 1, rtol=1e-5)

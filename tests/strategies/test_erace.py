@@ -50,7 +50,7 @@ def test_regressors_and_other_criteria_are_rejected(digits):
     with pytest.raises(ValueError, match="ERACE needs class labels"):
         reg.fit(X[:50], y[:50].astype(float))
     clf = ContinualClassifier(
-        max_epochs=1, criterion=torch.nn.NLLLoss, callbacks=[ERACE()]
+        max_epochs=1, criterion=torch.nn.MultiMarginLoss, callbacks=[ERACE()]
     )
     with pytest.raises(ValueError, match="needs the default criterion"):
         clf.fit(X[:50], y[:50])
