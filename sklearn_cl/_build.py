@@ -89,6 +89,7 @@ def build_net(estimator, X: np.ndarray, n_outputs: int) -> ContinualNet:
     net.initialize()
     _check_output_shape(estimator, net, X[:1], n_outputs)
     _check_log_probabilities(net, X[:1])
+    _check_step_needs_no_closure(net)
     estimator._built_with = estimator._network_params()
     estimator._callback_specs = {name: callback_spec(cb) for name, cb in entries}
     return net
@@ -222,6 +223,20 @@ def _callback_entries(estimator) -> list[tuple[str, object]]:
         )
         entries += list(zip(EARLY_STOPPING_NAMES, (score, stop)))
     return entries
+
+
+def _check_step_needs_no_closure(net) -> None:
+    """The training loop takes one plain ``optimizer.step()`` per batch;
+    an optimizer that must re-evaluate the loss (``LBFGS``) fails there
+    with a ``TypeError`` about a missing ``closure``."""
+    closure = inspect.signature(net.optimizer_.step).parameters.get("closure")
+    if closure is not None and closure.default is inspect.Parameter.empty:
+        raise ValueError(
+            f"optimizer={type(net.optimizer_).__name__} needs a closure at "
+            "every step (it evaluates the loss several times per step), which "
+            "the estimators' minibatch updates do not give. Use a first-order "
+            "optimizer such as torch.optim.Adam (the default) or SGD."
+        )
 
 
 def _check_log_probabilities(net, X_one) -> None:

@@ -448,3 +448,12 @@ def test_nll_loss_needs_a_module_that_returns_log_probabilities(digits):
     est = classifier([], criterion=torch.nn.NLLLoss, module=LogSoftmaxMLP)
     assert est.fit(X, y).score(X, y) > 0.9
     np.testing.assert_allclose(est.predict_proba(X[:5]).sum(axis=1), 1, rtol=1e-5)
+
+
+def test_an_optimizer_that_needs_a_closure_is_refused_with_the_reason(digits):
+    # skorch passes a closure to every step; the lean loop does not, and
+    # LBFGS failed at the first batch with "missing ... 'closure'"
+    X, y = digits
+    with pytest.raises(ValueError, match="LBFGS needs a closure"):
+        classifier([], optimizer=torch.optim.LBFGS).fit(X, y)
+    assert classifier([], optimizer=torch.optim.SGD).fit(X, y).n_updates_ == 0
