@@ -99,6 +99,19 @@ _NOTHING_TO_TRAIN = (
 )
 
 
+def _trainable_flags(module) -> list:
+    return [(p, p.requires_grad) for p in module.parameters()]
+
+
+def _restore_flags(flags: list) -> None:
+    """Undo what a callback froze or unfroze during a call (skorch's
+    ``Freezer``, ``Unfreezer``, ``ParamMapper``): it acts in the calls it is
+    among the callbacks of, as the ``Freeze`` strategy does, and a saved
+    model, which keeps no such flags, agrees with the live one."""
+    for param, flag in flags:
+        param.requires_grad_(flag)
+
+
 def _overrides(callback, hook: str) -> bool:
     base = Strategy if hook in _STRATEGY_HOOKS else Callback
     method = getattr(type(callback), hook, None)
@@ -290,6 +303,7 @@ class ContinualNet(NeuralNet):
         )
         new = (X, y, weight)
         whole = self.batch_size <= 0
+        module, trainable = self.module_, _trainable_flags(self.module_)
         try:
             # validation data comes from the call's new data only: what a
             # strategy adds (rehearsal's stored samples) is trained on
@@ -311,6 +325,8 @@ class ContinualNet(NeuralNet):
         finally:
             if whole:
                 self.batch_size = -1
+            if self.module_ is module:  # not replaced by a graft
+                _restore_flags(trainable)
             for _, cb in self.callbacks_:
                 if isinstance(cb, Strategy):
                     cb._clear_transient_state()

@@ -457,3 +457,16 @@ def test_an_optimizer_that_needs_a_closure_is_refused_with_the_reason(digits):
     with pytest.raises(ValueError, match="LBFGS needs a closure"):
         classifier([], optimizer=torch.optim.LBFGS).fit(X, y)
     assert classifier([], optimizer=torch.optim.SGD).fit(X, y).n_updates_ == 0
+
+
+def test_a_freezer_acts_in_the_calls_it_is_among_the_callbacks_of(digits):
+    # as the Freeze strategy: the layer frozen in the first update trains in
+    # the next once the Freezer is removed (it stayed frozen in the live
+    # model, though not in a pickled or saved copy, which keep no flags)
+    X, y = digits
+    est = classifier([]).fit(X[:300], y[:300])
+    est.set_params(callbacks=[Freezer(FIRST_LAYER)]).partial_fit(X[:100], y[:100])
+    assert all(p.requires_grad for p in est.net_.module_.parameters())
+    frozen = est.net_.module_.layers[0].weight.detach().clone()
+    est.set_params(callbacks=[]).partial_fit(X[100:200], y[100:200])
+    assert not torch.equal(est.net_.module_.layers[0].weight, frozen)
