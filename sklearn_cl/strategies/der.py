@@ -365,7 +365,8 @@ class DERPlusPlus(DER):
     regressor's squared error). The labels correct outputs stored before the
     network had learned a sample well, and hold the classes whose stored
     logits are stale. The two memory batches go through the network in one
-    forward pass.
+    forward pass. Both terms weigh each stored sample by the weight it was
+    stored with, as :class:`DER` does.
 
     Use it where :class:`DER` fits; the authors found it the better of the
     two on every benchmark of their paper, and so it is here on new classes
