@@ -24,9 +24,16 @@ failing at the next update:
   state (every training call that makes them non-finite is undone);
 - the tensors a strategy keeps per parameter (in a dict keyed by the
   module's parameter names) have the parameter's shape;
-- the optimizer's state holds, per parameter, scalars and tensors of the
-  parameter's shape, some axes possibly shrunk to 1 (torch's
-  ``Optimizer.load_state_dict`` checks only the number of parameters).
+- the optimizer's state holds, per parameter, scalars where torch keeps
+  scalars (``step``), tensors of exactly the parameter's shape where torch
+  keeps one value per element (Adam's moments, momentum buffers, ...), and
+  Adafactor's factored moments with the one axis its factoring shrinks to
+  1: torch's ``Optimizer.load_state_dict`` checks only the number of
+  parameters, and a moment of shape ``(1, 1)`` for a ``(100, 64)`` weight
+  broadcasts, making every later step wrong without an error. An entry
+  torch's optimizers do not have (a third-party optimizer's) may have the
+  parameter's shape with some axes shrunk to 1, as a factored state would.
+  The optimizer state is checked before any of it is loaded.
 """
 
 from __future__ import annotations
@@ -167,8 +174,9 @@ def load_net_state(net, state: dict, X_one) -> None:
             "which a fitted model never keeps: the file was edited or corrupted."
         )
     net.module_.load_state_dict(weights)
-    net.optimizer_.load_state_dict(restore(state["optimizer"]))
-    _check_optimizer_state(net.optimizer_)
+    optimizer_state = restore(state["optimizer"])
+    _check_optimizer_state(net, optimizer_state)
+    net.optimizer_.load_state_dict(optimizer_state)
     net.history = History(state["history"])
 
 
@@ -193,23 +201,84 @@ def _check_per_parameter_state(strategy: str, value, shapes: dict) -> None:
                 )
 
 
-def _check_optimizer_state(optimizer) -> None:
-    """Every tensor the optimizer keeps for a parameter is a scalar (a step
-    count) or has the parameter's shape, some axes of it shrunk to 1 (the
-    factored moments of Adafactor); anything else fails only at the next
-    update."""
-    for group in optimizer.param_groups:
-        for param in group["params"]:
-            for key, value in optimizer.state.get(param, {}).items():
-                if torch.is_tensor(value) and value.dim() and not _fits(value, param):
-                    raise ValueError(
-                        f"The saved optimizer state {key!r} has shape "
-                        f"{tuple(value.shape)} for a parameter of shape "
-                        f"{tuple(param.shape)}: the file was edited or corrupted."
-                    )
+# the state torch's optimizers keep per parameter (torch 2.13), by role:
+# one value (a step count, ASGD's and NAdam's running factors), one value per
+# element of the parameter, or Adafactor's row and column moments, which
+# shrink the axis named here to 1 (torch.optim.Adafactor: the last for the
+# row moments, the second last for the column moments)
+_SCALAR_STATE = frozenset({"step", "eta", "mu", "mu_product"})
+_ELEMENTWISE_STATE = frozenset(
+    {
+        "exp_avg",  # Adam, AdamW, Adamax, NAdam, RAdam, SparseAdam
+        "exp_avg_sq",
+        "max_exp_avg_sq",  # amsgrad
+        "exp_inf",  # Adamax
+        "momentum_buffer",  # SGD, RMSprop, Muon
+        "square_avg",  # RMSprop, Adadelta
+        "grad_avg",  # RMSprop(centered=True)
+        "acc_delta",  # Adadelta
+        "sum",  # Adagrad
+        "ax",  # ASGD
+        "prev",  # Rprop
+        "step_size",
+        "variance",  # Adafactor, parameters of one axis
+    }
+)
+_FACTORED_STATE = {"row_var": -1, "col_var": -2}
 
 
-def _fits(value: torch.Tensor, param: torch.Tensor) -> bool:
-    return value.dim() == param.dim() and all(
-        v in (1, p) for v, p in zip(value.shape, param.shape)
-    )
+def _check_optimizer_state(net, saved: dict) -> None:
+    """Every tensor the saved optimizer state keeps for a parameter has the
+    shape its role gives it (see the module docstring); anything else would
+    fail at the next update, or silently broadcast."""
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        return  # not an optimizer's state dict: torch's load refuses it
+    names = {p: name for name, p in net.module_.named_parameters()}
+    # torch matches the saved state to the parameters by position, group by
+    # group, as here; different counts are its own error, when it loads
+    ids = {
+        saved_id: param
+        for saved_group, group in zip(
+            saved.get("param_groups", []), net.optimizer_.param_groups
+        )
+        for saved_id, param in zip(saved_group.get("params", []), group["params"])
+    }
+    for saved_id, entries in saved["state"].items():
+        param = ids.get(saved_id)
+        if param is None or not isinstance(entries, dict):
+            continue
+        for key, value in entries.items():
+            expected = _shape_wanted(key, value, param)
+            if expected is not None:
+                name = names.get(param, f"#{saved_id}")
+                raise ValueError(
+                    f"The saved optimizer state {key!r} has shape "
+                    f"{tuple(value.shape)} for parameter {name!r} of shape "
+                    f"{tuple(param.shape)}; it must be {expected}: the file was "
+                    "edited or corrupted (a moment that broadcasts would make "
+                    "every later step wrong). Load an unedited copy of the "
+                    "file, or fit the model again."
+                )
+
+
+def _shape_wanted(key, value, param: torch.Tensor) -> str | None:
+    """The shape ``value`` should have, in words, when it has another; None
+    when it fits (or is no tensor)."""
+    if not torch.is_tensor(value):
+        return None
+    shape, want = tuple(value.shape), tuple(param.shape)
+    if key in _SCALAR_STATE:
+        return None if shape == () else "a scalar, of shape ()"
+    if key in _ELEMENTWISE_STATE:
+        return None if shape == want else f"the parameter's shape, {want}"
+    if key in _FACTORED_STATE and len(want) >= 2:
+        axis = _FACTORED_STATE[key] % len(want)
+        want = want[:axis] + (1,) + want[axis + 1 :]
+        return None if shape == want else f"{want} (the parameter's, factored)"
+    # an entry of another optimizer: a scalar, or the parameter's shape with
+    # some axes possibly shrunk to 1 (a factored state)
+    if shape == () or (
+        len(shape) == len(want) and all(v in (1, p) for v, p in zip(shape, want))
+    ):
+        return None
+    return f"a scalar or the parameter's shape, {want}, some axes possibly 1"

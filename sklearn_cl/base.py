@@ -225,6 +225,8 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         tasks = check_tasks(tasks, len(X))
         y_encoded, n_outputs = self._encode_y(y, reset=first_training, classes=classes)
         weight = nonzero(self._combined_weight(weight, y_encoded, y))
+        if not first_training:
+            self._check_update_targets(y_encoded, weight)
         if first_training:
             self._start(X, n_outputs)
         else:
@@ -285,6 +287,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
 
     def _check_update_weights(self) -> None:
         """Hook for the classifier's check of ``class_weight`` in updates."""
+
+    def _check_update_targets(self, y_encoded, weight) -> None:
+        """Hook for the regressor's check of an update's target scale."""
 
     def _train(
         self, X, y, weight, *, is_update: bool, label: str, fit_budget: bool

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.base import RegressorMixin
@@ -11,6 +13,17 @@ from ._param_validation import StrOptions
 from .base import ContinualEstimator
 
 __all__ = ["ContinualRegressor"]
+
+# An update warns when its targets, standardised with the statistics of the
+# first training, have a root-mean-square above this (in standard
+# deviations of the first training's targets). Measured on real streams
+# (benchmarks/target_shift.py): the Elec2 demand series, fitted on its first
+# day, week, month or year and updated every half-hour, day or week over the
+# 2.5 years that follow, never exceeds 4.7 (a single half-hour); diabetes,
+# fitted on 20-100 shuffled patients and updated one or ten at a time, never
+# exceeds 4.0 (20 shuffles). A change of units by a factor of 10 gives 20 or
+# more on both.
+TARGET_SHIFT_LIMIT = 10.0
 
 
 class ContinualRegressor(RegressorMixin, ContinualEstimator):
@@ -62,8 +75,11 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         and standard deviation of the targets of the first training (``fit``,
         or the first ``partial_fit``), fixed for all updates so that the
         network's outputs keep their meaning; predictions are transformed
-        back. None: the network learns ``y`` as it is. Changing it needs a
-        new ``fit``.
+        back. An update whose targets lie far outside that scale (a root
+        mean square of more than 10 such standard deviations from the
+        mean, as after a change of units; real drift stays below 5) trains
+        all the same, with a warning that names the shift. None: the
+        network learns ``y`` as it is. Changing it needs a new ``fit``.
     train_split, early_stopping, validation_fraction, n_iter_no_change, tol
         Validation and early stopping, as in :class:`ContinualClassifier`
         (the validation score is R²).
@@ -238,6 +254,43 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         if scaler is not None:
             y = (y - scaler.mean_) / scaler.scale_
         return y.astype(np.float32), n_outputs
+
+    def _check_update_targets(self, y_encoded, weight) -> None:
+        """Warn when an update's targets lie far outside the scale of the
+        first training (see ``TARGET_SHIFT_LIMIT``); the update goes on.
+
+        The statistics stay those of the first training, as scikit-learn's
+        ``TransformedTargetRegressor`` keeps its transformer: rescaling
+        (as ``StandardScaler.partial_fit`` or river's running
+        ``TargetStandardScaler`` would) changes every prediction of the
+        model at once, old inputs included, which an update must not do.
+        """
+        scaler = self.target_scaler_
+        if scaler is None:
+            return
+        z = y_encoded.astype(np.float64)
+        mean = np.average(z, axis=0, weights=weight)
+        rms = np.sqrt(np.average(np.square(z), axis=0, weights=weight))
+        worst = int(np.argmax(rms))
+        if rms[worst] <= TARGET_SHIFT_LIMIT:
+            return
+        spread = np.sqrt(max(rms[worst] ** 2 - mean[worst] ** 2, 0.0))
+        which = "The targets" if self.n_outputs_ == 1 else f"Target {worst}"
+        warnings.warn(
+            f"{which} of this update lie {rms[worst]:.3g} standard deviations "
+            "(root mean square) from the scale the network was trained for: "
+            f"mean {scaler.mean_[worst] + mean[worst] * scaler.scale_[worst]:.4g} "
+            f"and spread {spread * scaler.scale_[worst]:.4g} here, against mean "
+            f"{scaler.mean_[worst]:.4g} and standard deviation "
+            f"{scaler.scale_[worst]:.4g} at the first training (drift on real "
+            "data stays below 5). The network keeps "
+            "learning (y - mean) / standard deviation with those statistics, "
+            "far outside its range. If the units changed, convert y back to "
+            "those of the first training; if the targets moved for good, "
+            "refit with `fit` on recent data.",
+            UserWarning,
+            stacklevel=7,  # the caller of partial_fit
+        )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,23 @@ def the_strategy(net):
     """The one strategy among the net's callbacks (skorch's own come first)."""
     (strategy,) = [cb for _, cb in net.callbacks_ if isinstance(cb, Strategy)]
     return strategy
+
+
+def as_an_older_release_wrote(model, how, tmp_path, monkeypatch, owner, method, edit):
+    """``model`` saved (``how``: "pickle" or "skops") while ``owner.method``
+    returns what ``edit`` makes of its result (what an older release wrote),
+    then loaded by this one."""
+    from sklearn_cl.persistence import load, save
+
+    written = getattr(owner, method)
+
+    def older(self):
+        return edit(written(self))
+
+    with monkeypatch.context() as patch:
+        patch.setattr(owner, method, older)
+        if how == "pickle":
+            data = pickle.dumps(model)
+        else:
+            save(model, tmp_path / "old.skops")
+    return pickle.loads(data) if how == "pickle" else load(tmp_path / "old.skops")

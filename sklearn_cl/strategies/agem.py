@@ -31,6 +31,12 @@ class AGEM(_Memory):
     constrain the step; they are never trained on, which is what separates
     A-GEM from :class:`Replay`.
 
+    A sample stored from a call with ``sample_weight`` keeps its weight
+    (times its class weight), and the reference loss is the weighted mean
+    :math:`\sum_i w_i \ell_i / \sum_i w_i` over the memory batch, as the
+    estimator weighs the new samples: a stored sample of weight 0 does not
+    constrain the step. Without weights every stored sample weighs 1.
+
     Use it when a small memory may be kept but the update must not be pulled
     towards old data (e.g. updates bring the same classes with new inputs).
     It forgets less than fine-tuning but, in class-incremental benchmarks,
@@ -83,7 +89,7 @@ class AGEM(_Memory):
     """
 
     _learned_state = ("rng_", "buffer_", "n_projected_")
-    _transient_state = ("cache_X_", "cache_y_", "generator_", "projected_")
+    _transient_state = ("cache_X_", "cache_y_", "cache_w_", "generator_", "projected_")
     _parameter_constraints = {
         "buffer_size": [POSITIVE, None],
         "sample_size": [POSITIVE],
@@ -101,7 +107,7 @@ class AGEM(_Memory):
 
     def initialize(self):
         super().initialize()
-        self.cache_X_ = self.cache_y_ = self.generator_ = None
+        self.cache_X_ = self.cache_y_ = self.cache_w_ = self.generator_ = None
         self.n_projected_ = 0
         self.projected_ = None
         return self
@@ -119,6 +125,10 @@ class AGEM(_Memory):
             return
         self.cache_X_ = torch.from_numpy(self.buffer_.X).to(X.device, X.dtype)
         self.cache_y_ = torch.from_numpy(self.buffer_.y).to(y.device, y.dtype)
+        weights = self.buffer_.sample_weight
+        self.cache_w_ = (
+            None if weights is None else torch.from_numpy(weights).to(X.device)
+        )
         self.generator_ = torch_generator(self._rng(), X.device)
         self.projected_ = torch.zeros((), dtype=torch.int64, device=X.device)
 
@@ -133,8 +143,13 @@ class AGEM(_Memory):
             generator=self.generator_,
             device=self.cache_X_.device,
         )
-        loss = net.criterion_(module(self.cache_X_[index]), self.cache_y_[index])
-        reference = torch.autograd.grad(loss.mean(), params)
+        out, targets = module(self.cache_X_[index]), self.cache_y_[index]
+        loss = (
+            net.criterion_(out, targets).mean()
+            if self.cache_w_ is None  # every stored sample weighs 1
+            else net.weighted_loss(out, targets, self.cache_w_[index])
+        )
+        reference = torch.autograd.grad(loss, params)
         grads = [p.grad for p in params]
         dot = sum((g * r).sum() for g, r in zip(grads, reference))
         norm = sum(r.pow(2).sum() for r in reference)
@@ -143,7 +158,9 @@ class AGEM(_Memory):
         torch._foreach_add_(grads, torch._foreach_mul(reference, -coef))
         self.projected_ += (coef < 0).to(torch.int64)
 
-    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
+    def on_update_end(
+        self, net, X=None, y=None, *, context, sample_weight=None, **kwargs
+    ):
         if self._projects(context):
             self.n_projected_ += int(self.projected_)
-        self._store(X, y)
+        self._store(X, y, sample_weight)

@@ -6,7 +6,9 @@ the network's outputs on it), and a classifier's output layer may grow after
 a sample was stored. So the buffer stores each sample with an
 integer id as its target, and the targets and outputs live beside it in
 arrays keyed by that id, trimmed to the ids the buffer still holds after
-every call (at most ``buffer_size`` rows).
+every call (at most ``buffer_size`` rows). Each sample's weight is the
+buffer's own (:attr:`~.buffers.ReservoirBuffer.sample_weight`), so it
+follows the sample through evictions as :class:`~.replay.Replay`'s do.
 """
 
 from __future__ import annotations
@@ -42,6 +44,16 @@ def _centred(outputs: torch.Tensor) -> torch.Tensor:
     """Each row minus its mean: the part of a classifier's logits that
     softmax sees (adding a constant to a row changes no probability)."""
     return outputs - outputs.mean(dim=1, keepdim=True)
+
+
+def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``sum(w_i * l_i) / sum(w_i)`` (0 when every weight is 0), each
+    sample's loss ``l_i`` the mean over its entries: the estimator's
+    convention for a weighted batch (``ContinualNet.weighted_loss``)."""
+    losses = losses.flatten(1).mean(1)
+    return (losses * weight).sum() / weight.sum().clamp_min(
+        torch.finfo(weight.dtype).tiny
+    )
 
 
 def _outputs(net, X: torch.Tensor) -> np.ndarray:
@@ -116,6 +128,13 @@ class DER(_Memory):
     take over the old samples: 0.19 accuracy instead of 0.88 on split digits
     with a growing head.) ``fit`` trains from scratch and has no memory to
     match; it fills the memory for the first update.
+
+    A sample stored from a call with ``sample_weight`` keeps its weight
+    (times its class weight), and the memory terms are weighted means over
+    the memory batch, :math:`\sum_i w_i d_i / \sum_i w_i` with :math:`d_i`
+    the sample's mean squared distance (or loss), as the estimator weighs
+    the new samples: a stored sample of weight 0 has no influence. Without
+    weights every stored sample weighs 1.
 
     Use it where :class:`Replay` fits (a few hundred past samples may be
     kept), and especially when each update brings new classes: on split
@@ -194,7 +213,13 @@ class DER(_Memory):
 
     _learned_state = ("rng_", "buffer_", "ids_", "targets_", "outputs_")
     _legacy_params = {"refresh": False, "center": False}
-    _transient_state = ("cache_X_", "cache_targets_", "cache_outputs_", "generator_")
+    _transient_state = (
+        "cache_X_",
+        "cache_targets_",
+        "cache_outputs_",
+        "cache_w_",
+        "generator_",
+    )
     _parameter_constraints = {
         "alpha": [Interval(Real, 0, None, closed="left")],
         "buffer_size": [POSITIVE, None],
@@ -227,7 +252,7 @@ class DER(_Memory):
         super().initialize()
         self.ids_ = self.targets_ = self.outputs_ = None
         self.cache_X_ = self.cache_targets_ = self.cache_outputs_ = None
-        self.generator_ = None
+        self.cache_w_ = self.generator_ = None
         return self
 
     def _new_buffer(self):
@@ -246,6 +271,10 @@ class DER(_Memory):
         self.cache_X_ = torch.from_numpy(self.buffer_.X).to(device, X.dtype)
         self.cache_targets_ = torch.from_numpy(self.targets_[rows]).to(device, y.dtype)
         self.cache_outputs_ = torch.from_numpy(self.outputs_[rows]).to(device)
+        weights = self.buffer_.sample_weight
+        self.cache_w_ = (
+            None if weights is None else torch.from_numpy(weights).to(device)
+        )
         self.generator_ = torch_generator(self._rng(), device)
 
     def _draw(self, n: int, device) -> torch.Tensor:
@@ -274,20 +303,29 @@ class DER(_Memory):
         stored = _widened(self.cache_outputs_[index], out.shape[1])
         if self.center and net.classifier:
             matched, stored = _centred(matched), _centred(stored)
-        term = self.alpha * F.mse_loss(matched, stored)
+        weight = self.cache_w_
+        if weight is None:  # every stored sample weighs 1
+            term = self.alpha * F.mse_loss(matched, stored)
+        else:
+            distance = F.mse_loss(matched, stored, reduction="none")
+            term = self.alpha * _weighted_mean(distance, weight[index])
         if len(labelled):
-            label_loss = net.criterion_(
-                out[len(index) :], self.cache_targets_[labelled]
+            out, targets = out[len(index) :], self.cache_targets_[labelled]
+            label_loss = (
+                net.criterion_(out, targets).mean()
+                if weight is None
+                else net.weighted_loss(out, targets, weight[labelled])
             )
-            term = term + self._label_weight() * label_loss.mean()
+            term = term + self._label_weight() * label_loss
         return term
 
-    def on_update_end(self, net, X=None, y=None, **kwargs):
+    def on_update_end(self, net, X=None, y=None, *, sample_weight=None, **kwargs):
         if self.buffer_ is None:
             self.buffer_ = self._new_buffer()
         first = self.buffer_.n_seen
         ids = np.arange(first, first + len(X), dtype=np.int64)
-        self.buffer_.add(X.detach().cpu().numpy(), ids)
+        weight = None if sample_weight is None else sample_weight.cpu().numpy()
+        self.buffer_.add(X.detach().cpu().numpy(), ids, weight)
         new = np.isin(ids, self.buffer_.y)
         if not (new.any() or self.refresh):  # the memory is as it was
             return
@@ -327,7 +365,8 @@ class DERPlusPlus(DER):
     regressor's squared error). The labels correct outputs stored before the
     network had learned a sample well, and hold the classes whose stored
     logits are stale. The two memory batches go through the network in one
-    forward pass.
+    forward pass. Both terms weigh each stored sample by the weight it was
+    stored with, as :class:`DER` does.
 
     Use it where :class:`DER` fits; the authors found it the better of the
     two on every benchmark of their paper, and so it is here on new classes

@@ -186,7 +186,7 @@ def test_call_index_counts_the_calls_of_a_model_started_by_partial_fit():
     for start in (0, 10, 20):
         reg.partial_fit(X[start : start + 10], X[start : start + 10, 0])
     reg.set_params(update_lr=1e30)  # an update rolled back is not counted
-    with pytest.raises(NonFiniteUpdateError):
+    with pytest.raises(NonFiniteUpdateError), pytest.warns(UserWarning, match="lie"):
         reg.partial_fit(X[:10] * 1e10, X[:10, 0] * 1e10)
     reg.set_params(update_lr=None)
     reg.partial_fit(X[:10], X[:10, 0])
