@@ -472,7 +472,9 @@ class ContinualNet(NeuralNet):
             y_pred = self.module_(Xb)
             loss = self.weighted_loss(y_pred, yb, wb)
             for cb in penalties:
-                term = _invoke(cb.penalty, self, Xb, yb, y_pred, context=context)
+                term = _invoke(
+                    cb.penalty, self, Xb, yb, y_pred, context=context, sample_weight=wb
+                )
                 if term is not None:
                     loss = loss + term
             if not loss.requires_grad:

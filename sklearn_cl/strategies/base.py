@@ -260,7 +260,8 @@ class Strategy(Callback):
         return X, y
 
     def penalty(self, net, X, y, y_pred, *, context=None, **kwargs):
-        """Return a scalar tensor added to the batch loss, or None."""
+        """Return a scalar tensor added to the batch loss, or None; receives
+        the batch's ``sample_weight`` too (None when unweighted)."""
 
     def on_update_end(
         self, net, X=None, y=None, *, context=None, is_update=True, **kwargs

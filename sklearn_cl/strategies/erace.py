@@ -151,7 +151,13 @@ class ERACE(Replay):
         logits = y_pred[: self.n_incoming_]
         present = torch.unique(y[: self.n_incoming_])
         correction = logits[:, present].logsumexp(1) - logits.logsumexp(1)
-        return correction.sum() / len(y_pred)
+        weight = kwargs.get("sample_weight")
+        if weight is None:
+            return correction.sum() / len(y_pred)
+        # normalised as the weighted cross-entropy it corrects (0 when every
+        # weight is 0); clamped rather than tested, which would wait for a GPU
+        total = weight.sum().clamp(min=torch.finfo(weight.dtype).tiny)
+        return (weight[: self.n_incoming_] * correction).sum() / total
 
     def on_update_end(self, net, X=None, y=None, **kwargs):
         """Nothing: the call's data joined the memory before training."""

@@ -54,3 +54,24 @@ def test_regressors_and_other_criteria_are_rejected(digits):
     )
     with pytest.raises(ValueError, match="needs the default criterion"):
         clf.fit(X[:50], y[:50])
+
+
+def test_an_incoming_sample_of_weight_zero_has_no_influence(digits):
+    # the correction of the incoming samples' loss is weighted as the loss
+    # it corrects; it counted weight-0 samples at full weight
+    X, y = digits
+    w = np.where(np.arange(300) % 3 == 0, 0.0, 1.0)
+    other = X[300:600].copy()
+    other[w == 0] = X[1000:1100]  # other inputs, same labels, switched off
+    models = []
+    for inputs in (X[300:600], other):
+        clf = ContinualClassifier(
+            hidden_layer_sizes=(16,),
+            max_epochs=2,
+            update_epochs=2,
+            allow_new_classes=True,
+            callbacks=[ERACE(100)],
+            random_state=0,
+        ).fit(X[:300][y[:300] < 5], y[:300][y[:300] < 5])
+        models.append(clf.partial_fit(inputs, y[300:600], sample_weight=w))
+    np.testing.assert_array_equal(*(m.predict_proba(X) for m in models))
