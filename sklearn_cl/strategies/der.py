@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from .._param_validation import Interval, StrOptions
 from ._random import torch_generator
+from ._weighting import weighted_mean
 from .buffers import make_buffer
 from .replay import POSITIVE, RANDOM_STATE, _Memory
 
@@ -44,16 +45,6 @@ def _centred(outputs: torch.Tensor) -> torch.Tensor:
     """Each row minus its mean: the part of a classifier's logits that
     softmax sees (adding a constant to a row changes no probability)."""
     return outputs - outputs.mean(dim=1, keepdim=True)
-
-
-def _weighted_mean(losses: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``sum(w_i * l_i) / sum(w_i)`` (0 when every weight is 0), each
-    sample's loss ``l_i`` the mean over its entries: the estimator's
-    convention for a weighted batch (``ContinualNet.weighted_loss``)."""
-    losses = losses.flatten(1).mean(1)
-    return (losses * weight).sum() / weight.sum().clamp_min(
-        torch.finfo(weight.dtype).tiny
-    )
 
 
 def _outputs(net, X: torch.Tensor) -> np.ndarray:
@@ -308,7 +299,7 @@ class DER(_Memory):
             term = self.alpha * F.mse_loss(matched, stored)
         else:
             distance = F.mse_loss(matched, stored, reduction="none")
-            term = self.alpha * _weighted_mean(distance, weight[index])
+            term = self.alpha * weighted_mean(distance, weight[index])
         if len(labelled):
             out, targets = out[len(index) :], self.cache_targets_[labelled]
             label_loss = (

@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from .._param_validation import Interval
+from ._weighting import weighted_mean
 from .base import Strategy
 
 __all__ = ["LwF"]
@@ -117,17 +118,20 @@ class LwF(Strategy):
             return None
         with torch.no_grad():
             old = self.teacher_(X)
+        weight = kwargs.get("sample_weight")  # a weight-0 sample is dropped
         if not context.is_classifier:
-            return self.alpha * F.mse_loss(y_pred, old)
+            if weight is None:
+                return self.alpha * F.mse_loss(y_pred, old)
+            distance = F.mse_loss(y_pred, old, reduction="none")
+            return self.alpha * weighted_mean(distance, weight)
         n = self.n_distilled_ or old.shape[1]
         T = self.temperature
-        return (
-            self.alpha
-            * T**2
-            * F.kl_div(
-                F.log_softmax(y_pred[:, :n] / T, dim=1),
-                F.log_softmax(old[:, :n] / T, dim=1),
-                reduction="batchmean",
-                log_target=True,
-            )
+        divergence = F.kl_div(
+            F.log_softmax(y_pred[:, :n] / T, dim=1),
+            F.log_softmax(old[:, :n] / T, dim=1),
+            reduction="batchmean" if weight is None else "none",
+            log_target=True,
         )
+        if weight is not None:  # each sample's divergence, summed over classes
+            divergence = weighted_mean(divergence.sum(1, keepdim=True), weight)
+        return self.alpha * T**2 * divergence

@@ -195,3 +195,34 @@ def test_absent_classes_are_kept_by_lwf_and_l2sp(name, kept):
         after = update_lacking_classes(name, seed)[1]
         assert tuned < 0.6 < before
         assert after > kept and after > tuned + 0.2
+
+
+@pytest.mark.parametrize("Estimator", [ContinualClassifier, ContinualRegressor])
+def test_a_sample_of_weight_zero_is_not_distilled(Estimator):
+    # a zero weight drops a row: the distillation counted it at full weight
+    X, y = load_digits(return_X_y=True)
+    X = (X / 16).astype(np.float32)
+    target = y if Estimator is ContinualClassifier else y / 9.0
+    w = np.where(np.arange(300) % 3 == 0, 0.0, 1.0)
+    other = X[300:600].copy()
+    other[w == 0] = X[1000:1100]  # other inputs, switched off
+    models = []
+    for inputs in (X[300:600], other):
+        est = Estimator(
+            hidden_layer_sizes=(16,),
+            max_epochs=2,
+            update_epochs=2,
+            callbacks=[LwF()],
+            random_state=0,
+        ).fit(X[:300], target[:300])
+        models.append(est.partial_fit(inputs, target[300:600], sample_weight=w))
+    np.testing.assert_array_equal(*(m.predict(X) for m in models))
+    unweighted = Estimator(
+        hidden_layer_sizes=(16,), max_epochs=2, callbacks=[LwF()], random_state=0
+    ).fit(X[:300], target[:300])
+    ones = Estimator(
+        hidden_layer_sizes=(16,), max_epochs=2, callbacks=[LwF()], random_state=0
+    ).fit(X[:300], target[:300])
+    unweighted.partial_fit(X[300:600], target[300:600])
+    ones.partial_fit(X[300:600], target[300:600], sample_weight=np.ones(300))
+    np.testing.assert_allclose(ones.predict(X), unweighted.predict(X), rtol=1e-4)
