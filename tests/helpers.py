@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,28 @@ from sklearn_cl.strategies import Strategy
 
 # the reference data sets next to the repository (absent: those tests skip)
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_threads(targets) -> list[BaseException]:
+    """Run each function in a thread of its own; return what they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(target):
+        def run():
+            try:
+                target()
+            except BaseException as error:  # reported by the test
+                errors.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
 
 
 def load_shared(loader):
