@@ -488,7 +488,8 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
         and predictions taken before the step still read."""
         if self.memory_ is None:
             return make_buffer("reservoir", self.memory_size, self._base_seed)
-        return type(self.memory_)._from_state(self.memory_.state_dict())
+        memory = type(self.memory_)(self.memory_.capacity, self.memory_.random_state)
+        return memory.load_state_dict(self.memory_.state_dict())
 
     def _updates_newest(self, update) -> bool:
         """Whether this step updates the newest member rather than adding one;

@@ -57,6 +57,14 @@ def _changed_by_updates(step) -> bool:
     return _is_step(step) and not isinstance(step, FrozenEstimator)
 
 
+def _copied_steps(steps) -> list:
+    """``steps`` with a deep copy of each step an update may change."""
+    return [
+        (name, copy.deepcopy(step) if _changed_by_updates(step) else step)
+        for name, step in steps
+    ]
+
+
 def _readers_copy(pipeline):
     """What predictions read while an update of ``pipeline`` runs in another
     thread (see ``_locking``): the pipeline with a copy of each step the
@@ -65,10 +73,7 @@ def _readers_copy(pipeline):
     if not contended(pipeline):
         return None
     view = shallow_copy(pipeline)
-    view.steps = [
-        (name, copy.deepcopy(step) if _changed_by_updates(step) else step)
-        for name, step in pipeline.steps
-    ]
+    view.steps = _copied_steps(pipeline.steps)
     return view
 
 
@@ -281,10 +286,7 @@ class IncrementalPipeline(Pipeline):
         # update may have begun
         with consistent(self):
             state = super().__getstate__()
-            state["steps"] = [
-                (name, copy.deepcopy(step) if _changed_by_updates(step) else step)
-                for name, step in state["steps"]
-            ]
+            state["steps"] = _copied_steps(state["steps"])
         return state
 
     def __deepcopy__(self, memo):

@@ -19,6 +19,7 @@ from helpers import run_threads
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.linear_model import SGDClassifier
+from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from sklearn_cl import (
@@ -379,3 +380,36 @@ def test_a_model_saved_inside_its_own_update_does_not_deadlock(
         PickleInside.target = PickleInside.path = None
     if how == "save":
         assert (tmp_path / "model.skops").is_file()
+
+
+@pytest.mark.parametrize(
+    "final",
+    [
+        ContinualClassifier(),
+        ContinualRegressor(),
+        SGDClassifier(),
+        KMeans(2),
+        StandardScaler(),
+        "passthrough",
+    ],
+    ids=lambda final: type(final).__name__,
+)
+def test_the_pipeline_offers_the_methods_pipeline_offers(final):
+    # the methods that read under the lock are offered when, and only when,
+    # Pipeline offers them
+    steps = [("scale", StandardScaler()), ("final", final)]
+    for name in [
+        "predict",
+        "predict_proba",
+        "predict_log_proba",
+        "decision_function",
+        "score_samples",
+        "score",
+        "transform",
+        "inverse_transform",
+        "fit_transform",
+        "fit_predict",
+    ]:
+        assert hasattr(IncrementalPipeline(steps), name) == hasattr(
+            Pipeline(steps), name
+        ), name
