@@ -38,6 +38,31 @@ def run_threads(targets) -> list[BaseException]:
     return errors
 
 
+def read_while_updating(model, batches, read) -> tuple[list, list]:
+    """Update ``model`` on each ``(X, y)`` of ``batches`` in one thread while
+    two threads call ``read(model)`` until the updates are done; return what
+    ``read`` gave after each update (the first: before any) and what the
+    readers saw meanwhile."""
+    committed = [read(model)]
+    done = threading.Event()
+    seen: list = []
+
+    def writer():
+        try:
+            for X, y in batches:
+                model.partial_fit(X, y)
+                committed.append(read(model))
+        finally:
+            done.set()
+
+    def reader():
+        while not done.is_set():
+            seen.append(read(model))
+
+    assert run_threads([writer, reader, reader]) == []
+    return committed, seen
+
+
 def load_shared(loader):
     """``loader(SHARED_DATA)`` (``load_elec2``, ...), or skip the test."""
     try:

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import run_threads
+from helpers import read_while_updating
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.linear_model import SGDClassifier
@@ -73,23 +73,10 @@ def test_pipeline_readers_see_it_whole_before_or_after_each_update(digits, final
         [("scale", StandardScaler()), ("model", slow_final(final))]
     )
     pipe.partial_fit(X[:200], y[:200], classes=CLASSES)
-    committed = [pipe.predict_proba(probe)]
-    done = threading.Event()
-    seen: list[np.ndarray] = []
-
-    def writer():
-        try:
-            for start in range(200, 800, 100):
-                pipe.partial_fit(X[start : start + 100], y[start : start + 100])
-                committed.append(pipe.predict_proba(probe))
-        finally:
-            done.set()
-
-    def reader():
-        while not done.is_set():
-            seen.append(pipe.predict_proba(probe))
-
-    assert run_threads([writer, reader, reader]) == []
+    batches = [(X[i : i + 100], y[i : i + 100]) for i in range(200, 800, 100)]
+    committed, seen = read_while_updating(
+        pipe, batches, lambda model: model.predict_proba(probe)
+    )
     assert len(seen) > 0
     for proba in seen:
         assert any(np.array_equal(proba, c) for c in committed)

@@ -16,7 +16,7 @@ import threading
 import numpy as np
 import pytest
 import torch
-from helpers import run_threads
+from helpers import read_while_updating, run_threads
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import SGDClassifier
 
@@ -70,24 +70,13 @@ def test_readers_see_committed_models_only(digits):
         callbacks=[("mode", TrainingMode())],
         random_state=0,
     ).fit(X[:200], y[:200])
-    committed = [clf.predict_proba(probe)]
-    done = threading.Event()
-    seen: list[np.ndarray] = []
 
-    def writer():
-        try:
-            for start in range(200, 1000, 100):
-                clf.partial_fit(X[start : start + 100], y[start : start + 100])
-                committed.append(clf.predict_proba(probe))
-        finally:
-            done.set()
+    def read(model):
+        assert 0.0 <= model.score(probe, y[1500:1600]) <= 1.0
+        return model.predict_proba(probe)
 
-    def reader():
-        while not done.is_set():
-            seen.append(clf.predict_proba(probe))
-            assert 0.0 <= clf.score(probe, y[1500:1600]) <= 1.0
-
-    assert run_threads([writer, reader, reader]) == []
+    batches = [(X[i : i + 100], y[i : i + 100]) for i in range(200, 1000, 100)]
+    committed, seen = read_while_updating(clf, batches, read)
     assert len(seen) > 0
     for outputs in seen:
         assert any(np.array_equal(outputs, c) for c in committed)
