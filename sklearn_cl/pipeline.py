@@ -58,9 +58,11 @@ def _changed_by_updates(step) -> bool:
 
 
 def _copied_steps(steps) -> list:
-    """``steps`` with a deep copy of each step an update may change."""
+    """``steps`` with a deep copy of each step an update may change (one
+    memo: what steps share, their copies share)."""
+    memo: dict = {}
     return [
-        (name, copy.deepcopy(step) if _changed_by_updates(step) else step)
+        (name, copy.deepcopy(step, memo) if _changed_by_updates(step) else step)
         for name, step in steps
     ]
 
