@@ -87,11 +87,14 @@ class Held(SGDClassifier):
     ``Held.entered``): the update is held open while the test acts."""
 
     entered = release = None
+    fail = False  # raise once released
 
     def partial_fit(self, X, y, **kwargs):
         if Held.release is not None:
             Held.entered.set()
             assert Held.release.wait(timeout=60)
+            if Held.fail:
+                raise ValueError("update failed")
         return super().partial_fit(X, y, **kwargs)
 
 
@@ -99,6 +102,7 @@ class Held(SGDClassifier):
 def held():
     yield Held
     Held.entered = Held.release = None
+    Held.fail = False
 
 
 def _held_update(pipe, X, y):
@@ -142,6 +146,47 @@ def test_pipeline_predictions_need_not_wait_for_an_update(digits, held):
         writer.join(timeout=60)
     np.testing.assert_array_equal(seen[1], after_first)
     assert not np.array_equal(pipe.predict_proba(probe), after_first)
+
+
+def test_a_failed_update_leaves_readers_on_the_pipeline_before_it(digits, held):
+    # the updated scaler is put back when the final step fails: readers
+    # during the update and after it see the pipeline as it was before
+    X, y = digits
+    probe = X[1500:]
+    pipe = IncrementalPipeline(
+        [("scale", StandardScaler()), ("model", Held(loss="log_loss", random_state=0))]
+    )
+    pipe.partial_fit(X[:200], y[:200], classes=CLASSES)
+    before = pipe.predict_proba(probe)
+    held.fail = True
+    seen, errors = [], []
+
+    def update(start):
+        try:
+            pipe.partial_fit(X[start : start + 100], y[start : start + 100])
+        except ValueError as error:
+            errors.append(error)
+
+    for start in (200, 300):  # readers wait for the first, not the second
+        Held.entered, Held.release = threading.Event(), threading.Event()
+        writer = threading.Thread(target=update, args=(start,))
+        writer.start()
+        try:
+            assert Held.entered.wait(timeout=60)
+            reader = threading.Thread(
+                target=lambda: seen.append(pipe.predict_proba(probe))
+            )
+            reader.start()
+            reader.join(timeout=0.2)
+        finally:
+            Held.release.set()
+            writer.join(timeout=60)
+            reader.join(timeout=60)
+    assert [str(error) for error in errors] == ["update failed"] * 2
+    assert len(seen) == 2
+    for proba in [*seen, pipe.predict_proba(probe)]:
+        np.testing.assert_array_equal(proba, before)
+    assert pipe[0].n_samples_seen_ == 200
 
 
 class Gate(TransformerMixin, BaseEstimator):
