@@ -105,10 +105,26 @@ def held():
     Held.fail = False
 
 
-def _held_update(pipe, X, y):
-    """Start ``pipe.partial_fit(X, y)`` in a thread, held in its final step."""
+def _held_pipeline(X, y):
+    """A scaler and a ``Held`` model, updated once on ``X, y``."""
+    pipe = IncrementalPipeline(
+        [("scale", StandardScaler()), ("model", Held(loss="log_loss", random_state=0))]
+    )
+    return pipe.partial_fit(X, y, classes=CLASSES)
+
+
+def _held_update(pipe, X, y, errors=None):
+    """Start ``pipe.partial_fit(X, y)`` in a thread, held in its final step;
+    its ``ValueError`` goes to ``errors``."""
+
+    def update():
+        try:
+            pipe.partial_fit(X, y)
+        except ValueError as error:
+            errors.append(error)
+
     Held.entered, Held.release = threading.Event(), threading.Event()
-    writer = threading.Thread(target=lambda: pipe.partial_fit(X, y))
+    writer = threading.Thread(target=update)
     writer.start()
     assert Held.entered.wait(timeout=60)
     return writer
@@ -119,10 +135,7 @@ def test_pipeline_predictions_need_not_wait_for_an_update(digits, held):
     # updates keep a copy of the steps for the readers, who need not wait
     X, y = digits
     probe = X[1500:]
-    pipe = IncrementalPipeline(
-        [("scale", StandardScaler()), ("model", Held(loss="log_loss", random_state=0))]
-    )
-    pipe.partial_fit(X[:200], y[:200], classes=CLASSES)
+    pipe = _held_pipeline(X[:200], y[:200])
     seen = []
     writer = _held_update(pipe, X[200:300], y[200:300])
     reader = threading.Thread(target=lambda: seen.append(pipe.predict_proba(probe)))
@@ -153,29 +166,15 @@ def test_a_failed_update_leaves_readers_on_the_pipeline_before_it(digits, held):
     # during the update and after it see the pipeline as it was before
     X, y = digits
     probe = X[1500:]
-    pipe = IncrementalPipeline(
-        [("scale", StandardScaler()), ("model", Held(loss="log_loss", random_state=0))]
-    )
-    pipe.partial_fit(X[:200], y[:200], classes=CLASSES)
+    pipe = _held_pipeline(X[:200], y[:200])
     before = pipe.predict_proba(probe)
     held.fail = True
     seen, errors = [], []
-
-    def update(start):
-        try:
-            pipe.partial_fit(X[start : start + 100], y[start : start + 100])
-        except ValueError as error:
-            errors.append(error)
-
     for start in (200, 300):  # readers wait for the first, not the second
-        Held.entered, Held.release = threading.Event(), threading.Event()
-        writer = threading.Thread(target=update, args=(start,))
-        writer.start()
+        batch = slice(start, start + 100)
+        writer = _held_update(pipe, X[batch], y[batch], errors)
+        reader = threading.Thread(target=lambda: seen.append(pipe.predict_proba(probe)))
         try:
-            assert Held.entered.wait(timeout=60)
-            reader = threading.Thread(
-                target=lambda: seen.append(pipe.predict_proba(probe))
-            )
             reader.start()
             reader.join(timeout=0.2)
         finally:
