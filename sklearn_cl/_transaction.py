@@ -4,8 +4,8 @@
 ``Transaction``: on an exception, a non-finite loss or non-finite weights,
 or a rejection by the estimator's ``acceptance_check``, the estimator is put
 back exactly as it was before the call. ``attributes_restored_on_error`` is
-the same guarantee for meta-estimators, whose members are replaced, never
-changed in place.
+the same guarantee for meta-estimators, whose attributes (members, memory)
+are replaced, never changed in place.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from contextlib import contextmanager
 
 import torch
 
-from ._state import interrupts_deferred, is_stateful
+from ._state import interrupts_deferred
 from .strategies.base import Strategy
 
 # parameters and buffers per module object: listing them walks the module
@@ -68,9 +68,8 @@ def _copied(module: torch.nn.Module, tensors: list) -> list:
 class Transaction:
     """A copy of an estimator's state taken before a training call.
 
-    ``rollback`` puts back the estimator's attributes, the content of the
-    buffers among them (``UpdateEnsemble``'s memory) and, when it was fitted,
-    the net's module weights, optimizer state, strategy state (through
+    ``rollback`` puts back the estimator's attributes and, when it was
+    fitted, the net's module weights, optimizer state, strategy state (through
     ``Strategy.state_dict``) and history. Training changes those in place;
     growing the output layer replaces the module and optimizer with new
     objects, so keeping the old objects is enough to undo it. A rollback
@@ -79,13 +78,6 @@ class Transaction:
 
     def __init__(self, estimator, net_state: bool = True):
         self.attrs = dict(vars(estimator))
-        # fitted attributes (ending in "_") that are buffers: their content
-        # changes in place (UpdateEnsemble's memory_)
-        self.buffers = [
-            (value, value.state_dict())
-            for key, value in self.attrs.items()
-            if key.endswith("_") and is_stateful(value)
-        ]
         # fit builds a new net and leaves the old one alone: no copy needed
         net = getattr(estimator, "net_", None) if net_state else None
         self.net = net
@@ -143,8 +135,6 @@ class Transaction:
         attributes.update(self.attrs)
         for key in [k for k in attributes if k not in self.attrs]:
             del attributes[key]
-        for buffer, state in self.buffers:
-            buffer.load_state_dict(state)
         net = self.net
         if net is None:
             return

@@ -42,7 +42,7 @@ from ._input import (
     validate_X,
     validate_X_y,
 )
-from ._locking import consistent, serving, updating
+from ._locking import consistent, locked_deepcopy, serving, unshared, updating
 from ._netstate import (
     check_module_size,
     load_net_state,
@@ -412,7 +412,11 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
             if "_built_with" in state:  # what the net was built with
                 state["_built_with"] = params_to_plain(state["_built_with"])
             if "net_" in state:
-                state["net_"] = net_state(state["net_"])
+                state["net_"] = net = net_state(state["net_"])
+                # the live weights' memory, which a later update changes
+                # (strategies' state is a copy already)
+                net["module"] = unshared(net["module"])
+                net["optimizer"] = unshared(net["optimizer"])
         return state
 
     def __setstate__(self, state):
@@ -469,8 +473,4 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
     def __deepcopy__(self, memo):
         # attribute by attribute: the net copies itself directly
         # (ContinualNet.__deepcopy__), its strategies through their state
-        new = object.__new__(type(self))
-        memo[id(self)] = new
-        with consistent(self):  # not half of another thread's update
-            new.__dict__.update(copy.deepcopy(vars(self), memo))
-        return new
+        return locked_deepcopy(self, memo)

@@ -483,9 +483,13 @@ class UpdateEnsemble(MetaEstimatorMixin, BaseEstimator):
             self.classes_ = np.union1d(seen, labels)
 
     def _memory(self):
+        """The memory this step adds to: a new buffer holding what
+        ``memory_`` holds, never ``memory_`` itself, which copies, pickles
+        and predictions taken before the step still read."""
         if self.memory_ is None:
             return make_buffer("reservoir", self.memory_size, self._base_seed)
-        return self.memory_
+        memory = type(self.memory_)(self.memory_.capacity, self.memory_.random_state)
+        return memory.load_state_dict(self.memory_.state_dict())
 
     def _updates_newest(self, update) -> bool:
         """Whether this step updates the newest member rather than adding one;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 from contextlib import contextmanager
 
 from sklearn import get_config
@@ -18,7 +19,14 @@ from sklearn.utils.metadata_routing import (
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.validation import check_is_fitted
 
-from ._locking import consistent, updating
+from ._locking import (
+    consistent,
+    contended,
+    locked_deepcopy,
+    reading,
+    shallow_copy,
+    updating,
+)
 
 __all__ = ["IncrementalPipeline", "make_incremental_pipeline"]
 
@@ -41,6 +49,67 @@ def _final_step_has_partial_fit(pipeline) -> bool:
     ``FrozenEstimator``, whose forwarded ``partial_fit`` would change the
     model it keeps fixed)."""
     return _updates(pipeline.steps[-1][1])
+
+
+def _changed_by_updates(step) -> bool:
+    """Whether ``fit`` or ``partial_fit`` of the pipeline may change ``step``
+    (a ``FrozenEstimator`` never changes)."""
+    return _is_step(step) and not isinstance(step, FrozenEstimator)
+
+
+def _copied_steps(steps) -> list:
+    """``steps`` with a deep copy of each step an update may change (one
+    memo: what steps share, their copies share)."""
+    memo: dict = {}
+    return [
+        (name, copy.deepcopy(step, memo) if _changed_by_updates(step) else step)
+        for name, step in steps
+    ]
+
+
+def _readers_copy(pipeline):
+    """What predictions read while an update of ``pipeline`` runs in another
+    thread (see ``_locking``): the pipeline with a copy of each step the
+    update may change, made once a prediction has had to wait for an update;
+    None before (predictions then wait for the update)."""
+    if not contended(pipeline):
+        return None
+    view = shallow_copy(pipeline)
+    view.steps = _copied_steps(pipeline.steps)
+    return view
+
+
+def _reader(name: str):
+    """``Pipeline``'s method ``name``, run on the pipeline as a whole before
+    or after any update another thread makes meanwhile (see ``_locking``)."""
+    method = getattr(Pipeline, name)
+
+    @available_if(lambda pipe: hasattr(super(IncrementalPipeline, pipe), name))
+    @functools.wraps(method)
+    def read(self, *args, **kwargs):
+        with reading(self, live=True) as pipeline:
+            return getattr(super(IncrementalPipeline, pipeline), name)(*args, **kwargs)
+
+    read.__qualname__ = f"IncrementalPipeline.{name}"
+    return read
+
+
+def _fitter(name: str):
+    """``Pipeline``'s method ``name`` (``fit_transform``, ``fit_predict``),
+    as one update: under the lock, undone if it raises, unprefixed
+    parameters for the final step."""
+    method = getattr(Pipeline, name)
+
+    @available_if(lambda pipe: hasattr(super(IncrementalPipeline, pipe), name))
+    @functools.wraps(method)
+    def fit_and(self, X, y=None, **params):
+        with self._fitting():
+            return getattr(super(IncrementalPipeline, self), name)(
+                X, y, **self._prefixed(params)
+            )
+
+    fit_and.__qualname__ = f"IncrementalPipeline.{name}"
+    return fit_and
 
 
 @contextmanager
@@ -68,8 +137,15 @@ class IncrementalPipeline(Pipeline):
     only applied; the final step's ``partial_fit`` gets the transformed
     batch (a pipeline whose final step is a ``FrozenEstimator`` has no
     ``partial_fit``). If any step raises, the transformers are put back as they were.
-    Concurrent calls of ``fit`` and ``partial_fit`` run one after the other,
-    and a copy (pickle, ``copy.deepcopy``, skops) waits for the running one.
+
+    Threads: concurrent calls of ``fit`` and ``partial_fit`` run one after
+    the other. A prediction (``predict``, ``predict_proba``, ``score``,
+    ``transform``, ...) made while another thread updates the pipeline runs
+    on the whole pipeline as it was before the update, never on some steps
+    updated and others not: the first one waits for the update; from then
+    on, each update begins with a copy of the steps it may change, which
+    predictions read meanwhile. A copy (pickle, ``copy.deepcopy``, skops)
+    waits for a running update and holds the steps as they were then.
 
     ``fit`` fits every step as a ``Pipeline`` does. With ``fit(X, y,
     tasks=t)`` the transformers are fitted once on all of ``X`` and the
@@ -135,16 +211,31 @@ class IncrementalPipeline(Pipeline):
         -------
         self : IncrementalPipeline
         """
-        steps = list(self.steps)
-        with (
-            updating(self),  # concurrent calls run one after the other
-            _states_restored_on_error([t for _, t in steps if _is_step(t)]),
-        ):
-            try:
-                return super().fit(X, y, **self._prefixed(params))
-            except BaseException:
-                self.steps = steps  # with memory, Pipeline replaces steps
-                raise
+        with self._fitting():
+            return super().fit(X, y, **self._prefixed(params))
+
+    fit_transform = _fitter("fit_transform")
+    fit_predict = _fitter("fit_predict")
+    predict = _reader("predict")
+    predict_proba = _reader("predict_proba")
+    predict_log_proba = _reader("predict_log_proba")
+    decision_function = _reader("decision_function")
+    score_samples = _reader("score_samples")
+    score = _reader("score")
+    transform = _reader("transform")
+    inverse_transform = _reader("inverse_transform")
+
+    @contextmanager
+    def _fitting(self):
+        """Run a ``fit`` as one update: one at a time, undone if it raises."""
+        with updating(self, snapshot=_readers_copy):
+            steps = list(self.steps)
+            with _states_restored_on_error([t for _, t in steps if _is_step(t)]):
+                try:
+                    yield
+                except BaseException:
+                    self.steps = steps  # with memory, Pipeline replaces steps
+                    raise
 
     @available_if(_final_step_has_partial_fit)
     def partial_fit(self, X, y=None, classes=None, **params) -> IncrementalPipeline:
@@ -168,7 +259,8 @@ class IncrementalPipeline(Pipeline):
         -------
         self : IncrementalPipeline
         """
-        with updating(self):  # concurrent batches run one after the other
+        # concurrent batches run one after the other
+        with updating(self, snapshot=_readers_copy):
             return self._update(X, y, classes, params)
 
     def _update(self, X, y, classes, params) -> IncrementalPipeline:
@@ -191,8 +283,16 @@ class IncrementalPipeline(Pipeline):
         return self
 
     def __getstate__(self):
-        with consistent(self):  # not half of another thread's update
-            return super().__getstate__()
+        # not half of another thread's update; the steps copied, since
+        # pickle and skops store them after this returns, when another
+        # update may have begun
+        with consistent(self):
+            state = super().__getstate__()
+            state["steps"] = _copied_steps(state["steps"])
+        return state
+
+    def __deepcopy__(self, memo):
+        return locked_deepcopy(self, memo)
 
     def get_metadata_routing(self) -> MetadataRouter:
         """``Pipeline``'s routing, plus ``partial_fit``: each transformer's

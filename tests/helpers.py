@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import pickle
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,53 @@ from sklearn_cl.strategies import Strategy
 
 # the reference data sets next to the repository (absent: those tests skip)
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def run_threads(targets) -> list[BaseException]:
+    """Run each function in a thread of its own; return what they raised."""
+    errors: list[BaseException] = []
+
+    def guarded(target):
+        def run():
+            try:
+                target()
+            except BaseException as error:  # reported by the test
+                errors.append(error)
+
+        return run
+
+    threads = [threading.Thread(target=guarded(t)) for t in targets]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads)
+    return errors
+
+
+def read_while_updating(model, batches, read) -> tuple[list, list]:
+    """Update ``model`` on each ``(X, y)`` of ``batches`` in one thread while
+    two threads call ``read(model)`` until the updates are done; return what
+    ``read`` gave after each update (the first: before any) and what the
+    readers saw meanwhile."""
+    committed = [read(model)]
+    done = threading.Event()
+    seen: list = []
+
+    def writer():
+        try:
+            for X, y in batches:
+                model.partial_fit(X, y)
+                committed.append(read(model))
+        finally:
+            done.set()
+
+    def reader():
+        while not done.is_set():
+            seen.append(read(model))
+
+    assert run_threads([writer, reader, reader]) == []
+    return committed, seen
 
 
 def load_shared(loader):

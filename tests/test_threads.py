@@ -16,6 +16,7 @@ import threading
 import numpy as np
 import pytest
 import torch
+from helpers import read_while_updating, run_threads
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.linear_model import SGDClassifier
 
@@ -27,27 +28,6 @@ from sklearn_cl import (
 )
 from sklearn_cl.persistence import load, save
 from sklearn_cl.strategies import Strategy
-
-
-def _run_threads(targets) -> list[BaseException]:
-    errors: list[BaseException] = []
-
-    def guarded(target):
-        def run():
-            try:
-                target()
-            except BaseException as error:  # reported by the test
-                errors.append(error)
-
-        return run
-
-    threads = [threading.Thread(target=guarded(t)) for t in targets]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads)
-    return errors
 
 
 def test_concurrent_updates_are_serialised(digits):
@@ -64,7 +44,7 @@ def test_concurrent_updates_are_serialised(digits):
 
         return run
 
-    assert _run_threads([updates(200), updates(600), updates(1000)]) == []
+    assert run_threads([updates(200), updates(600), updates(1000)]) == []
     assert clf.n_updates_ == 60
 
 
@@ -90,24 +70,13 @@ def test_readers_see_committed_models_only(digits):
         callbacks=[("mode", TrainingMode())],
         random_state=0,
     ).fit(X[:200], y[:200])
-    committed = [clf.predict_proba(probe)]
-    done = threading.Event()
-    seen: list[np.ndarray] = []
 
-    def writer():
-        try:
-            for start in range(200, 1000, 100):
-                clf.partial_fit(X[start : start + 100], y[start : start + 100])
-                committed.append(clf.predict_proba(probe))
-        finally:
-            done.set()
+    def read(model):
+        assert 0.0 <= model.score(probe, y[1500:1600]) <= 1.0
+        return model.predict_proba(probe)
 
-    def reader():
-        while not done.is_set():
-            seen.append(clf.predict_proba(probe))
-            assert 0.0 <= clf.score(probe, y[1500:1600]) <= 1.0
-
-    assert _run_threads([writer, reader, reader]) == []
+    batches = [(X[i : i + 100], y[i : i + 100]) for i in range(200, 1000, 100)]
+    committed, seen = read_while_updating(clf, batches, read)
     assert len(seen) > 0
     for outputs in seen:
         assert any(np.array_equal(outputs, c) for c in committed)
@@ -142,7 +111,7 @@ def test_growing_classes_while_predicting(digits):
         while not done.is_set():
             results.append((clf.predict(probe), clf.predict_proba(probe)))
 
-    assert _run_threads([writer, reader, reader]) == []
+    assert run_threads([writer, reader, reader]) == []
     assert list(clf.classes_) == list(range(10))
     for labels, proba in results:
         width = proba.shape[1]
@@ -219,7 +188,7 @@ def test_concurrent_ensemble_steps_lose_no_member(digits, meeting):
             X[start : start + 100], y[start : start + 100]
         )
 
-    assert _run_threads([step(200), step(300)]) == []
+    assert run_threads([step(200), step(300)]) == []
     assert len(ensemble.estimators_) == ensemble.n_members_added_ == 3
 
 
@@ -251,7 +220,7 @@ def test_ensemble_serves_the_committed_members_while_it_steps(digits, meeting, m
     writer.start()
     try:  # the step is under way, waiting for the reader
         assert meeting.entered.wait(timeout=60)
-        assert _run_threads([reader]) == []
+        assert run_threads([reader]) == []
     finally:
         meeting.release.set()
         writer.join(timeout=60)
@@ -276,7 +245,7 @@ def test_concurrent_monitored_batches_are_all_recorded(digits, meeting):
             X[start : start + 50], y[start : start + 50]
         )
 
-    assert _run_threads([batch(200), batch(250)]) == []
+    assert run_threads([batch(200), batch(250)]) == []
     assert [record["batch"] for record in monitored.history_] == [0, 1]
     assert [update["batch"] for update in monitored.updates_] == [0, 1]
 
@@ -369,7 +338,7 @@ def test_concurrent_pipeline_batches_are_all_counted(digits, meeting):
     def batch(start):
         return lambda: pipe.partial_fit(X[start : start + 50], y[start : start + 50])
 
-    assert _run_threads([batch(200), batch(250)]) == []
+    assert run_threads([batch(200), batch(250)]) == []
     assert pipe[0].n_samples_seen_ == 300
 
 
@@ -431,6 +400,6 @@ def test_ensemble_readers_predict_in_parallel(digits):
     MeetingReader.barrier = threading.Barrier(2)
     try:
         reader = lambda: ensemble.predict_proba(X[1500:])  # noqa: E731
-        assert _run_threads([reader, reader]) == []
+        assert run_threads([reader, reader]) == []
     finally:
         MeetingReader.barrier = None
