@@ -7,7 +7,8 @@ For N samples and a fitted network, three timings:
 - ``fisher``: :func:`sklearn_cl.strategies._fisher.diagonal_fisher`, the
   per-sample Fisher EWC computes at each consolidation, in chunks of 512
   samples; ``fisher_true`` is the same for ``fisher="true"`` (one gradient
-  per class);
+  per class); ``fisher_weighted`` is ``fisher`` with a positive weight
+  per sample (what a call with ``sample_weight`` costs);
 - ``loop``: the per-sample Python loop of EWC tutorials (one forward and
   backward per sample, squared gradients accumulated), timed on 256 samples
   and scaled to N (its cost is linear in N).
@@ -90,10 +91,20 @@ def measure(params, X, y) -> dict:
             lambda: net.train_call(Xt, yt, epochs=1, lr=1e-3, is_update=True)
         )
 
-    timings = {"epoch": [], "fisher": [], "fisher_true": [], "loop": []}
+    weight = torch.rand(len(Xt), generator=torch.Generator().manual_seed(0)) + 0.5
+    timings = {
+        "epoch": [],
+        "fisher": [],
+        "fisher_weighted": [],
+        "fisher_true": [],
+        "loop": [],
+    }
     for _ in range(REPEATS):
         timings["epoch"].append(epoch())
         timings["fisher"].append(seconds(lambda: diagonal_fisher(module, Xt, yt)))
+        timings["fisher_weighted"].append(
+            seconds(lambda: diagonal_fisher(module, Xt, yt, sample_weight=weight))
+        )
         timings["fisher_true"].append(
             seconds(lambda: diagonal_fisher(module, Xt, yt, kind="true"))
         )
@@ -114,10 +125,12 @@ def main() -> None:
                 "n_samples": len(X),
                 "epoch_ms": 1e3 * t["epoch"],
                 "fisher_ms": 1e3 * t["fisher"],
+                "fisher_weighted_ms": 1e3 * t["fisher_weighted"],
                 "fisher_true_ms": 1e3 * t["fisher_true"],
                 "loop_ms": 1e3 * t["loop"],
                 "fisher_over_epoch": t["fisher"] / t["epoch"],
                 "loop_over_fisher": t["loop"] / t["fisher"],
+                "weighted_over_fisher": t["fisher_weighted"] / t["fisher"],
                 "lowest_loop_over_fisher": min(r["loop"] / r["fisher"] for r in rounds),
                 "target_fisher_over_epoch": 3.0,
                 "target_loop_over_fisher": 10.0,

@@ -25,12 +25,21 @@ size. Per-sample gradients are computed two ways, with the same result:
 - every other parameter: ``torch.func`` (``vmap`` over ``grad`` of a
   ``functional_call`` with the parameters as a dict, buffers included), in
   chunks that bound the memory of the per-sample gradients.
+
+With sample weights, each sample's squared gradients count ``w_n`` times
+(a weight is a repetition count, as in the weighted loss): the closed forms
+multiply the per-direction weights by ``w_n`` (no extra pass), the
+``vmap`` path sums its per-sample squares with ``w_n`` as coefficients (one
+matrix-vector product instead of a sum). Rows of weight 0 are dropped
+before anything is computed, so what they hold cannot reach the result.
 """
 
 from __future__ import annotations
 
 import torch
 from torch.func import functional_call, grad, jacrev, vmap
+
+from ._weighting import weighted_rows, weighted_sum
 
 __all__ = ["FISHER_KINDS", "diagonal_fisher"]
 
@@ -70,11 +79,13 @@ def diagonal_fisher(
     *,
     kind: str = "empirical",
     is_classifier: bool | None = None,
+    sample_weight: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Sum over samples of the squared per-sample log-likelihood gradients.
 
-    Divide by ``len(X)`` to get the diagonal Fisher. The sum (not the mean) is
-    returned so that Fisher estimates over several batches can be pooled.
+    Divide by ``len(X)`` (``sample_weight.sum()`` with weights) to get the
+    diagonal Fisher. The sum (not the mean) is returned so that Fisher
+    estimates over several batches can be pooled.
 
     Parameters
     ----------
@@ -98,6 +109,11 @@ def diagonal_fisher(
         logits) or a regressor (unit-variance Gaussian). The strategies pass
         ``context.is_classifier``; None, for calls outside an estimator,
         takes integer targets for class indices.
+    sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
+        Non-negative weight of each sample: its squared gradients count
+        ``w_n`` times, ``sum_n w_n F_n``, as a sample of integer weight
+        ``k`` repeated ``k`` times would. A sample of weight 0 is dropped.
+        None: every sample counts once.
 
     Returns
     -------
@@ -112,14 +128,26 @@ def diagonal_fisher(
     >>> fisher = diagonal_fisher(net, X, y)
     >>> sorted(fisher), fisher["weight"].shape
     (['bias', 'weight'], torch.Size([2, 3]))
+
+    A sample of weight 2 counts as the sample twice:
+
+    >>> w = torch.ones(10)
+    >>> w[0] = 2.0
+    >>> weighted = diagonal_fisher(net, X, y, sample_weight=w)
+    >>> twice = diagonal_fisher(net, torch.cat([X, X[:1]]), torch.cat([y, y[:1]]))
+    >>> torch.allclose(weighted["weight"], twice["weight"])
+    True
     """
     if kind not in FISHER_KINDS:
         raise ValueError(f"`kind` must be one of {FISHER_KINDS}; got {kind!r}.")
     if is_classifier is None:
         is_classifier = not y.dtype.is_floating_point
+    X, y, sample_weight = weighted_rows(sample_weight, X, y)
     params = {name: p.detach() for name, p in module.named_parameters()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
     fisher = {name: torch.zeros_like(p) for name, p in params.items()}
+    if not len(X):  # every weight was 0
+        return fisher
     was_training = module.training
     module.eval()
     try:
@@ -133,6 +161,7 @@ def diagonal_fisher(
                 buffers,
                 X[part],
                 y[part],
+                None if sample_weight is None else sample_weight[part],
                 kind,
                 is_classifier,
                 handled,
@@ -140,7 +169,16 @@ def diagonal_fisher(
         rest = [name for name in params if name not in (handled or ())]
         if rest:
             _add_per_sample_fisher(
-                fisher, module, params, buffers, X, y, kind, is_classifier, rest
+                fisher,
+                module,
+                params,
+                buffers,
+                X,
+                y,
+                sample_weight,
+                kind,
+                is_classifier,
+                rest,
             )
     finally:
         module.train(was_training)
@@ -206,11 +244,12 @@ def _conv_squared_gradients(g, windows, w, with_sum: bool):
 
 
 def _add_layer_fisher(
-    fisher, module, params, buffers, X, y, kind, is_classifier, handled
+    fisher, module, params, buffers, X, y, sample_weight, kind, is_classifier, handled
 ):
     """Add the Fisher of the qualifying ``nn.Linear`` and ``nn.Conv1d`` layers
-    for one chunk; return the names of the parameters done (decided on the
-    first chunk)."""
+    for one chunk (each sample's directions weighted by ``sample_weight``,
+    None: 1); return the names of the parameters done (decided on the first
+    chunk)."""
     records = []
 
     def record(layer, inputs, out):
@@ -227,6 +266,8 @@ def _add_layer_fisher(
         with torch.enable_grad():
             out = functional_call(module, (leaves, buffers), (X,))
             s, w = _directions(out, y, kind, is_classifier)
+            if sample_weight is not None:
+                w = w * sample_weight[:, None]
     finally:
         for hook in hooks:
             hook.remove()
@@ -306,11 +347,12 @@ def _same_gradient(ours: torch.Tensor, autograds: torch.Tensor) -> bool:
 
 
 def _add_per_sample_fisher(
-    fisher, module, params, buffers, X, y, kind, is_classifier, names
+    fisher, module, params, buffers, X, y, sample_weight, kind, is_classifier, names
 ):
     """Add the Fisher of the parameters ``names`` from per-sample gradients
     (``vmap`` over ``grad``, or ``jacrev`` for the true Fisher's several
-    directions), chunk by chunk."""
+    directions), chunk by chunk, each sample's weighted by ``sample_weight``
+    (None: 1)."""
     fixed = {name: p for name, p in params.items() if name not in names}
     free = {name: params[name] for name in names}
 
@@ -333,11 +375,14 @@ def _add_per_sample_fisher(
     chunk = max(1, min(_MAX_CHUNK, _CHUNK_ELEMENTS // size))
     for start in range(0, len(X), chunk):
         part = slice(start, start + chunk)
+        w = None if sample_weight is None else sample_weight[part]
         if kind == "empirical":
             for name, g in per_sample(free, X[part], y[part]).items():
-                fisher[name] += (g**2).sum(0)
+                fisher[name] += weighted_sum(g**2, w)
             continue
         jac, weight = per_sample(free, X[part], y[part])
+        if w is not None:
+            weight = weight * w[:, None]
         for name, j in jac.items():
             # j: (chunk, n_directions, *shape); weight: (chunk, n_directions)
             w = weight.reshape(*weight.shape, *([1] * (j.ndim - 2)))

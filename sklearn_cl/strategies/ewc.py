@@ -15,6 +15,7 @@ from ._penalty import (
     pad_rows,
     stiffness_cap,
 )
+from ._weighting import weighted_rows
 from .base import Strategy
 
 __all__ = ["EWC"]
@@ -46,7 +47,8 @@ class EWC(Strategy):
     **The Fisher** is the mean over samples of the squared gradient of *each
     sample's* log-likelihood, computed per sample with ``torch.func``
     (``vmap`` over ``grad`` of a ``functional_call``, in chunks of at most
-    256 samples that bound memory). It is not the square of a mini-batch
+    512 samples that bound memory; a closed form for ``nn.Linear`` and most
+    ``nn.Conv1d`` layers, see ``_fisher.py``). It is not the square of a mini-batch
     mean gradient (what Avalanche computes), which is far smaller and makes
     ``lambda_`` depend on the batch size; ``lambda_`` here has the meaning
     of the papers above. The likelihood is categorical on the logits for
@@ -56,6 +58,16 @@ class EWC(Strategy):
     predictions (a train-mode Fisher would describe random sub-networks and
     be noisier), and batch normalisation uses its running statistics (batch
     statistics of one sample do not exist).
+
+    **Sample weights.** A call with ``sample_weight`` (times the
+    classifier's ``class_weight``) has the weighted Fisher
+    :math:`\sum_n w_n F_n / \sum_n w_n`: a weight counts as a repetition of
+    the sample, as in the training loss, so a sample of integer weight
+    :math:`k` counts as :math:`k` copies and a sample of weight 0 as none.
+    ``n_fisher_samples`` draws among the samples of positive weight, each
+    keeping its weight, and ``consolidate_every`` pools the calls' weighted
+    sums over their total weight. The weights are those of the call: they
+    are not stored.
 
     **Stiffness bound.** The penalty pulls weight :math:`i` towards its
     anchor with stiffness :math:`s_i = \lambda F_i`. A gradient step at
@@ -129,7 +141,7 @@ class EWC(Strategy):
         Decay of the running Fisher in ``mode="online"``, in (0, 1].
     n_fisher_samples : int or None, default=None
         Estimate the Fisher on a random subset of this many samples of each
-        call (None: all of them).
+        call (None: all of them), drawn among those of positive weight.
     consolidate_every : int, default=1
         Consolidate after every ``k``-th training call, pooling the Fisher of
         the calls in between.
@@ -153,8 +165,9 @@ class EWC(Strategy):
         consolidation (``consolidate_every > 1``).
     n_pending_calls_ : int
         Calls pooled in ``pending_fisher_``.
-    n_pending_samples_ : int
-        Samples pooled in ``pending_fisher_``.
+    n_pending_samples_ : int or float
+        Samples pooled in ``pending_fisher_``: their number, or their total
+        weight once a weighted call is pooled.
     active_stiffness_ : list of torch.Tensor or None
         During a training call, the clipped ``lambda_ * fisher_``, in the
         order of ``module.parameters()``; None otherwise.
@@ -275,21 +288,28 @@ class EWC(Strategy):
     # ------------------------------------------------------------------
     # consolidation
     # ------------------------------------------------------------------
-    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
-        if self.n_fisher_samples is not None and self.n_fisher_samples < len(X):
-            keep = torch.randperm(len(X), device=X.device)[: self.n_fisher_samples]
-            X, y = X[keep], y[keep]
+    def on_update_end(
+        self, net, X=None, y=None, *, context, sample_weight=None, **kwargs
+    ):
+        X, y, weight = weighted_rows(sample_weight, X, y, n_rows=self.n_fisher_samples)
         sums = diagonal_fisher(
-            context.module, X, y, kind=self.fisher, is_classifier=context.is_classifier
+            context.module,
+            X,
+            y,
+            kind=self.fisher,
+            is_classifier=context.is_classifier,
+            sample_weight=weight,
         )
         if self.pending_fisher_ is not None:
             sums = {name: s + self.pending_fisher_[name] for name, s in sums.items()}
         self.n_pending_calls_ += 1
-        self.n_pending_samples_ += len(X)
+        self.n_pending_samples_ += len(X) if weight is None else float(weight.sum())
         if self.n_pending_calls_ < self.consolidate_every:
             self.pending_fisher_ = sums
             return
-        new = {name: s / self.n_pending_samples_ for name, s in sums.items()}
+        # no sample of positive weight in the pooled calls: the sums are 0
+        total = self.n_pending_samples_ or 1
+        new = {name: s / total for name, s in sums.items()}
         self._consolidate(context.module, new)
         self.pending_fisher_ = None
         self.n_pending_calls_ = self.n_pending_samples_ = 0

@@ -9,6 +9,7 @@ from torch.func import functional_call, grad, vmap
 
 from .._param_validation import Interval
 from ._importance import ImportancePenalty
+from ._weighting import weighted_rows, weighted_sum
 
 __all__ = ["MAS", "output_sensitivity"]
 
@@ -16,7 +17,12 @@ __all__ = ["MAS", "output_sensitivity"]
 _CHUNK_ELEMENTS = 2**24
 
 
-def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
+def output_sensitivity(
+    module: torch.nn.Module,
+    X: torch.Tensor,
+    *,
+    sample_weight: torch.Tensor | None = None,
+) -> dict:
     r"""Mean absolute per-sample gradient of the squared L2 norm of the output.
 
     .. math:: \Omega_i = \frac{1}{N} \sum_n \left| \frac{\partial
@@ -26,6 +32,9 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     ``functional_call``), in chunks that bound memory, with the module in
     evaluation mode (no dropout; batch normalisation on its running
     statistics) and put back in its previous mode. It needs no labels.
+    With sample weights :math:`w_n` it is the weighted mean, each term
+    times :math:`w_n` and :math:`N` replaced by :math:`\sum_n w_n`: a
+    weight counts as a repetition of the sample, as in the training loss.
 
     When every parameter belongs to a ``torch.nn.Linear`` layer applied
     once per forward pass to a batch of vectors (the library's MLPs), one
@@ -42,6 +51,9 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
         The network; its parameters are not changed.
     X : torch.Tensor of shape (n_samples, ...)
         Inputs, on the module's device.
+    sample_weight : torch.Tensor of shape (n_samples,) or None, default=None
+        Non-negative weight of each sample; a sample of weight 0 is dropped.
+        None: every sample counts once.
 
     Returns
     -------
@@ -56,15 +68,19 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     >>> sorted(omega), bool((omega["weight"] >= 0).all())
     (['bias', 'weight'], True)
     """
+    X, sample_weight = weighted_rows(sample_weight, X)
+    params = {name: p.detach() for name, p in module.named_parameters()}
+    if not len(X):  # every weight was 0
+        return {name: torch.zeros_like(p) for name, p in params.items()}
+    total_weight = len(X) if sample_weight is None else sample_weight.sum()
     was_training = module.training
     module.eval()
     try:
-        linear = _linear_sensitivity(module, X)
+        linear = _linear_sensitivity(module, X, sample_weight)
     finally:
         module.train(was_training)
     if linear is not None:
-        return linear
-    params = {name: p.detach() for name, p in module.named_parameters()}
+        return {name: omega / total_weight for name, omega in linear.items()}
     buffers = {name: b.detach() for name, b in module.named_buffers()}
 
     def squared_norm(params, x):
@@ -78,15 +94,18 @@ def output_sensitivity(module: torch.nn.Module, X: torch.Tensor) -> dict:
     module.eval()
     try:
         for start in range(0, len(X), chunk):
-            for name, g in per_sample(params, X[start : start + chunk]).items():
-                total[name] += g.abs().sum(0)
+            part = slice(start, start + chunk)
+            w = None if sample_weight is None else sample_weight[part]
+            for name, g in per_sample(params, X[part]).items():
+                total[name] += weighted_sum(g.abs(), w)
     finally:
         module.train(was_training)
-    return {name: t / max(len(X), 1) for name, t in total.items()}
+    return {name: t / total_weight for name, t in total.items()}
 
 
-def _linear_sensitivity(module: torch.nn.Module, X: torch.Tensor):
-    """:func:`output_sensitivity` by one backward pass when every parameter
+def _linear_sensitivity(module: torch.nn.Module, X: torch.Tensor, sample_weight):
+    """The sums over samples (weighted by ``sample_weight``, None: 1) of
+    :func:`output_sensitivity`, by one backward pass, when every parameter
     is in a ``Linear`` layer used once on a batch of vectors and none is
     frozen for good (as :class:`~sklearn_cl.strategies.Graft` leaves the old
     layers: no gradient flows through them); else None."""
@@ -125,14 +144,15 @@ def _linear_sensitivity(module: torch.nn.Module, X: torch.Tensor):
     finally:
         for handle in handles:
             handle.remove()
-    n = max(len(X), 1)
     result = {}
     for name, layer in layers.items():
         a, output = seen[name][0]
         g = output.grad.abs()
-        result[f"{name}.weight"] = g.T @ a.abs() / n
+        if sample_weight is not None:
+            g = g * sample_weight[:, None]
+        result[f"{name}.weight"] = g.T @ a.abs()
         if layer.bias is not None:
-            result[f"{name}.bias"] = g.sum(0) / n
+            result[f"{name}.bias"] = g.sum(0)
     return result
 
 
@@ -168,6 +188,13 @@ class MAS(ImportancePenalty):
     **It cannot diverge.** As in :class:`EWC`, each weight's stiffness
     :math:`2\lambda\Omega_i` is capped at ``1 / lr`` (``clip_stiffness``).
 
+    **Sample weights.** A call with ``sample_weight`` (times the
+    classifier's ``class_weight``) measures the weighted mean importance,
+    as :class:`EWC` weighs its Fisher: a sample of integer weight :math:`k`
+    counts as :math:`k` copies, one of weight 0 as none, and
+    ``n_importance_samples`` draws among the samples of positive weight,
+    each keeping its weight.
+
     Use it where :class:`EWC` fits, and when the data of an update has no
     reliable labels at consolidation time, or to measure importance on
     unlabelled data that the model must keep handling: the importance needs
@@ -201,7 +228,7 @@ class MAS(ImportancePenalty):
         Decay of the running importance at each consolidation, in (0, 1].
     n_importance_samples : int or None, default=None
         Measure the importance on a random subset of this many samples of
-        each call (None: all of them).
+        each call (None: all of them), drawn among those of positive weight.
     clip_stiffness : bool, default=True
         Cap each weight's stiffness ``2 * lambda_ * importance`` at ``1 / lr``.
 
@@ -257,9 +284,9 @@ class MAS(ImportancePenalty):
         self.n_importance_samples = n_importance_samples
         self.clip_stiffness = clip_stiffness
 
-    def on_update_end(self, net, X=None, y=None, *, context, **kwargs):
-        n = self.n_importance_samples
-        if n is not None and n < len(X):
-            X = X[torch.randperm(len(X), device=X.device)[:n]]
+    def on_update_end(
+        self, net, X=None, y=None, *, context, sample_weight=None, **kwargs
+    ):
+        X, weight = weighted_rows(sample_weight, X, n_rows=self.n_importance_samples)
         module = context.module
-        self.consolidate(module, output_sensitivity(module, X))
+        self.consolidate(module, output_sensitivity(module, X, sample_weight=weight))

@@ -52,6 +52,13 @@ class SI(ImportancePenalty):
     :math:`2\lambda\Omega_i` is capped at ``1 / lr`` (``clip_stiffness``),
     so a gradient step ends at the anchor at most.
 
+    **Sample weights** need nothing of SI: its path integral follows the
+    gradients of the training loss, which ``sample_weight`` (times
+    ``class_weight``) already weighs, so a sample of weight 0 has no part in
+    the importance and one of integer weight :math:`k` the part of
+    :math:`k` copies (with the whole call in one batch; with mini-batches,
+    as in training, up to which batch each copy falls in).
+
     Use it where :class:`EWC` fits (old data cannot be kept; updates bring
     new inputs for the same outputs) when the extra pass over the data that
     EWC's Fisher needs is too costly: SI's importance comes from the
