@@ -242,8 +242,9 @@ def _check_step_needs_no_closure(net) -> None:
 def _check_log_probabilities(net, X_one) -> None:
     """``NLLLoss`` (skorch's classifier default) takes log-probabilities;
     on logits, as the built-in modules return, it trains towards ever larger
-    logits of the true class and nothing else."""
-    if not isinstance(net.criterion_, torch.nn.NLLLoss):
+    logits of the true class and nothing else. A subclass with a
+    ``forward`` of its own may take anything (log_softmax inside)."""
+    if type(net.criterion_).forward is not torch.nn.NLLLoss.forward:
         return
     out = net.forward_raw(to_tensor(X_one))
     log_total = float(torch.logsumexp(out.double(), dim=1)[0])

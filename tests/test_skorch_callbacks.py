@@ -470,3 +470,52 @@ def test_a_freezer_acts_in_the_calls_it_is_among_the_callbacks_of(digits):
     frozen = est.net_.module_.layers[0].weight.detach().clone()
     est.set_params(callbacks=[]).partial_fit(X[100:200], y[100:200])
     assert not torch.equal(est.net_.module_.layers[0].weight, frozen)
+
+
+class LowPrecisionLogSoftmax(torch.nn.Module):
+    """Log-probabilities computed in float32, returned in float16."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return torch.log_softmax(self.linear(X), dim=1).half()
+
+
+class LogSoftmaxNLLLoss(torch.nn.NLLLoss):
+    """An NLLLoss that takes logits: it applies log_softmax itself."""
+
+    def forward(self, input, target):
+        return super().forward(torch.log_softmax(input, dim=1), target)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # float16 log-probabilities sum to 1 only to their precision
+        dict(module=LowPrecisionLogSoftmax),
+        # a subclass with its own forward says itself what it takes
+        dict(criterion=LogSoftmaxNLLLoss),
+    ],
+    ids=["float16", "nll-subclass-taking-logits"],
+)
+def test_nll_loss_on_what_it_can_take_is_not_refused(digits, params):
+    X, y = digits
+    est = classifier([], **{"criterion": torch.nn.NLLLoss, **params}).fit(X, y)
+    assert est.score(X, y) > 0.8
+
+
+def test_a_refused_nll_loss_leaves_the_fitted_model_as_it_was(digits):
+    X, y = digits
+    est = classifier([]).fit(X[:300], y[:300])
+    before = est.predict_proba(X)
+    attributes = dict(vars(est))
+    est.set_params(criterion=torch.nn.NLLLoss)
+    with pytest.raises(ValueError, match="NLLLoss needs log-probabilities"):
+        est.fit(X, y)
+    assert est.net_ is attributes["net_"]
+    assert {k for k in vars(est) if k != "criterion"} == {
+        k for k in attributes if k != "criterion"
+    }
+    np.testing.assert_array_equal(est.predict_proba(X), before)
