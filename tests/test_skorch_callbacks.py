@@ -519,3 +519,17 @@ def test_a_refused_nll_loss_leaves_the_fitted_model_as_it_was(digits):
         k for k in attributes if k != "criterion"
     }
     np.testing.assert_array_equal(est.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_training_under_the_caller_s_no_grad_trains(digits, mode):
+    # the loss had no gradient, and the error blamed frozen parameters
+    X, y = digits
+    est = classifier([EWC(lambda_=1.0)])
+    with mode():
+        est.fit(X[:300], y[:300])
+        before = est.predict_proba(X[:50])
+        est.partial_fit(X[300:600], y[300:600])
+    assert est.n_updates_ == 1
+    assert not np.allclose(est.predict_proba(X[:50]), before)
+    assert all(p.requires_grad for p in est.net_.module_.parameters())
