@@ -5,6 +5,7 @@ adds is tried with its defaults without anyone listing it here.
 """
 
 import inspect
+import pickle
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ from skorch.callbacks import (
 )
 
 from sklearn_cl import ContinualClassifier
-from sklearn_cl.strategies import EWC, Replay
+from sklearn_cl.strategies import EWC, Graft, Replay
 
 FIRST_LAYER = "layers.0.*"
 
@@ -533,3 +534,24 @@ def test_training_under_the_caller_s_no_grad_trains(digits, mode):
     assert est.n_updates_ == 1
     assert not np.allclose(est.predict_proba(X[:50]), before)
     assert all(p.requires_grad for p in est.net_.module_.parameters())
+
+
+def test_a_freezer_in_the_call_that_grafts_acts_in_that_call_only(digits):
+    # Graft replaces the module in the call's first hook: what a Freezer
+    # froze in the new module stayed frozen in the live model (the flags
+    # were restored only on a module that was not replaced), though not in
+    # a pickled copy
+    X, y = digits
+    graft, branch = Graft(width=8), "*branch.0.*"
+    est = classifier([graft]).fit(X[:300], y[:300])
+    est.set_params(callbacks=[graft, Freezer(branch)])
+    est.partial_fit(X[300:400], y[300:400])
+    module = est.net_.module_
+    flags = {name: p.requires_grad for name, p in module.named_parameters()}
+    assert any("branch.0" in name and flag for name, flag in flags.items())
+    copy = pickle.loads(pickle.dumps(est)).net_.module_
+    assert {n: p.requires_grad for n, p in copy.named_parameters()} == flags
+    layer = next(m for n, m in module.named_modules() if n.endswith("branch.0"))
+    frozen = layer.weight.detach().clone()
+    est.set_params(callbacks=[graft]).partial_fit(X[400:500], y[400:500])
+    assert not torch.equal(layer.weight, frozen)
