@@ -16,7 +16,6 @@ import pytest
 import skops.io
 import torch
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
-from skorch.callbacks import Freezer
 
 import sklearn_cl.strategies as strategies
 from sklearn_cl import (
@@ -851,18 +850,3 @@ def test_a_user_s_strategy_or_module_state_of_its_own_loads(params, digits):
     clf = ContinualClassifier(max_epochs=1, random_state=0, **params).fit(X, y)
     loaded = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
-
-
-def test_a_module_with_lazy_layers_learns_and_rolls_back(digits):
-    # its first forward pass (the build's output check, in inference mode)
-    # made the lazy weights inference tensors: no step changed them, and
-    # restoring their requires_grad flags failed at the end of every call
-    X, y = digits
-    clf = ContinualClassifier(module=LazyNet, max_epochs=10, lr=1e-2, random_state=0)
-    assert clf.fit(X[:500], y[:500]).score(X[500:], y[500:]) > 0.8
-    before = clf.predict_proba(X)
-    with pytest.raises(ValueError, match="every parameter of the module is frozen"):
-        clf.set_params(callbacks=[Freezer("*")]).partial_fit(X[:100], y[:100])
-    np.testing.assert_array_equal(clf.predict_proba(X), before)
-    clf.set_params(callbacks=None).partial_fit(X[500:600], y[500:600])
-    assert not np.array_equal(clf.predict_proba(X), before)

@@ -555,3 +555,27 @@ def test_a_freezer_in_the_call_that_grafts_acts_in_that_call_only(digits):
     frozen = layer.weight.detach().clone()
     est.set_params(callbacks=[graft]).partial_fit(X[400:500], y[400:500])
     assert not torch.equal(layer.weight, frozen)
+
+
+class LazyNet(torch.nn.Module):
+    def __init__(self, n_outputs=10):
+        super().__init__()
+        self.layer = torch.nn.LazyLinear(n_outputs)
+
+    def forward(self, X):
+        return self.layer(X)
+
+
+def test_a_module_with_lazy_layers_learns_and_rolls_back(digits):
+    # its first forward pass (the build's output check, in inference mode)
+    # made the lazy weights inference tensors: no step changed them, and
+    # restoring their requires_grad flags failed at the end of every call
+    X, y = digits
+    clf = ContinualClassifier(module=LazyNet, max_epochs=10, lr=1e-2, random_state=0)
+    assert clf.fit(X[:500], y[:500]).score(X[500:], y[500:]) > 0.8
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="every parameter of the module is frozen"):
+        clf.set_params(callbacks=[Freezer("*")]).partial_fit(X[:100], y[:100])
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.set_params(callbacks=None).partial_fit(X[500:600], y[500:600])
+    assert not np.array_equal(clf.predict_proba(X), before)
