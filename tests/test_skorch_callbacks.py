@@ -557,21 +557,13 @@ def test_a_freezer_in_the_call_that_grafts_acts_in_that_call_only(digits):
     assert not torch.equal(layer.weight, frozen)
 
 
-class LazyNet(torch.nn.Module):
-    def __init__(self, n_outputs=10):
-        super().__init__()
-        self.layer = torch.nn.LazyLinear(n_outputs)
-
-    def forward(self, X):
-        return self.layer(X)
-
-
 def test_a_module_with_lazy_layers_learns_and_rolls_back(digits):
     # its first forward pass (the build's output check, in inference mode)
     # made the lazy weights inference tensors: no step changed them, and
     # restoring their requires_grad flags failed at the end of every call
     X, y = digits
-    clf = ContinualClassifier(module=LazyNet, max_epochs=10, lr=1e-2, random_state=0)
+    lazy = torch.nn.Sequential(torch.nn.LazyLinear(10))
+    clf = ContinualClassifier(module=lazy, max_epochs=10, lr=1e-2, random_state=0)
     assert clf.fit(X[:500], y[:500]).score(X[500:], y[500:]) > 0.8
     before = clf.predict_proba(X)
     with pytest.raises(ValueError, match="every parameter of the module is frozen"):
