@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from sklearn.base import clone
 from skorch.callbacks import EarlyStopping, EpochScoring
+from torch.nn.parameter import is_lazy
 
 from ._input import to_tensor
 from ._net import ContinualNet
@@ -87,6 +88,7 @@ def build_net(estimator, X: np.ndarray, n_outputs: int) -> ContinualNet:
         **kwargs,
     )
     net.initialize()
+    _materialize_lazy_layers(net, X[:1])
     _check_output_shape(estimator, net, X[:1], n_outputs)
     _check_log_probabilities(net, X[:1])
     _check_step_needs_no_closure(net)
@@ -225,6 +227,16 @@ def _callback_entries(estimator) -> list[tuple[str, object]]:
     return entries
 
 
+def _materialize_lazy_layers(net, X_one) -> None:
+    """Lazy layers (``nn.LazyLinear``, ...) create their parameters in their
+    first forward pass: one outside inference mode, so that they are
+    ordinary tensors. Made in the output check's inference mode, they were
+    inference tensors, which no optimizer step changed."""
+    if any(is_lazy(p) for p in net.module_.parameters()):
+        with torch.no_grad():
+            net.module_.eval()(to_tensor(X_one, net.device))
+
+
 def _check_step_needs_no_closure(net) -> None:
     """The training loop takes one plain ``optimizer.step()`` per batch;
     an optimizer that must re-evaluate the loss (``LBFGS``) fails there
@@ -242,8 +254,9 @@ def _check_step_needs_no_closure(net) -> None:
 def _check_log_probabilities(net, X_one) -> None:
     """``NLLLoss`` (skorch's classifier default) takes log-probabilities;
     on logits, as the built-in modules return, it trains towards ever larger
-    logits of the true class and nothing else."""
-    if not isinstance(net.criterion_, torch.nn.NLLLoss):
+    logits of the true class and nothing else. A subclass with a
+    ``forward`` of its own may take anything (log_softmax inside)."""
+    if type(net.criterion_).forward is not torch.nn.NLLLoss.forward:
         return
     out = net.forward_raw(to_tensor(X_one))
     log_total = float(torch.logsumexp(out.double(), dim=1)[0])

@@ -303,7 +303,7 @@ class ContinualNet(NeuralNet):
         )
         new = (X, y, weight)
         whole = self.batch_size <= 0
-        module, trainable = self.module_, _trainable_flags(self.module_)
+        module = trainable = None
         try:
             # validation data comes from the call's new data only: what a
             # strategy adds (rehearsal's stored samples) is trained on
@@ -319,13 +319,16 @@ class ContinualNet(NeuralNet):
                     sample_weight=weight,
                 )
                 X, y, weight = _with_weight(extended, weight)
+            # after extend_data, where Graft replaces the module: the flags
+            # of the module this call trains
+            module, trainable = self.module_, _trainable_flags(self.module_)
             if whole:  # one batch of everything, as skorch's callbacks read it
                 self.batch_size = len(X)
             return self._train_epochs(X, y, weight, valid, new, context, label)
         finally:
             if whole:
                 self.batch_size = -1
-            if self.module_ is module:  # not replaced by a graft
+            if self.module_ is module:  # (None: it failed before training)
                 _restore_flags(trainable)
             for _, cb in self.callbacks_:
                 if isinstance(cb, Strategy):

@@ -201,7 +201,9 @@ class ContinualEstimator(NamedParamsMixin, BaseEstimator):
         """Train from scratch (``incremental=False``: ``fit``) or continue the
         fitted model (``partial_fit``; from scratch when there is none yet),
         as one all-or-nothing call (see ``_transaction``)."""
-        with updating(self):  # concurrent updates run one after the other
+        # concurrent updates run one after the other; training needs
+        # gradients whatever the caller's mode (torch.no_grad, inference_mode)
+        with updating(self), torch.inference_mode(False), torch.enable_grad():
             first_training = not (incremental and hasattr(self, "net_"))
             all_or_nothing(
                 self,

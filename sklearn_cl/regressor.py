@@ -78,8 +78,10 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         back. An update whose targets lie far outside that scale (a root
         mean square of more than 10 such standard deviations from the
         mean, as after a change of units; real drift stays below 5) trains
-        all the same, with a warning that names the shift. None: the
-        network learns ``y`` as it is. Changing it needs a new ``fit``.
+        all the same, with a warning that names the shift (a target that
+        was constant at the first training, as a stream's first sample,
+        has no scale to compare with). None: the network learns ``y`` as
+        it is. Changing it needs a new ``fit``.
     train_split, early_stopping, validation_fraction, n_iter_no_change, tol
         Validation and early stopping, as in :class:`ContinualClassifier`
         (the validation score is R²).
@@ -271,6 +273,9 @@ class ContinualRegressor(RegressorMixin, ContinualEstimator):
         z = y_encoded.astype(np.float64)
         mean = np.average(z, axis=0, weights=weight)
         rms = np.sqrt(np.average(np.square(z), axis=0, weights=weight))
+        # an output constant at the first training (a stream's first sample)
+        # has no scale to compare with: StandardScaler keeps 1 as its scale
+        rms = rms * (scaler.var_ > 0)
         worst = int(np.argmax(rms))
         if rms[worst] <= TARGET_SHIFT_LIMIT:
             return

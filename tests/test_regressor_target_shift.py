@@ -115,3 +115,20 @@ def test_without_target_scaling_nothing_is_checked():
     X = rng.normal(size=(100, 3))
     reg = regressor(target_scaling=None).fit(X, X.sum(1))
     updates_without_a_warning(reg, [(X, X.sum(1) * 1000)])
+
+
+def test_a_stream_from_its_first_sample_does_not_warn():
+    # one sample (or constant targets) at the first training has no spread:
+    # StandardScaler keeps a scale of 1, and every later update of diabetes
+    # (targets 25-346) warned "standard deviation 1 at the first training"
+    X, y = load_diabetes(return_X_y=True)
+    reg = regressor()
+    updates_without_a_warning(reg, [(X[i : i + 1], y[i : i + 1]) for i in range(10)])
+    assert reg.n_updates_ == 10  # every partial_fit counts
+    constant = regressor().fit(X[:20], np.full(20, 150.0))
+    updates_without_a_warning(constant, [(X[20:40], y[20:40])])
+    # an output that had a spread is still checked beside one that had none
+    Y = np.c_[np.full(20, 150.0), y[:20]]
+    both = regressor().fit(X[:20], Y)
+    with pytest.warns(UserWarning, match="Target 1 of this update"):
+        both.partial_fit(X[20:40], np.c_[y[20:40], y[20:40] * 10])

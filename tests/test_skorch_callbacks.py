@@ -5,6 +5,7 @@ adds is tried with its defaults without anyone listing it here.
 """
 
 import inspect
+import pickle
 
 import numpy as np
 import pytest
@@ -33,7 +34,7 @@ from skorch.callbacks import (
 )
 
 from sklearn_cl import ContinualClassifier
-from sklearn_cl.strategies import EWC, Replay
+from sklearn_cl.strategies import EWC, Graft, Replay
 
 FIRST_LAYER = "layers.0.*"
 
@@ -470,3 +471,103 @@ def test_a_freezer_acts_in_the_calls_it_is_among_the_callbacks_of(digits):
     frozen = est.net_.module_.layers[0].weight.detach().clone()
     est.set_params(callbacks=[]).partial_fit(X[100:200], y[100:200])
     assert not torch.equal(est.net_.module_.layers[0].weight, frozen)
+
+
+class LowPrecisionLogSoftmax(torch.nn.Module):
+    """Log-probabilities computed in float32, returned in float16."""
+
+    def __init__(self, n_features, n_outputs):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_features, n_outputs)
+
+    def forward(self, X):
+        return torch.log_softmax(self.linear(X), dim=1).half()
+
+
+class LogSoftmaxNLLLoss(torch.nn.NLLLoss):
+    """An NLLLoss that takes logits: it applies log_softmax itself."""
+
+    def forward(self, input, target):
+        return super().forward(torch.log_softmax(input, dim=1), target)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        # float16 log-probabilities sum to 1 only to their precision
+        dict(module=LowPrecisionLogSoftmax),
+        # a subclass with its own forward says itself what it takes
+        dict(criterion=LogSoftmaxNLLLoss),
+    ],
+    ids=["float16", "nll-subclass-taking-logits"],
+)
+def test_nll_loss_on_what_it_can_take_is_not_refused(digits, params):
+    X, y = digits
+    est = classifier([], **{"criterion": torch.nn.NLLLoss, **params}).fit(X, y)
+    assert est.score(X, y) > 0.8
+
+
+def test_a_refused_nll_loss_leaves_the_fitted_model_as_it_was(digits):
+    X, y = digits
+    est = classifier([]).fit(X[:300], y[:300])
+    before = est.predict_proba(X)
+    attributes = dict(vars(est))
+    est.set_params(criterion=torch.nn.NLLLoss)
+    with pytest.raises(ValueError, match="NLLLoss needs log-probabilities"):
+        est.fit(X, y)
+    assert est.net_ is attributes["net_"]
+    assert {k for k in vars(est) if k != "criterion"} == {
+        k for k in attributes if k != "criterion"
+    }
+    np.testing.assert_array_equal(est.predict_proba(X), before)
+
+
+@pytest.mark.parametrize("mode", [torch.no_grad, torch.inference_mode])
+def test_training_under_the_caller_s_no_grad_trains(digits, mode):
+    # the loss had no gradient, and the error blamed frozen parameters
+    X, y = digits
+    est = classifier([EWC(lambda_=1.0)])
+    with mode():
+        est.fit(X[:300], y[:300])
+        before = est.predict_proba(X[:50])
+        est.partial_fit(X[300:600], y[300:600])
+    assert est.n_updates_ == 1
+    assert not np.allclose(est.predict_proba(X[:50]), before)
+    assert all(p.requires_grad for p in est.net_.module_.parameters())
+
+
+def test_a_freezer_in_the_call_that_grafts_acts_in_that_call_only(digits):
+    # Graft replaces the module in the call's first hook: what a Freezer
+    # froze in the new module stayed frozen in the live model (the flags
+    # were restored only on a module that was not replaced), though not in
+    # a pickled copy
+    X, y = digits
+    graft, branch = Graft(width=8), "*branch.0.*"
+    est = classifier([graft]).fit(X[:300], y[:300])
+    est.set_params(callbacks=[graft, Freezer(branch)])
+    est.partial_fit(X[300:400], y[300:400])
+    module = est.net_.module_
+    flags = {name: p.requires_grad for name, p in module.named_parameters()}
+    assert any("branch.0" in name and flag for name, flag in flags.items())
+    copy = pickle.loads(pickle.dumps(est)).net_.module_
+    assert {n: p.requires_grad for n, p in copy.named_parameters()} == flags
+    layer = next(m for n, m in module.named_modules() if n.endswith("branch.0"))
+    frozen = layer.weight.detach().clone()
+    est.set_params(callbacks=[graft]).partial_fit(X[400:500], y[400:500])
+    assert not torch.equal(layer.weight, frozen)
+
+
+def test_a_module_with_lazy_layers_learns_and_rolls_back(digits):
+    # its first forward pass (the build's output check, in inference mode)
+    # made the lazy weights inference tensors: no step changed them, and
+    # restoring their requires_grad flags failed at the end of every call
+    X, y = digits
+    lazy = torch.nn.Sequential(torch.nn.LazyLinear(10))
+    clf = ContinualClassifier(module=lazy, max_epochs=10, lr=1e-2, random_state=0)
+    assert clf.fit(X[:500], y[:500]).score(X[500:], y[500:]) > 0.8
+    before = clf.predict_proba(X)
+    with pytest.raises(ValueError, match="every parameter of the module is frozen"):
+        clf.set_params(callbacks=[Freezer("*")]).partial_fit(X[:100], y[:100])
+    np.testing.assert_array_equal(clf.predict_proba(X), before)
+    clf.set_params(callbacks=None).partial_fit(X[500:600], y[500:600])
+    assert not np.array_equal(clf.predict_proba(X), before)

@@ -10,7 +10,7 @@ from torch import nn
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
 from sklearn_cl.modules import CNN1D
-from sklearn_cl.strategies import Graft
+from sklearn_cl.strategies import Freeze, Graft
 
 
 class Tiny(nn.Module):
@@ -198,3 +198,19 @@ def test_a_model_whose_classes_grew_after_the_graft_loads(kind, how, digits, tmp
     for model in (clf, loaded):
         model.partial_fit(X[y < 6], y[y < 6])
     np.testing.assert_allclose(loaded.predict_proba(X), clf.predict_proba(X), atol=1e-6)
+
+
+def test_beside_freeze_the_old_network_stays_frozen_for_good(digits):
+    # Freeze unfreezes what it froze at the end of each update, the old
+    # network of the graft among it: the flags of the module the call
+    # trains are put back, the grafted one's too
+    X, y = digits
+    est = ContinualClassifier(
+        callbacks=[Graft(width=8), Freeze()], max_epochs=2, random_state=0
+    ).fit(X[:300], y[:300])
+    for start in (300, 400):
+        est.partial_fit(X[start : start + 100], y[start : start + 100])
+        flags = {n: p.requires_grad for n, p in est.net_.module_.named_parameters()}
+        assert {n for n, flag in flags.items() if flag} == {
+            n for n in flags if ".branch." in n
+        }
