@@ -48,7 +48,9 @@ class Freeze(Strategy):
     no gradient, so the optimizer skips them entirely (no step, no weight
     decay, no momentum) and they stay bit-identical. After the epochs,
     before the strategies' ``on_update_end``, they get ``requires_grad=True``
-    again. Frozen parameters are:
+    (so that a Fisher sees them), and when the call ends every parameter has
+    the flag it had before the call (one the module froze itself stays
+    frozen). Frozen parameters are:
 
     - those whose name (as in ``module.named_parameters()``, e.g.
       ``"layers.0.weight"``) matches one of ``patterns``: shell-style
