@@ -38,6 +38,14 @@ class PageHinkley(BaseEstimator):
     an increase, the case of an error stream; it detects the same changes as
     ``river.drift.PageHinkley(mode="up")`` with the same parameters.
 
+    Threads: :meth:`update` assigns its attributes at once, so a pickle,
+    copy or skops file made while another thread updates the detector
+    holds its state before or after a value, never a mix. Calls of
+    :meth:`update` are not serialised: the values of a stream come in an
+    order, so give them from one thread (as
+    :class:`~sklearn_cl.MonitoredUpdater` does, under its lock, on a copy
+    of its detector). A lock per value would cost four times the update.
+
     E. S. Page (1954), "Continuous inspection schemes", Biometrika 41,
     100-115.
 
@@ -102,13 +110,6 @@ class PageHinkley(BaseEstimator):
         """Whether the last :meth:`update` signalled a drift."""
         return getattr(self, "drift_detected_", False)
 
-    def _reset(self) -> None:
-        self.n_ = 0
-        self.mean_ = 0.0
-        self.sum_ = 0.0
-        self.min_sum_ = float("inf")
-        self.drift_detected_ = False
-
     def update(self, x: float) -> PageHinkley:
         """Add one value of the stream; return self.
 
@@ -125,18 +126,31 @@ class PageHinkley(BaseEstimator):
                 f"PageHinkley.update got {x}; the values must be finite. Skip or "
                 "replace the values of failed predictions before the detector."
             )
-        if not hasattr(self, "n_"):
+        fresh = not hasattr(self, "n_")
+        if fresh:
             self._validate_params()
-            self._reset()
-            self.n_detections_ = 0
-        elif self.drift_detected_:
-            self._reset()
-        self.n_ += 1
-        self.mean_ += (x - self.mean_) / self.n_
-        self.sum_ = self.alpha * self.sum_ + x - self.mean_ - self.delta
-        self.min_sum_ = min(self.min_sum_, self.sum_)
-        self.drift_detected_ = (
-            self.n_ >= self.min_instances and self.sum_ - self.min_sum_ > self.threshold
+        if fresh or self.drift_detected_:  # the test starts afresh
+            n, mean, total, low = 0, 0.0, 0.0, float("inf")
+        else:
+            n, mean, total, low = self.n_, self.mean_, self.sum_, self.min_sum_
+        n += 1
+        mean += (x - mean) / n
+        total = self.alpha * total + x - mean - self.delta
+        low = min(low, total)
+        detected = n >= self.min_instances and total - low > self.threshold
+        # one assignment: a copy made meanwhile in another thread holds the
+        # state before this value or after it, never a mix
+        vars(self).update(
+            n_=n,
+            mean_=mean,
+            sum_=total,
+            min_sum_=low,
+            drift_detected_=detected,
+            n_detections_=getattr(self, "n_detections_", 0) + detected,
         )
-        self.n_detections_ += self.drift_detected_
         return self
+
+    def __getstate__(self):
+        # a copy of the attributes (taken at once): pickle, copy.deepcopy and
+        # skops read them after this returns, when another value may come
+        return dict(super().__getstate__())
