@@ -61,13 +61,40 @@ def _updater(X, y, policy="always", detector=None):
     return MonitoredUpdater(model, policy=policy, detector=detector).fit(X, y)
 
 
-@pytest.mark.parametrize("method", ["predict_proba", "decision_function"])
-def test_readers_see_the_model_before_or_after_each_update(digits, halfway, method):
+class Sleep(Strategy):
+    """Sleeps on every training batch of an update."""
+
+    def penalty(self, net, X, y, y_pred, **kwargs):
+        if net.module_.training:
+            time.sleep(0.01)
+
+
+@pytest.mark.parametrize(
+    "kind, method",
+    [
+        ("sgd", "predict_proba"),
+        ("sgd", "decision_function"),
+        ("continual", "predict_proba"),  # read directly: it guards its readers
+    ],
+)
+def test_readers_see_the_model_before_or_after_each_update(
+    digits, halfway, kind, method
+):
     # predictions went straight to the wrapped SGDClassifier while it was
     # updated: new coefficients with the old intercept
     X, y = digits
     probe = X[1500:1600]
-    updater = _updater(X[:200], y[:200])
+    if kind == "sgd":
+        updater = _updater(X[:200], y[:200])
+    else:
+        clf = ContinualClassifier(
+            hidden_layer_sizes=(16,),
+            max_epochs=1,
+            batch_size=25,
+            callbacks=[("sleep", Sleep())],
+            random_state=0,
+        )
+        updater = MonitoredUpdater(clf, policy="always").fit(X[:200], y[:200])
     batches = [(X[i : i + 50], y[i : i + 50]) for i in range(200, 700, 50)]
     committed, seen = read_while_updating(
         updater, batches, lambda model: getattr(model, method)(probe)
