@@ -45,6 +45,12 @@ once a prediction has had to wait for an update (``contended``), so that
 a program that never predicts from another thread while it updates never
 pays for it.
 
+A meta-estimator that wraps one model (``MonitoredUpdater``) reads a model
+that keeps these promises itself directly, and any other model, which its
+updates change in place, with ``reading(estimator, live=True)`` and a
+``snapshot`` that copies the model once readers have contended; its
+``__getstate__`` copies the model and the records an update appends to.
+
 Python's ``threading`` has no reader-writer lock; this is the small part of
 one these estimators need.
 """

@@ -164,6 +164,18 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     ``partial_fit`` on an unfitted updater trains on its batch without
     testing.
 
+    Threads: concurrent batches run one after the other. A prediction
+    (``predict``, ``predict_proba``, ``decision_function``, ``score``) made
+    while another thread updates the updater sees the model before or after
+    the update, whatever model it wraps: the estimators and composites of
+    ``sklearn_cl`` keep that promise themselves; for any other model
+    (``SGDClassifier``, ...) the first prediction that meets an update waits
+    for it, and from then on each update begins with a copy of the model,
+    which predictions read meanwhile. A pickle, copy or save holds the model
+    and its records (``history_``, ``updates_``, the detector) from one
+    moment: one started during an update waits for it, and an update begun
+    while it is written cannot reach it.
+
     Parameters
     ----------
     estimator : estimator object
