@@ -14,6 +14,7 @@ import numbers
 
 from sklearn.base import BaseEstimator
 
+from ._locking import lock_of
 from ._param_validation import Interval
 
 __all__ = ["PageHinkley"]
@@ -105,6 +106,13 @@ class PageHinkley(BaseEstimator):
         self.min_instances = min_instances
         self.alpha = alpha
 
+    def _reset(self) -> None:
+        self.n_ = 0
+        self.mean_ = 0.0
+        self.sum_ = 0.0
+        self.min_sum_ = float("inf")
+        self.drift_detected_ = False
+
     @property
     def drift_detected(self) -> bool:
         """Whether the last :meth:`update` signalled a drift."""
@@ -120,37 +128,50 @@ class PageHinkley(BaseEstimator):
             infinities raise a ``ValueError``, leaving the detector as it
             was (one would make its mean NaN, silencing it for good).
         """
-        x = float(x)
-        if not math.isfinite(x):
-            raise ValueError(
-                f"PageHinkley.update got {x}; the values must be finite. Skip or "
-                "replace the values of failed predictions before the detector."
-            )
-        fresh = not hasattr(self, "n_")
-        if fresh:
-            self._validate_params()
-        if fresh or self.drift_detected_:  # the test starts afresh
-            n, mean, total, low = 0, 0.0, 0.0, float("inf")
-        else:
-            n, mean, total, low = self.n_, self.mean_, self.sum_, self.min_sum_
-        n += 1
-        mean += (x - mean) / n
-        total = self.alpha * total + x - mean - self.delta
-        low = min(low, total)
-        detected = n >= self.min_instances and total - low > self.threshold
-        # one assignment: a copy made meanwhile in another thread holds the
-        # state before this value or after it, never a mix
-        vars(self).update(
-            n_=n,
-            mean_=mean,
-            sum_=total,
-            min_sum_=low,
-            drift_detected_=detected,
-            n_detections_=getattr(self, "n_detections_", 0) + detected,
-        )
+        x = _finite(x)
+        with lock_of(self):  # one value at a time, and not during a copy
+            self._add(x)
         return self
 
+    def _signals(self, values) -> bool:
+        """Add ``values`` in order, holding the lock once (not per value,
+        which would double the cost of each); whether any of them signalled
+        a drift. A non-finite value raises before any is added."""
+        values = [_finite(x) for x in values]
+        with lock_of(self):
+            before = getattr(self, "n_detections_", 0)
+            for x in values:
+                self._add(x)
+            return self.n_detections_ > before
+
+    def _add(self, x: float) -> None:
+        if not hasattr(self, "n_"):
+            self._validate_params()
+            self._reset()
+            self.n_detections_ = 0
+        elif self.drift_detected_:
+            self._reset()
+        self.n_ += 1
+        self.mean_ += (x - self.mean_) / self.n_
+        self.sum_ = self.alpha * self.sum_ + x - self.mean_ - self.delta
+        self.min_sum_ = min(self.min_sum_, self.sum_)
+        self.drift_detected_ = (
+            self.n_ >= self.min_instances and self.sum_ - self.min_sum_ > self.threshold
+        )
+        self.n_detections_ += self.drift_detected_
+
     def __getstate__(self):
-        # a copy of the attributes (taken at once): pickle, copy.deepcopy and
-        # skops read them after this returns, when another value may come
-        return dict(super().__getstate__())
+        # a copy of the attributes, taken between two values: pickle,
+        # copy.deepcopy and skops read it after this returns
+        with lock_of(self):
+            return dict(super().__getstate__())
+
+
+def _finite(x) -> float:
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(
+            f"PageHinkley.update got {x}; the values must be finite. Skip or "
+            "replace the values of failed predictions before the detector."
+        )
+    return x

@@ -77,6 +77,18 @@ def _fresh_detector(detector):
     return copy.deepcopy(detector)
 
 
+def _signals(detector, errors) -> bool:
+    """Feed ``errors`` to ``detector`` in order; whether it signalled a
+    drift on any of them."""
+    if isinstance(detector, PageHinkley):
+        return detector._signals(errors)  # its lock held once for all
+    drift = False
+    for value in errors:
+        detector.update(float(value))
+        drift = drift or bool(detector.drift_detected)
+    return drift
+
+
 def _copy(batch):
     return batch.copy() if hasattr(batch, "copy") else np.array(batch)
 
@@ -397,10 +409,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         errors = self._errors(y, self.estimator_.predict(X))
         # work on copies: a failing update leaves the updater as it was
         detector = copy.deepcopy(self.detector_)
-        drift = False
-        for value in errors:
-            detector.update(float(value))
-            drift = drift or bool(detector.drift_detected)
+        drift = _signals(detector, errors)
         # batches wait for a periodic update only where one is scheduled
         gathering = self.period is not None and self.policy in ("periodic", "drift")
         if gathering and self._pending:

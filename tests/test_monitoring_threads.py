@@ -322,8 +322,23 @@ def _detector_state(detector) -> tuple:
     return tuple(vars(detector)[name] for name in ("n_", "mean_", "sum_", "min_sum_"))
 
 
+def _held_detector_update(detector, value):
+    """Start ``detector.update(value)`` in a thread, held halfway."""
+    HeldAlpha.entered, HeldAlpha.release = threading.Event(), threading.Event()
+    writer = threading.Thread(target=lambda: detector.update(value))
+    writer.start()
+    assert HeldAlpha.entered.wait(timeout=60)
+    return writer
+
+
+@pytest.fixture
+def held_alpha():
+    yield HeldAlpha
+    HeldAlpha.entered = HeldAlpha.release = None
+
+
 @pytest.mark.parametrize("how", ["pickle", "deepcopy", "save"])
-def test_a_detector_copied_during_an_update_is_whole(tmp_path, how):
+def test_a_detector_copied_during_an_update_is_whole(tmp_path, held_alpha, how):
     # update set its attributes one by one: a copy made in another thread
     # held the count and mean of a value with the deviation before it
     detector = PageHinkley(alpha=HeldAlpha(1.0), threshold=1e9)
@@ -331,16 +346,39 @@ def test_a_detector_copied_during_an_update_is_whole(tmp_path, how):
         detector.update(value)
     before = _detector_state(detector)
     copies = []
-    HeldAlpha.entered, HeldAlpha.release = threading.Event(), threading.Event()
-    writer = threading.Thread(target=lambda: detector.update(100.0))
+    writer = _held_detector_update(detector, 100.0)
+    copier = threading.Thread(
+        target=lambda: copies.append(_copy(detector, how, tmp_path / "ph.skops"))
+    )
     try:
-        writer.start()
-        assert HeldAlpha.entered.wait(timeout=60)
-        copies.append(_copy(detector, how, tmp_path / "ph.skops"))
+        copier.start()
+        copier.join(timeout=0.3)  # done at once if it does not wait
     finally:
         HeldAlpha.release.set()
         writer.join(timeout=60)
-        HeldAlpha.entered = HeldAlpha.release = None
+        copier.join(timeout=60)
     after = _detector_state(detector)
     assert after != before
     assert _detector_state(copies[0]) in (before, after)
+
+
+def test_concurrent_detector_updates_run_one_after_the_other(held_alpha):
+    # a value added while another was half added read the count and mean of
+    # that one with the deviation before it: the state matched no order
+    values = [float(v) for v in range(10)]
+    detector = PageHinkley(alpha=HeldAlpha(1.0), threshold=1e9)
+    for value in values:
+        detector.update(value)
+    writer = _held_detector_update(detector, 100.0)
+    other = threading.Thread(target=lambda: detector.update(200.0))
+    try:
+        other.start()
+        other.join(timeout=0.3)  # waits for the update under way
+    finally:
+        HeldAlpha.release.set()
+        writer.join(timeout=60)
+        other.join(timeout=60)
+    alone = PageHinkley(alpha=1.0, threshold=1e9)
+    for value in [*values, 100.0, 200.0]:
+        alone.update(value)
+    assert _detector_state(detector) == _detector_state(alone)
