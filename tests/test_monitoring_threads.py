@@ -165,6 +165,33 @@ def test_predictions_during_an_update_wait_once_then_read_a_copy(digits, halfway
     assert not np.array_equal(updater.decision_function(probe), after_first[2])
 
 
+class CountsCopies(SGDClassifier):
+    """Counts the deep copies made of it."""
+
+    copies = 0
+
+    def __deepcopy__(self, memo):
+        CountsCopies.copies += 1
+        new = object.__new__(type(self))
+        vars(new).update(copy.deepcopy(vars(self), memo))
+        return new
+
+
+def test_one_thread_never_copies_the_model(digits):
+    # the copy for readers is made only once a prediction has waited for a
+    # batch: a program that predicts and updates in one thread never pays
+    X, y = digits
+    updater = MonitoredUpdater(CountsCopies(random_state=0), policy="always")
+    updater.fit(X[:200], y[:200])
+    CountsCopies.copies = 0
+    for start in range(200, 500, 50):
+        updater.predict(X[:10])
+        updater.partial_fit(X[start : start + 50], y[start : start + 50])
+    assert CountsCopies.copies == 0
+    copy.deepcopy(updater.estimator_)  # the counter counts
+    assert CountsCopies.copies == 1
+
+
 def _copy(model, how, path):
     if how == "pickle":
         return pickle.loads(pickle.dumps(model))
