@@ -142,7 +142,7 @@ class PageHinkley(BaseEstimator):
             before = getattr(self, "n_detections_", 0)
             for x in values:
                 self._add(x)
-            return self.n_detections_ > before
+            return getattr(self, "n_detections_", 0) > before
 
     def _add(self, x: float) -> None:
         if not hasattr(self, "n_"):
