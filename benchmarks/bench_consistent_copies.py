@@ -3,19 +3,21 @@
 pickle and skops store an estimator's state after ``__getstate__`` returns
 it and releases the estimator's lock; an update that begins meanwhile must
 not reach what they store. So the state holds copies of the weights and the
-optimizer state (``_locking.unshared``), and ``IncrementalPipeline`` holds
-copies of the steps an update may change. This measures, for a
-``ContinualClassifier`` MLP 784-1024-1024-10 with Adam (1.9 M weights: 22 MB
-of weights and optimizer state) and an ``IncrementalPipeline`` of a
-``StandardScaler`` and that classifier:
+optimizer state (``_locking.unshared``), ``IncrementalPipeline`` holds
+copies of the steps an update may change, and ``MonitoredUpdater`` a copy
+of its model and records. This measures, for a ``ContinualClassifier`` MLP
+784-1024-1024-10 with Adam (1.9 M weights: 22 MB of weights and optimizer
+state), an ``IncrementalPipeline`` of a ``StandardScaler`` and that
+classifier, and a ``MonitoredUpdater`` of it after 20 batches:
 
 - ``pickle.dumps`` of each, as it is now (copies included);
 - the copies alone: ``unshared`` of the net's state for the classifier, a
-  ``copy.deepcopy`` of the steps for the pipeline.
+  ``copy.deepcopy`` of the steps for the pipeline, of the model (and the
+  lists of records) for the updater.
 
 Target: the copies cost at most 0.15x the ``pickle.dumps`` they belong to
-(0.3x for the pipeline, which copies the classifier whole, optimizer and
-history included, before its own copy of the arrays).
+(0.3x for the pipeline and the updater, which copy the classifier whole,
+optimizer and history included, before its own copy of the arrays).
 
 Times are process CPU times, best of ``REPEATS`` interleaved rounds.
 
@@ -32,14 +34,19 @@ import warnings
 import numpy as np
 import torch
 from _common import print_table, write_results
+from sklearn.base import clone
 from sklearn.preprocessing import StandardScaler
 
-from sklearn_cl import ContinualClassifier, IncrementalPipeline
+from sklearn_cl import ContinualClassifier, IncrementalPipeline, MonitoredUpdater
 from sklearn_cl._locking import unshared
 from sklearn_cl._netstate import net_state
 
 REPEATS = 9
-TARGETS = {"ContinualClassifier": 0.15, "IncrementalPipeline": 0.3}
+TARGETS = {
+    "ContinualClassifier": 0.15,
+    "IncrementalPipeline": 0.3,
+    "MonitoredUpdater": 0.3,
+}
 
 
 def models():
@@ -53,7 +60,16 @@ def models():
     pipe = IncrementalPipeline(
         [("scale", StandardScaler()), ("clf", copy.deepcopy(clf))]
     ).fit(X, y)
-    return clf, pipe
+    updater = MonitoredUpdater(clone(clf), policy="always").fit(X, y)
+    for start in range(0, 500, 25):  # 20 batches, 20 updates
+        updater.partial_fit(X[start : start + 25], y[start : start + 25])
+    return clf, pipe, updater
+
+
+def updater_copies(updater):
+    copy.deepcopy(updater.estimator_)
+    list(updater.history_)
+    list(updater.updates_)
 
 
 def state_copies(clf):
@@ -76,7 +92,7 @@ def best_times(operations: dict) -> dict[str, float]:
 def main() -> None:
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    clf, pipe = models()
+    clf, pipe, updater = models()
     n_bytes = sum(
         a.nbytes
         for part in ("module", "optimizer")
@@ -88,12 +104,15 @@ def main() -> None:
             "classifier copies": lambda: state_copies(clf),
             "pipeline pickle.dumps": lambda: pickle.dumps(pipe),
             "pipeline copies": lambda: copy.deepcopy(pipe.steps),
+            "updater pickle.dumps": lambda: pickle.dumps(updater),
+            "updater copies": lambda: updater_copies(updater),
         }
     )
     rows = []
     for model, key in (
         ("ContinualClassifier", "classifier"),
         ("IncrementalPipeline", "pipeline"),
+        ("MonitoredUpdater", "updater"),
     ):
         dumps, copies = times[f"{key} pickle.dumps"], times[f"{key} copies"]
         ratio = copies / dumps

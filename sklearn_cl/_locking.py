@@ -45,6 +45,14 @@ once a prediction has had to wait for an update (``contended``), so that
 a program that never predicts from another thread while it updates never
 pays for it.
 
+A meta-estimator that wraps one model (``MonitoredUpdater``) reads a model
+that keeps these promises itself directly, and any other model, which its
+updates change in place, with ``reading(estimator, live=True)`` and a
+``snapshot`` that copies the model once readers have contended; its
+``__getstate__`` copies the model and the records an update appends to.
+A drift detector (``PageHinkley``) holds its lock (``lock_of``) while it
+adds a value and while its state is read for a copy.
+
 Python's ``threading`` has no reader-writer lock; this is the small part of
 one these estimators need.
 """
@@ -61,6 +69,7 @@ from ._net import forward_in_chunks
 __all__ = [
     "consistent",
     "contended",
+    "lock_of",
     "locked_deepcopy",
     "reading",
     "serving",
@@ -144,6 +153,12 @@ def consistent(estimator):
     save): no update runs meanwhile in another thread."""
     with _guard(estimator).lock:
         yield
+
+
+def lock_of(estimator) -> threading.RLock:
+    """The estimator's lock itself, for a ``with`` where the cost of a
+    context manager counts (a drift detector's update, once per value)."""
+    return _guard(estimator).lock
 
 
 def locked_deepcopy(estimator, memo: dict):

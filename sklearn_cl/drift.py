@@ -14,6 +14,7 @@ import numbers
 
 from sklearn.base import BaseEstimator
 
+from ._locking import lock_of
 from ._param_validation import Interval
 
 __all__ = ["PageHinkley"]
@@ -37,6 +38,14 @@ class PageHinkley(BaseEstimator):
     :meth:`update` starts the test afresh. This is the one-sided test for
     an increase, the case of an error stream; it detects the same changes as
     ``river.drift.PageHinkley(mode="up")`` with the same parameters.
+
+    Threads: :meth:`update` assigns its attributes at once, so a pickle,
+    copy or skops file made while another thread updates the detector
+    holds its state before or after a value, never a mix. Calls of
+    :meth:`update` are not serialised: the values of a stream come in an
+    order, so give them from one thread (as
+    :class:`~sklearn_cl.MonitoredUpdater` does, under its lock, on a copy
+    of its detector). A lock per value would cost four times the update.
 
     E. S. Page (1954), "Continuous inspection schemes", Biometrika 41,
     100-115.
@@ -97,17 +106,17 @@ class PageHinkley(BaseEstimator):
         self.min_instances = min_instances
         self.alpha = alpha
 
-    @property
-    def drift_detected(self) -> bool:
-        """Whether the last :meth:`update` signalled a drift."""
-        return getattr(self, "drift_detected_", False)
-
     def _reset(self) -> None:
         self.n_ = 0
         self.mean_ = 0.0
         self.sum_ = 0.0
         self.min_sum_ = float("inf")
         self.drift_detected_ = False
+
+    @property
+    def drift_detected(self) -> bool:
+        """Whether the last :meth:`update` signalled a drift."""
+        return getattr(self, "drift_detected_", False)
 
     def update(self, x: float) -> PageHinkley:
         """Add one value of the stream; return self.
@@ -119,12 +128,23 @@ class PageHinkley(BaseEstimator):
             infinities raise a ``ValueError``, leaving the detector as it
             was (one would make its mean NaN, silencing it for good).
         """
-        x = float(x)
-        if not math.isfinite(x):
-            raise ValueError(
-                f"PageHinkley.update got {x}; the values must be finite. Skip or "
-                "replace the values of failed predictions before the detector."
-            )
+        x = _finite(x)
+        with lock_of(self):  # one value at a time, and not during a copy
+            self._add(x)
+        return self
+
+    def _signals(self, values) -> bool:
+        """Add ``values`` in order, holding the lock once (not per value,
+        which would double the cost of each); whether any of them signalled
+        a drift. A non-finite value raises before any is added."""
+        values = [_finite(x) for x in values]
+        with lock_of(self):
+            before = getattr(self, "n_detections_", 0)
+            for x in values:
+                self._add(x)
+            return getattr(self, "n_detections_", 0) > before
+
+    def _add(self, x: float) -> None:
         if not hasattr(self, "n_"):
             self._validate_params()
             self._reset()
@@ -139,4 +159,19 @@ class PageHinkley(BaseEstimator):
             self.n_ >= self.min_instances and self.sum_ - self.min_sum_ > self.threshold
         )
         self.n_detections_ += self.drift_detected_
-        return self
+
+    def __getstate__(self):
+        # a copy of the attributes, taken between two values: pickle,
+        # copy.deepcopy and skops read it after this returns
+        with lock_of(self):
+            return dict(super().__getstate__())
+
+
+def _finite(x) -> float:
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(
+            f"PageHinkley.update got {x}; the values must be finite. Skip or "
+            "replace the values of failed predictions before the detector."
+        )
+    return x

@@ -1,9 +1,26 @@
-"""MonitoredUpdater: score every new batch, update when a policy says so."""
+"""MonitoredUpdater: score every new batch, update when a policy says so.
+
+Threads (see ``_locking``): batches run one after the other under the
+updater's lock. The estimators and composites of ``sklearn_cl`` keep
+their own readers on the model before or after an update, and ``fit`` and
+a first ``partial_fit`` replace the model rather than change it, so a
+prediction reads such a model directly. Any other model (``SGDClassifier``,
+...), which ``partial_fit`` changes in place, is read with
+``reading(updater, live=True)``: a prediction under way holds the next
+batch back until it ends, and one that begins during a batch reads the
+copy of the model the batch's ``snapshot`` (``_readers_copy``) made, once a
+prediction has had to wait for a batch (it waits for that one). A pickle,
+copy or save holds the model and its records from one moment:
+``__getstate__`` copies, under the lock, what a later batch changes in
+place (the model, ``history_``, ``updates_``); the detector and the
+waiting batches are replaced by each batch, never changed.
+"""
 
 from __future__ import annotations
 
 import copy
 import numbers
+from contextlib import contextmanager
 
 import numpy as np
 from sklearn import get_config
@@ -22,10 +39,20 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from ._locking import consistent, updating
+from ._locking import (
+    consistent,
+    contended,
+    locked_deepcopy,
+    reading,
+    shallow_copy,
+    updating,
+)
 from ._meta import delegated_tags
 from ._param_validation import HasMethods, Interval, StrOptions
+from .base import ContinualEstimator
 from .drift import PageHinkley
+from .ensemble import UpdateEnsemble
+from .pipeline import IncrementalPipeline
 
 __all__ = ["MonitoredUpdater"]
 
@@ -48,6 +75,18 @@ def _fresh_detector(detector):
     if callable(getattr(detector, "clone", None)):  # river's detectors
         return detector.clone()
     return copy.deepcopy(detector)
+
+
+def _signals(detector, errors) -> bool:
+    """Feed ``errors`` to ``detector`` in order; whether it signalled a
+    drift on any of them."""
+    if isinstance(detector, PageHinkley):
+        return detector._signals(errors)  # its lock held once for all
+    drift = False
+    for value in errors:
+        detector.update(float(value))
+        drift = drift or bool(detector.drift_detected)
+    return drift
 
 
 def _copy(batch):
@@ -89,6 +128,29 @@ def _estimator_has(attr: str):
     return check
 
 
+def _guards_its_readers(model) -> bool:
+    """Whether a prediction of ``model`` made while another thread updates
+    it sees the model before or after the update (``_locking``)."""
+    guarded = (ContinualEstimator, UpdateEnsemble, IncrementalPipeline)
+    return isinstance(model, (*guarded, MonitoredUpdater))
+
+
+def _readers_copy(updater):
+    """What predictions read while a batch of ``updater`` runs in another
+    thread: the updater as the batch found it, with a copy of a model the
+    batch may change under its readers, made once a prediction has had to
+    wait for a batch; None before (predictions then wait for the batch)."""
+    model = getattr(updater, "estimator_", None)
+    unchanged = model is None or isinstance(model, FrozenEstimator)
+    if unchanged or _guards_its_readers(model):
+        return shallow_copy(updater)
+    if not contended(updater):
+        return None
+    view = shallow_copy(updater)
+    view.estimator_ = copy.deepcopy(model)
+    return view
+
+
 class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     """Update a model on a stream only when monitoring says it is worth it.
 
@@ -113,6 +175,18 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     ``estimator`` from scratch and starts monitoring afresh; a first
     ``partial_fit`` on an unfitted updater trains on its batch without
     testing.
+
+    Threads: concurrent batches run one after the other. A prediction
+    (``predict``, ``predict_proba``, ``decision_function``, ``score``) made
+    while another thread updates the updater sees the model before or after
+    the update, whatever model it wraps: the estimators and composites of
+    ``sklearn_cl`` keep that promise themselves; for any other model
+    (``SGDClassifier``, ...) the first prediction that meets an update waits
+    for it, and from then on each update begins with a copy of the model,
+    which predictions read meanwhile. A pickle, copy or save holds the model
+    and its records (``history_``, ``updates_``, the detector) from one
+    moment: one started during an update waits for it, and an update begun
+    while it is written cannot reach it.
 
     Parameters
     ----------
@@ -272,7 +346,9 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with updating(self):  # concurrent batches run one after the other
+        # concurrent batches run one after the other; readers meanwhile use
+        # the model before, which fit leaves alone (it trains a clone)
+        with updating(self, snapshot=shallow_copy):
             self._check_params()
             if get_config()["enable_metadata_routing"]:
                 fit_params = process_routing(self, "fit", **fit_params).estimator.fit
@@ -299,7 +375,8 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         -------
         self
         """
-        with updating(self):  # concurrent batches run one after the other
+        # concurrent batches run one after the other
+        with updating(self, snapshot=_readers_copy):
             return self._take_batch(X, y, classes, sample_weight)
 
     def _take_batch(self, X, y, classes, sample_weight):
@@ -332,10 +409,7 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         errors = self._errors(y, self.estimator_.predict(X))
         # work on copies: a failing update leaves the updater as it was
         detector = copy.deepcopy(self.detector_)
-        drift = False
-        for value in errors:
-            detector.update(float(value))
-            drift = drift or bool(detector.drift_detected)
+        drift = _signals(detector, errors)
         # batches wait for a periodic update only where one is scheduled
         gathering = self.period is not None and self.policy in ("periodic", "drift")
         if gathering and self._pending:
@@ -368,8 +442,21 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
         return self
 
     def __getstate__(self):
-        with consistent(self):  # not half of another thread's batch
-            return super().__getstate__()
+        # not half of another thread's batch; what a later batch changes in
+        # place copied, since pickle and skops write the state after this
+        # returns, when another batch may have begun
+        with consistent(self):
+            state = dict(super().__getstate__())
+            for name in ("history_", "updates_"):
+                if name in state:
+                    state[name] = list(state[name])
+            model = state.get("estimator_")
+            if model is not None and not isinstance(model, FrozenEstimator):
+                state["estimator_"] = copy.deepcopy(model)
+        return state
+
+    def __deepcopy__(self, memo):
+        return locked_deepcopy(self, memo)
 
     def get_metadata_routing(self) -> MetadataRouter:
         """Route ``fit``'s metadata to the estimator's ``fit``; ``partial_fit``
@@ -436,30 +523,43 @@ class MonitoredUpdater(MetaEstimatorMixin, BaseEstimator):
     # ------------------------------------------------------------------
     # delegation
     # ------------------------------------------------------------------
+    @contextmanager
+    def _reading(self):
+        """Yield the model a prediction reads (see the module docstring):
+        one that guards its own readers directly, any other under
+        ``reading``."""
+        model = getattr(self, "estimator_", None)
+        if _guards_its_readers(model):
+            yield model
+            return
+        with reading(self, live=True) as updater:
+            if not hasattr(updater, "estimator_"):
+                check_is_fitted(updater)  # raises NotFittedError
+            yield updater.estimator_
+
     def predict(self, X):
         """Predictions of the current model."""
-        check_is_fitted(self)
-        return self.estimator_.predict(X)
+        with self._reading() as model:  # safe during another thread's batch
+            return model.predict(X)
 
     @available_if(_estimator_has("predict_proba"))
     def predict_proba(self, X):
         """Class probabilities of the current model."""
-        check_is_fitted(self)
-        return self.estimator_.predict_proba(X)
+        with self._reading() as model:  # safe during another thread's batch
+            return model.predict_proba(X)
 
     @available_if(_estimator_has("decision_function"))
     def decision_function(self, X):
         """Decision function of the current model."""
-        check_is_fitted(self)
-        return self.estimator_.decision_function(X)
+        with self._reading() as model:  # safe during another thread's batch
+            return model.decision_function(X)
 
     @available_if(_estimator_has("score"))
     def score(self, X, y, sample_weight=None) -> float:
         """Score of the current model (its own ``score`` method)."""
-        check_is_fitted(self)
-        if sample_weight is None:
-            return self.estimator_.score(X, y)
-        return self.estimator_.score(X, y, sample_weight=sample_weight)
+        kwargs = {} if sample_weight is None else {"sample_weight": sample_weight}
+        with self._reading() as model:  # safe during another thread's batch
+            return model.score(X, y, **kwargs)
 
     @property
     def classes_(self) -> np.ndarray:
