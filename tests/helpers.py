@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from sklearn_cl.persistence import save
 from sklearn_cl.strategies import Strategy
 
 # the reference data sets next to the repository (absent: those tests skip)
@@ -148,3 +149,30 @@ def as_an_older_release_wrote(model, how, tmp_path, monkeypatch, owner, method, 
         else:
             save(model, tmp_path / "old.skops")
     return pickle.loads(data) if how == "pickle" else load(tmp_path / "old.skops")
+
+
+class PickleInside(Strategy):
+    """Pickles (or saves) ``PickleInside.target`` at the end of an update."""
+
+    target = path = None
+
+    def on_update_end(self, net, **kwargs):
+        if PickleInside.path is None:
+            pickle.dumps(PickleInside.target)
+        else:
+            save(PickleInside.target, PickleInside.path)
+
+
+def per_sample_fisher_names(monkeypatch) -> list:
+    """The names of the parameters ``diagonal_fisher`` leaves to torch.func's
+    per-sample gradients (not its closed forms), filled as it runs."""
+    from sklearn_cl.strategies import _fisher
+
+    names = []
+    vmapped = _fisher._add_per_sample_fisher
+    monkeypatch.setattr(
+        _fisher,
+        "_add_per_sample_fisher",
+        lambda *args: names.extend(args[-1]) or vmapped(*args),
+    )
+    return names

@@ -15,7 +15,7 @@ import time
 
 import numpy as np
 import pytest
-from helpers import read_while_updating
+from helpers import PickleInside, read_while_updating
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.cluster import KMeans
 from sklearn.linear_model import SGDClassifier
@@ -26,6 +26,7 @@ from sklearn_cl import (
     ContinualClassifier,
     ContinualRegressor,
     IncrementalPipeline,
+    MonitoredUpdater,
     UpdateEnsemble,
 )
 from sklearn_cl._locking import _guard
@@ -367,20 +368,8 @@ def test_an_update_begun_during_a_pickle_does_not_reach_it(digits, tmp_path, kin
         assert (len(copied.estimators_), len(copied.memory_)) in [(1, 200), (2, 300)]
 
 
-class PickleInside(Strategy):
-    """Pickles (or saves) ``PickleInside.target`` at the end of an update."""
-
-    target = path = None
-
-    def on_update_end(self, net, **kwargs):
-        if PickleInside.path is None:
-            pickle.dumps(PickleInside.target)
-        else:
-            save(PickleInside.target, PickleInside.path)
-
-
 @pytest.mark.parametrize("how", ["pickle", "save"])
-@pytest.mark.parametrize("kind", ["classifier", "pipeline", "ensemble"])
+@pytest.mark.parametrize("kind", ["classifier", "pipeline", "ensemble", "updater"])
 def test_a_model_saved_inside_its_own_update_does_not_deadlock(
     digits, tmp_path, kind, how
 ):
@@ -395,8 +384,10 @@ def test_a_model_saved_inside_its_own_update_does_not_deadlock(
         model = clf
     elif kind == "pipeline":
         model = IncrementalPipeline([("scale", StandardScaler()), ("model", clf)])
-    else:
+    elif kind == "ensemble":
         model = UpdateEnsemble(clf, update="newest")
+    else:
+        model = MonitoredUpdater(clf, policy="always")
     model.fit(X[:200], y[:200])
     PickleInside.target = model
     PickleInside.path = tmp_path / "model.skops" if how == "save" else None
@@ -411,6 +402,8 @@ def test_a_model_saved_inside_its_own_update_does_not_deadlock(
         PickleInside.target = PickleInside.path = None
     if how == "save":
         assert (tmp_path / "model.skops").is_file()
+    if kind == "updater":
+        assert [u["batch"] for u in model.updates_] == [0]
 
 
 @pytest.mark.parametrize(

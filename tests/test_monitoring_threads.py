@@ -291,44 +291,6 @@ def test_an_update_begun_during_a_copy_does_not_reach_it(digits, tmp_path, how):
     assert _moment(copies[0]) in (before, after)
 
 
-class PickleInside(Strategy):
-    """Pickles (or saves) ``PickleInside.target`` at the end of an update."""
-
-    target = path = None
-
-    def on_update_end(self, net, **kwargs):
-        if PickleInside.path is None:
-            pickle.dumps(PickleInside.target)
-        else:
-            save(PickleInside.target, PickleInside.path)
-
-
-@pytest.mark.parametrize("how", ["pickle", "save"])
-def test_an_updater_saved_inside_its_own_update_does_not_deadlock(
-    digits, tmp_path, how
-):
-    X, y = digits
-    clf = ContinualClassifier(
-        hidden_layer_sizes=(16,),
-        max_epochs=1,
-        callbacks=[("inside", PickleInside())],
-        random_state=0,
-    )
-    updater = MonitoredUpdater(clf, policy="always").fit(X[:200], y[:200])
-    PickleInside.target = updater
-    PickleInside.path = tmp_path / "model.skops" if how == "save" else None
-    try:
-        thread = threading.Thread(
-            target=lambda: updater.partial_fit(X[200:300], y[200:300])
-        )
-        thread.start()
-        thread.join(timeout=60)
-        assert not thread.is_alive()
-    finally:
-        PickleInside.target = PickleInside.path = None
-    assert [u["batch"] for u in updater.updates_] == [0]
-
-
 class HeldAlpha(float):
     """A fading factor of 1 whose product, taken halfway through
     ``PageHinkley.update``, waits for ``HeldAlpha.release`` (after setting

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 from contexts import context_of
+from helpers import per_sample_fisher_names
 from sklearn.base import clone
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
@@ -161,13 +162,7 @@ def test_fisher_of_convolutions_is_the_per_sample_definition(
         module, X = make(), torch.randn(40, 2, 16)
         module(X)  # size the lazy head
     y = torch.randint(0, 3, (40,))
-    per_sample = []  # the names left to torch.func's per-sample gradients
-    vmapped = _fisher._add_per_sample_fisher
-    monkeypatch.setattr(
-        _fisher,
-        "_add_per_sample_fisher",
-        lambda *args: per_sample.extend(args[-1]) or vmapped(*args),
-    )
+    per_sample = per_sample_fisher_names(monkeypatch)
     monkeypatch.setattr(_fisher, "_CHUNK_ELEMENTS", 1000)  # sub-chunks too
     monkeypatch.setattr(_fisher, "_CONV_BUFFER_ELEMENTS", buffer)
     fisher = diagonal_fisher(module, X, y, kind=kind)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 from contexts import context_of
-from helpers import the_strategy
+from helpers import per_sample_fisher_names, the_strategy
 
 from sklearn_cl import ContinualClassifier, ContinualRegressor
 from sklearn_cl.modules import CNN1D
@@ -93,13 +93,7 @@ def test_integer_weights_give_the_fisher_of_repeated_rows(
     X = torch.randn(40, 16)
     y = torch.randint(0, 3, (40,)) if task == "classifier" else torch.randn(40, 3)
     w = torch.randint(0, 4, (40,)).float()
-    per_sample = []  # the names left to torch.func's per-sample gradients
-    vmapped = _fisher._add_per_sample_fisher
-    monkeypatch.setattr(
-        _fisher,
-        "_add_per_sample_fisher",
-        lambda *args: per_sample.extend(args[-1]) or vmapped(*args),
-    )
+    per_sample = per_sample_fisher_names(monkeypatch)
     # several chunks on both paths: each must take its own rows' weights
     monkeypatch.setattr(_fisher, "_MAX_CHUNK", 7)
     monkeypatch.setattr(_fisher, "_CHUNK_ELEMENTS", 2000)
