@@ -82,34 +82,49 @@ def _readers_copy(pipeline):
 def _reader(name: str):
     """``Pipeline``'s method ``name``, run on the pipeline as a whole before
     or after any update another thread makes meanwhile (see ``_locking``)."""
-    method = getattr(Pipeline, name)
 
-    @available_if(lambda pipe: hasattr(super(IncrementalPipeline, pipe), name))
-    @functools.wraps(method)
     def read(self, *args, **kwargs):
         with reading(self, live=True) as pipeline:
             return getattr(super(IncrementalPipeline, pipeline), name)(*args, **kwargs)
 
-    read.__qualname__ = f"IncrementalPipeline.{name}"
-    return read
+    doc = (
+        f"``Pipeline.{name}``, on the whole pipeline as it is before or after "
+        "any update another thread runs meanwhile; the parameters are "
+        f"those of scikit-learn's ``Pipeline.{name}``."
+    )
+    return _pipeline_method(read, name, doc)
 
 
 def _fitter(name: str):
     """``Pipeline``'s method ``name`` (``fit_transform``, ``fit_predict``),
     as one update: under the lock, undone if it raises, unprefixed
     parameters for the final step."""
-    method = getattr(Pipeline, name)
 
-    @available_if(lambda pipe: hasattr(super(IncrementalPipeline, pipe), name))
-    @functools.wraps(method)
     def fit_and(self, X, y=None, **params):
         with self._fitting():
             return getattr(super(IncrementalPipeline, self), name)(
                 X, y, **self._prefixed(params)
             )
 
-    fit_and.__qualname__ = f"IncrementalPipeline.{name}"
-    return fit_and
+    doc = (
+        f"``Pipeline.{name}`` as one update: all-or-nothing, and after any "
+        "update another thread runs; the parameters are those of "
+        f"scikit-learn's ``Pipeline.{name}``, unprefixed ones going to the "
+        "final step."
+    )
+    return _pipeline_method(fit_and, name, doc)
+
+
+def _pipeline_method(function, name: str, doc: str):
+    """``function`` as ``IncrementalPipeline.name``: ``Pipeline.name``'s
+    signature, a docstring of its own (scikit-learn's refers to pages of
+    its own documentation), offered where ``Pipeline`` offers it."""
+    functools.update_wrapper(function, getattr(Pipeline, name))
+    function.__qualname__ = f"IncrementalPipeline.{name}"
+    function.__module__ = __name__
+    function.__doc__ = doc
+    offered = available_if(lambda pipe: hasattr(super(IncrementalPipeline, pipe), name))
+    return offered(function)
 
 
 @contextmanager
