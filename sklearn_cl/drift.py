@@ -39,13 +39,13 @@ class PageHinkley(BaseEstimator):
     an increase, the case of an error stream; it detects the same changes as
     ``river.drift.PageHinkley(mode="up")`` with the same parameters.
 
-    Threads: :meth:`update` assigns its attributes at once, so a pickle,
-    copy or skops file made while another thread updates the detector
-    holds its state before or after a value, never a mix. Calls of
-    :meth:`update` are not serialised: the values of a stream come in an
-    order, so give them from one thread (as
+    Threads: concurrent calls of :meth:`update` run one after the other
+    (the detector's lock is held for each value), and a pickle, copy or
+    skops file made while another thread updates the detector holds its
+    state before or after a value, never a mix. The values of a stream come
+    in an order, so give them from one thread (as
     :class:`~sklearn_cl.MonitoredUpdater` does, under its lock, on a copy
-    of its detector). A lock per value would cost four times the update.
+    of its detector).
 
     E. S. Page (1954), "Continuous inspection schemes", Biometrika 41,
     100-115.
