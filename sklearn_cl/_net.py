@@ -54,6 +54,7 @@ from skorch.callbacks import (
 )
 from skorch.dataset import Dataset
 
+from ._transaction import _state_tensors
 from ._valid_data import ValidData
 from .strategies._layers import last_linear
 from .strategies.base import Strategy
@@ -100,7 +101,9 @@ _NOTHING_TO_TRAIN = (
 
 
 def _trainable_flags(module) -> list:
-    return [(p, p.requires_grad) for p in module.parameters()]
+    # the transaction's cached tensor list: module.parameters() walks the
+    # module tree, a few microseconds of every small update
+    return [(t, t.requires_grad) for t in _state_tensors(module)]
 
 
 def _restore_flags(flags: list) -> None:
@@ -108,8 +111,9 @@ def _restore_flags(flags: list) -> None:
     ``Freezer``, ``Unfreezer``, ``ParamMapper``): it acts in the calls it is
     among the callbacks of, as the ``Freeze`` strategy does, and a saved
     model, which keeps no such flags, agrees with the live one."""
-    for param, flag in flags:
-        param.requires_grad_(flag)
+    for tensor, flag in flags:
+        if tensor.requires_grad is not flag:
+            tensor.requires_grad_(flag)
 
 
 def _overrides(callback, hook: str) -> bool:
